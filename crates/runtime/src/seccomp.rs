@@ -28,8 +28,7 @@ struct Profile {
 #[serde(rename_all = "camelCase")]
 struct ArchMap {
     architecture: String,
-    #[serde(default)]
-    sub_architectures: Vec<String>,
+    sub_architectures: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -39,21 +38,16 @@ struct Rule {
     names: Vec<String>,
     action: String,
     errno_ret: Option<u32>,
-    #[serde(default)]
-    args: Vec<Value>,
-    #[serde(default)]
-    includes: Filter,
-    #[serde(default)]
-    excludes: Filter,
+    args: Option<Vec<Value>>,
+    includes: Option<Filter>,
+    excludes: Option<Filter>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct Filter {
-    #[serde(default)]
-    caps: Vec<String>,
-    #[serde(default)]
-    arches: Vec<String>,
+    caps: Option<Vec<String>>,
+    arches: Option<Vec<String>>,
     min_kernel: Option<String>,
 }
 
@@ -110,16 +104,18 @@ fn evaluate(profile: &str, caps: &[String], arch: &str, kernel: (u32, u32)) -> R
     let native = native_scmp_arch();
     let mut architectures = vec![native.to_string()];
     if let Some(map) = profile.arch_map.iter().find(|m| m.architecture == native) {
-        architectures.extend(map.sub_architectures.iter().cloned());
+        architectures.extend(map.sub_architectures.iter().flatten().cloned());
     }
     let has_cap = |c: &String| caps.contains(c);
     let mut syscalls = Vec::new();
     for rule in profile.syscalls {
-        let inc = &rule.includes;
-        if !inc.caps.is_empty() && !inc.caps.iter().all(has_cap) {
+        let inc = rule.includes.unwrap_or_default();
+        let inc_caps = inc.caps.unwrap_or_default();
+        let inc_arches = inc.arches.unwrap_or_default();
+        if !inc_caps.is_empty() && !inc_caps.iter().all(has_cap) {
             continue;
         }
-        if !inc.arches.is_empty() && !inc.arches.iter().any(|a| a == arch) {
+        if !inc_arches.is_empty() && !inc_arches.iter().any(|a| a == arch) {
             continue;
         }
         if let Some(min) = &inc.min_kernel {
@@ -127,19 +123,20 @@ fn evaluate(profile: &str, caps: &[String], arch: &str, kernel: (u32, u32)) -> R
                 continue;
             }
         }
-        let exc = &rule.excludes;
-        if !exc.caps.is_empty() && exc.caps.iter().any(has_cap) {
+        let exc = rule.excludes.unwrap_or_default();
+        if exc.caps.unwrap_or_default().iter().any(has_cap) {
             continue;
         }
-        if !exc.arches.is_empty() && exc.arches.iter().any(|a| a == arch) {
+        if exc.arches.unwrap_or_default().iter().any(|a| a == arch) {
             continue;
         }
+        let args = rule.args.unwrap_or_default();
         let mut entry = json!({ "names": rule.names, "action": rule.action });
         if let Some(errno) = rule.errno_ret {
             entry["errnoRet"] = json!(errno);
         }
-        if !rule.args.is_empty() {
-            entry["args"] = Value::Array(rule.args);
+        if !args.is_empty() {
+            entry["args"] = Value::Array(args);
         }
         syscalls.push(entry);
     }

@@ -207,7 +207,7 @@ pub fn build_spec(opts: &SpecOptions) -> Result<Value> {
     if !opts.additional_gids.is_empty() {
         user["additionalGids"] = json!(opts.additional_gids);
     }
-    let process = json!({
+    let mut process = json!({
         "terminal": opts.terminal,
         "user": user,
         "args": opts.args,
@@ -218,8 +218,13 @@ pub fn build_spec(opts: &SpecOptions) -> Result<Value> {
             "effective": capabilities,
             "permitted": capabilities,
         },
-        "noNewPrivileges": opts.no_new_privileges,
     });
+    // Only present when true: libcontainer 0.7 loads seccomp before dropping
+    // capabilities only when the field is absent, and `false` would make it load the
+    // filter after CAP_SYS_ADMIN is gone, which the kernel refuses.
+    if opts.no_new_privileges {
+        process["noNewPrivileges"] = json!(true);
+    }
 
     Ok(json!({
         "ociVersion": "1.0.2",

@@ -1,0 +1,426 @@
+//! `/containers/...`: create, list, inspect, start, stop, restart, kill, wait,
+//! remove, logs, attach, resize.
+
+use std::collections::HashMap;
+
+use berth_engine::{AttachStream, ContainerConfig, ContainerRecord, EngineError, Filters, HostConfig, LogOptions};
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::{engine_error, error, json, read_json, status_only, Body, Ctx, Resp};
+
+#[derive(Deserialize)]
+struct CreateBody {
+    #[serde(flatten)]
+    config: ContainerConfig,
+    #[serde(rename = "HostConfig", default)]
+    host_config: HostConfig,
+}
+
+pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
+    let body: CreateBody = match read_json(req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match ctx.engine.create_container(ctx.q("name"), body.config, body.host_config) {
+        Ok(c) => json(StatusCode::CREATED, &json!({ "Id": c.id, "Warnings": [] })),
+        Err(e) => engine_error(e),
+    }
+}
+
+fn parse_filters(raw: Option<&str>) -> Result<Filters, Resp> {
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else { return Ok(Filters::new()) };
+    // Docker sends {"key":{"value":true}}; older clients {"key":["value"]}.
+    let v: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| error(StatusCode::BAD_REQUEST, &format!("invalid filters: {e}")))?;
+    let mut out = HashMap::new();
+    let Some(obj) = v.as_object() else {
+        return Err(error(StatusCode::BAD_REQUEST, "invalid filters: not an object"));
+    };
+    for (k, vals) in obj {
+        let list: Vec<String> = match vals {
+            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+            serde_json::Value::Object(o) => o.keys().cloned().collect(),
+            _ => return Err(error(StatusCode::BAD_REQUEST, "invalid filters")),
+        };
+        out.insert(k.clone(), list);
+    }
+    Ok(out)
+}
+
+fn unix_seconds(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).map(|t| t.timestamp()).unwrap_or(0)
+}
+
+fn human_duration(since: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(since) else { return String::new() };
+    let secs = chrono::Utc::now().signed_duration_since(t).num_seconds().max(0);
+    match secs {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".into(),
+        s if s < 172800 => format!("{} hours", s / 3600),
+        s => format!("{} days", s / 86400),
+    }
+}
+
+fn status_text(c: &ContainerRecord) -> String {
+    let s = &c.state;
+    match s.status.as_str() {
+        "running" => format!("Up {}", human_duration(&s.started_at)),
+        "restarting" => format!("Restarting ({}) {} ago", s.exit_code, human_duration(&s.finished_at)),
+        "exited" => format!("Exited ({}) {} ago", s.exit_code, human_duration(&s.finished_at)),
+        "created" => "Created".into(),
+        other => other.to_string(),
+    }
+}
+
+fn shell_join(argv: &[String]) -> String {
+    argv.join(" ")
+}
+
+pub fn list(ctx: &Ctx) -> Resp {
+    let filters = match parse_filters(ctx.q("filters")) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let mut list = match ctx.engine.containers(ctx.flag("all"), &filters) {
+        Ok(l) => l,
+        Err(e) => return engine_error(e),
+    };
+    if let Ok(Some(limit)) = ctx.int("limit") {
+        if limit > 0 {
+            list.truncate(limit as usize);
+        }
+    }
+    let out: Vec<_> = list
+        .iter()
+        .map(|c| {
+            json!({
+                "Id": c.id,
+                "Names": [format!("/{}", c.name)],
+                "Image": c.config.image,
+                "ImageID": c.image_id,
+                "Command": shell_join(&c.argv()),
+                "Created": unix_seconds(&c.created),
+                "Ports": [],
+                "Labels": c.config.labels,
+                "State": c.state.status,
+                "Status": status_text(c),
+                "HostConfig": { "NetworkMode": network_mode(c) },
+                "NetworkSettings": { "Networks": {} },
+                "Mounts": [],
+            })
+        })
+        .collect();
+    json(StatusCode::OK, &out)
+}
+
+fn network_mode(c: &ContainerRecord) -> &str {
+    match c.host_config.network_mode.as_str() {
+        "" | "default" | "bridge" => "none",
+        other => other,
+    }
+}
+
+pub fn inspect(ctx: &Ctx, id: &str) -> Resp {
+    let c = match ctx.engine.container(id) {
+        Ok(c) => c,
+        Err(e) => return engine_error(e),
+    };
+    let dir = ctx.engine.config().data_root.join("containers").join(&c.id);
+    let argv = c.argv();
+    let mut host_config = serde_json::to_value(&c.host_config).unwrap_or_default();
+    if let Some(obj) = host_config.as_object_mut() {
+        obj.insert("NetworkMode".into(), json!(network_mode(&c)));
+        if c.host_config.log_config.kind.is_empty() {
+            obj.insert("LogConfig".into(), json!({ "Type": "json-file", "Config": c.host_config.log_config.config }));
+        }
+        if c.host_config.restart_policy.name.is_empty() {
+            obj.insert("RestartPolicy".into(), json!({ "Name": "no", "MaximumRetryCount": 0 }));
+        }
+    }
+    json(
+        StatusCode::OK,
+        &json!({
+            "Id": c.id,
+            "Created": c.created,
+            "Path": argv.first().cloned().unwrap_or_default(),
+            "Args": argv.iter().skip(1).collect::<Vec<_>>(),
+            "State": c.state,
+            "Image": c.image_id,
+            "ResolvConfPath": dir.join("resolv.conf"),
+            "HostnamePath": dir.join("hostname"),
+            "HostsPath": dir.join("hosts"),
+            "LogPath": dir.join("container.log"),
+            "Name": format!("/{}", c.name),
+            "RestartCount": c.restart_count,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": null,
+            "HostConfig": host_config,
+            "GraphDriver": { "Name": "overlay2", "Data": {
+                "UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs") } },
+            "Mounts": [],
+            "Config": c.config,
+            "NetworkSettings": { "Networks": {}, "Ports": {}, "SandboxKey": "", "IPAddress": "", "Gateway": "", "MacAddress": "" },
+        }),
+    )
+}
+
+fn done(result: Result<(), EngineError>) -> Resp {
+    match result {
+        Ok(()) => status_only(StatusCode::NO_CONTENT),
+        Err(e) => engine_error(e),
+    }
+}
+
+pub async fn start(ctx: &Ctx, id: &str) -> Resp {
+    done(ctx.engine.start_container(id).await)
+}
+
+pub async fn stop(ctx: &Ctx, id: &str) -> Resp {
+    let t = match ctx.int("t") {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    done(ctx.engine.stop_container(id, t, ctx.q("signal").filter(|s| !s.is_empty())).await)
+}
+
+pub async fn restart(ctx: &Ctx, id: &str) -> Resp {
+    let t = match ctx.int("t") {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    done(ctx.engine.restart_container(id, t).await)
+}
+
+pub async fn kill(ctx: &Ctx, id: &str) -> Resp {
+    done(ctx.engine.kill_container(id, ctx.q("signal").filter(|s| !s.is_empty()).unwrap_or("KILL")).await)
+}
+
+pub async fn remove(ctx: &Ctx, id: &str) -> Resp {
+    done(ctx.engine.remove_container(id, ctx.flag("force")).await)
+}
+
+/// `wait?condition=not-running|next-exit|removed`. Subscribes before answering, so
+/// a client that waits and then starts cannot miss the exit.
+pub async fn wait(ctx: &Ctx, id: &str) -> Resp {
+    let c = match ctx.engine.container(id) {
+        Ok(c) => c,
+        Err(e) => return engine_error(e),
+    };
+    let condition = ctx.q("condition").unwrap_or("not-running").to_string();
+    if !["not-running", "next-exit", "removed", ""].contains(&condition.as_str()) {
+        return error(StatusCode::BAD_REQUEST, &format!("invalid condition: {condition:?}"));
+    }
+    let mut events = ctx.engine.subscribe();
+    if (condition == "not-running" || condition.is_empty()) && !c.state.running && !c.state.restarting {
+        return json(StatusCode::OK, &json!({ "StatusCode": c.state.exit_code, "Error": null }));
+    }
+    let (tx, body) = mpsc::channel(1);
+    let engine = ctx.engine.clone();
+    let id = c.id.clone();
+    tokio::spawn(async move {
+        let mut code = c.state.exit_code;
+        loop {
+            match events.recv().await {
+                Ok(ev) if ev.id == id && ev.kind == "container" => {
+                    if ev.action == "die" {
+                        code = ev.attributes.get("exitCode").and_then(|c| c.parse().ok()).unwrap_or(code);
+                        if condition != "removed" {
+                            break;
+                        }
+                    }
+                    if ev.action == "destroy" {
+                        break;
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    if condition != "removed" && engine.container(&id).map(|c| !c.state.running).unwrap_or(true) {
+                        if let Ok(c) = engine.container(&id) {
+                            code = c.state.exit_code;
+                        }
+                        if engine.container(&id).is_err() || condition != "next-exit" {
+                            break;
+                        }
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let mut line = serde_json::to_vec(&json!({ "StatusCode": code, "Error": null })).unwrap_or_default();
+        line.push(b'\n');
+        let _ = tx.send(Bytes::from(line)).await;
+    });
+    Response::builder()
+        .header("Content-Type", "application/json")
+        .body(Body::Stream(body))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+fn parse_time(v: Option<&str>) -> Option<f64> {
+    let v = v.filter(|v| !v.is_empty() && *v != "0")?;
+    if let Ok(n) = v.parse::<f64>() {
+        return Some(n);
+    }
+    chrono::DateTime::parse_from_rfc3339(v)
+        .ok()
+        .map(|t| t.timestamp() as f64 + t.timestamp_subsec_nanos() as f64 / 1e9)
+}
+
+pub fn logs(ctx: &Ctx, id: &str) -> Resp {
+    let tail = match ctx.q("tail") {
+        None | Some("") | Some("all") => None,
+        Some(t) => match t.parse::<usize>() {
+            Ok(n) => Some(n),
+            Err(_) => return error(StatusCode::BAD_REQUEST, &format!("invalid tail value {t:?}")),
+        },
+    };
+    let opts = LogOptions {
+        stdout: ctx.flag("stdout"),
+        stderr: ctx.flag("stderr"),
+        follow: ctx.flag("follow"),
+        tail,
+        timestamps: ctx.flag("timestamps"),
+        since: parse_time(ctx.q("since")),
+        until: parse_time(ctx.q("until")),
+    };
+    if !opts.stdout && !opts.stderr {
+        return error(StatusCode::BAD_REQUEST, "you must choose at least one stream");
+    }
+    match ctx.engine.logs(id, opts) {
+        Ok((tty, rx)) => Response::builder()
+            .header(
+                "Content-Type",
+                if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" },
+            )
+            .body(Body::Stream(rx))
+            .unwrap_or_else(|_| Response::new(Body::empty())),
+        Err(e) => engine_error(e),
+    }
+}
+
+pub async fn resize(ctx: &Ctx, id: &str) -> Resp {
+    let (h, w) = match (ctx.int("h"), ctx.int("w")) {
+        (Ok(Some(h)), Ok(Some(w))) => (h, w),
+        _ => return error(StatusCode::BAD_REQUEST, "h and w are required integers"),
+    };
+    done(ctx.engine.resize(id, h.clamp(0, u16::MAX as i64) as u16, w.clamp(0, u16::MAX as i64) as u16).await)
+}
+
+/// Attach: `101 UPGRADED` and a raw bidirectional stream. Without a TTY the output
+/// is in stdcopy frames, exactly as the monitor sends it.
+pub async fn attach(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> Resp {
+    let stdin = ctx.flag("stdin");
+    let stdout = ctx.flag("stdout");
+    let stderr = ctx.flag("stderr");
+    let (tty, stream) = match ctx.engine.attach(id, stdin, stdout, stderr).await {
+        Ok(v) => v,
+        Err(e) => return engine_error(e),
+    };
+    let upgrade = req.headers().get(hyper::header::UPGRADE).is_some();
+    let content_type =
+        if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    if !upgrade {
+        // No hijack possible: stream the output as the response body.
+        let (tx, body) = mpsc::channel(16);
+        tokio::spawn(async move {
+            let Some(mut monitor) = resolve(stream).await else { return };
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                match monitor.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        return Response::builder()
+            .header("Content-Type", content_type)
+            .body(Body::Stream(body))
+            .unwrap_or_else(|_| Response::new(Body::empty()));
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else { return };
+        let Some(monitor) = resolve(stream).await else { return };
+        pump(TokioIo::new(upgraded), monitor, tty).await;
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header("Content-Type", content_type)
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "tcp")
+        .body(Body::empty())
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+async fn resolve(stream: AttachStream) -> Option<tokio::net::UnixStream> {
+    match stream {
+        AttachStream::Ready(s) => Some(s),
+        AttachStream::Pending(rx) => rx.await.ok(),
+    }
+}
+
+/// Copies client → monitor (stdin, half-close on EOF) and monitor → client (output,
+/// framing stripped for a TTY) until the monitor closes.
+async fn pump<C>(client: C, monitor: tokio::net::UnixStream, tty: bool)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut client_r, mut client_w) = tokio::io::split(client);
+    let (mut mon_r, mut mon_w) = monitor.into_split();
+    let stdin_task = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut client_r, &mut mon_w).await;
+        let _ = mon_w.shutdown().await;
+    });
+    let mut header = [0u8; 8];
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        if tty {
+            if mon_r.read_exact(&mut header).await.is_err() {
+                break;
+            }
+            let mut len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+            while len > 0 {
+                let n = len.min(buf.len());
+                if mon_r.read_exact(&mut buf[..n]).await.is_err() || client_w.write_all(&buf[..n]).await.is_err() {
+                    len = 0;
+                    break;
+                }
+                len -= n;
+            }
+            if len != 0 {
+                break;
+            }
+        } else {
+            match mon_r.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if client_w.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = client_w.flush().await;
+    }
+    let _ = client_w.shutdown().await;
+    stdin_task.abort();
+}

@@ -1,0 +1,172 @@
+//! `/images/...`: import (`create?fromSrc=-`), list, inspect, tag, remove.
+
+use std::io::Read;
+use std::sync::mpsc as std_mpsc;
+
+use berth_engine::{ImageRecord, ImportOptions};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::json;
+
+use crate::{engine_error, error, json, Ctx, Resp};
+
+/// Adapts the async request body into a blocking `Read` for the importer.
+struct ChannelReader {
+    rx: std_mpsc::Receiver<Bytes>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.recv() {
+                Ok(b) => self.current = b,
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
+    let Some(src) = ctx.q("fromSrc") else {
+        if let Some(image) = ctx.q("fromImage") {
+            return error(
+                StatusCode::NOT_FOUND,
+                &format!("pull access denied for {image}: berth cannot reach a registry here; import or load the image"),
+            );
+        }
+        return error(StatusCode::BAD_REQUEST, "fromSrc or fromImage is required");
+    };
+    if src != "-" {
+        return error(StatusCode::BAD_REQUEST, "only fromSrc=- (the request body) is supported");
+    }
+    let reference = match (ctx.q("repo"), ctx.q("tag")) {
+        (Some(r), Some(t)) if !r.is_empty() && !t.is_empty() => Some(format!("{r}:{t}")),
+        (Some(r), _) if !r.is_empty() => Some(r.to_string()),
+        _ => None,
+    };
+    let changes: Vec<String> = ctx
+        .query
+        .iter()
+        .filter(|(k, _)| k.as_str() == "changes")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let opts = ImportOptions { reference, changes, message: ctx.q("message").unwrap_or("").to_string() };
+
+    let (tx, rx) = std_mpsc::sync_channel::<Bytes>(16);
+    let mut body = req.into_body();
+    let feeder = tokio::spawn(async move {
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return };
+            if let Ok(data) = frame.into_data() {
+                let tx = tx.clone();
+                // A full channel means the importer is busy writing; wait off-thread.
+                if tokio::task::spawn_blocking(move || tx.send(data)).await.map(|r| r.is_err()).unwrap_or(true) {
+                    return;
+                }
+            }
+        }
+    });
+    let engine = ctx.engine.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        engine.import_image(ChannelReader { rx, current: Bytes::new() }, opts)
+    })
+    .await;
+    feeder.abort();
+    match result {
+        Ok(Ok(image)) => json(StatusCode::OK, &json!({ "status": image.id })),
+        Ok(Err(e)) => engine_error(e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("import failed: {e}")),
+    }
+}
+
+fn unix_seconds(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).map(|t| t.timestamp()).unwrap_or(0)
+}
+
+fn summary(i: &ImageRecord, containers: usize) -> serde_json::Value {
+    json!({
+        "Id": i.id,
+        "ParentId": "",
+        "RepoTags": i.repo_tags,
+        "RepoDigests": [],
+        "Created": unix_seconds(&i.created),
+        "Size": i.size,
+        "SharedSize": -1,
+        "VirtualSize": i.size,
+        "Labels": i.config.config.labels,
+        "Containers": containers,
+    })
+}
+
+pub fn list(ctx: &Ctx) -> Resp {
+    let all = ctx.engine.containers(true, &Default::default()).unwrap_or_default();
+    let dangling_only = ctx.q("filters").is_some_and(|f| f.contains("\"dangling\"") && f.contains("true"));
+    let images: Vec<_> = ctx
+        .engine
+        .images()
+        .iter()
+        .filter(|i| !dangling_only || i.repo_tags.is_empty())
+        .map(|i| summary(i, all.iter().filter(|c| c.image_id == i.id).count()))
+        .collect();
+    json(StatusCode::OK, &images)
+}
+
+pub fn inspect(ctx: &Ctx, name: &str) -> Resp {
+    let i = match ctx.engine.image(name) {
+        Ok(i) => i,
+        Err(e) => return engine_error(e),
+    };
+    let layers_dir = ctx.engine.store().root().join("layers");
+    json(
+        StatusCode::OK,
+        &json!({
+            "Id": i.id,
+            "RepoTags": i.repo_tags,
+            "RepoDigests": [],
+            "Parent": "",
+            "Comment": i.comment,
+            "Created": i.created,
+            "DockerVersion": "",
+            "Author": i.config.author,
+            "Config": i.config.config,
+            "Architecture": i.config.architecture,
+            "Os": i.config.os,
+            "Size": i.size,
+            "VirtualSize": i.size,
+            "GraphDriver": { "Name": "overlay2", "Data": {
+                "LowerDir": i.config.rootfs.diff_ids.iter().rev()
+                    .map(|d| layers_dir.join(d.trim_start_matches("sha256:")).display().to_string())
+                    .collect::<Vec<_>>().join(":") } },
+            "RootFS": { "Type": "layers", "Layers": i.config.rootfs.diff_ids },
+            "Metadata": { "LastTagTime": i.created },
+        }),
+    )
+}
+
+pub fn tag(ctx: &Ctx, name: &str) -> Resp {
+    let Some(repo) = ctx.q("repo").filter(|r| !r.is_empty()) else {
+        return error(StatusCode::BAD_REQUEST, "repository name is required");
+    };
+    let target = match ctx.q("tag").filter(|t| !t.is_empty()) {
+        Some(t) => format!("{repo}:{t}"),
+        None => repo.to_string(),
+    };
+    match ctx.engine.tag_image(name, &target) {
+        Ok(()) => crate::status_only(StatusCode::CREATED),
+        Err(e) => engine_error(e),
+    }
+}
+
+pub fn remove(ctx: &Ctx, name: &str) -> Resp {
+    match ctx.engine.remove_image(name, ctx.flag("force")) {
+        Ok(report) => json(StatusCode::OK, &report),
+        Err(e) => engine_error(e),
+    }
+}

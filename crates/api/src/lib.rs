@@ -1,0 +1,265 @@
+//! berth-api: the Docker Engine API over HTTP/1.1 on a unix socket.
+//!
+//! A request flows: [`serve`] accepts a connection → hyper parses it → [`route`]
+//! strips an optional `/v1.NN` prefix and dispatches on method and path →
+//! a handler in [`containers`] or [`images`] calls the engine → the engine's result
+//! or error becomes docker's JSON (errors as `{"message": ...}` with docker's status).
+//! Attach is a hijacked connection: `101 UPGRADED`, then raw bytes both ways.
+
+mod body;
+mod containers;
+mod images;
+mod system;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use berth_engine::{Engine, EngineError};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixListener;
+
+pub use body::Body;
+
+/// The newest API version berth speaks, and the oldest it accepts.
+pub const API_VERSION: &str = "1.45";
+pub const MIN_API_VERSION: &str = "1.24";
+
+/// Largest JSON request body accepted (docker's create bodies are a few KB).
+const MAX_JSON_BODY: usize = 4 * 1024 * 1024;
+
+pub type Resp = Response<Body>;
+
+/// Serves the API on `listener` until the task is dropped.
+pub async fn serve(engine: Arc<Engine>, listener: UnixListener) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let engine = engine.clone();
+                async move { Ok::<_, Infallible>(route(engine, req).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .max_buf_size(1024 * 1024)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with error");
+            }
+        });
+    }
+}
+
+pub(crate) struct Ctx {
+    pub engine: Arc<Engine>,
+    pub query: HashMap<String, String>,
+}
+
+impl Ctx {
+    pub fn q(&self, key: &str) -> Option<&str> {
+        self.query.get(key).map(String::as_str)
+    }
+
+    pub fn flag(&self, key: &str) -> bool {
+        matches!(self.q(key), Some("1") | Some("true") | Some("True") | Some("yes"))
+    }
+
+    pub fn int(&self, key: &str) -> Result<Option<i64>, Resp> {
+        match self.q(key) {
+            None | Some("") => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| error(StatusCode::BAD_REQUEST, &format!("invalid value for {key}: {v:?}"))),
+        }
+    }
+}
+
+fn parse_query(q: Option<&str>) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        out.insert(percent_decode(k), percent_decode(v));
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(h * 16 + l);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Docker's error body.
+pub(crate) fn error(status: StatusCode, message: &str) -> Resp {
+    let body = serde_json::to_vec(&serde_json::json!({ "message": message })).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .header("Content-Type", "application/json")
+        .body(Body::full(body))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+pub(crate) fn engine_error(e: EngineError) -> Resp {
+    let status = match &e {
+        EngineError::NotFound(_) => StatusCode::NOT_FOUND,
+        EngineError::Conflict(_) => StatusCode::CONFLICT,
+        EngineError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+        EngineError::NotModified(_) => return status_only(StatusCode::NOT_MODIFIED),
+        EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, &e.to_string())
+}
+
+pub(crate) fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Resp {
+    match serde_json::to_vec(value) {
+        Ok(mut body) => {
+            body.push(b'\n');
+            Response::builder()
+                .status(status)
+                .header("Content-Type", "application/json")
+                .body(Body::full(body))
+                .unwrap_or_else(|_| Response::new(Body::empty()))
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+pub(crate) fn status_only(status: StatusCode) -> Resp {
+    Response::builder()
+        .status(status)
+        .body(Body::empty())
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// Reads a JSON request body (bounded); an empty body reads as `{}`.
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, Resp> {
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_JSON_BODY);
+    let bytes: Bytes = match limited.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => return Err(error(StatusCode::BAD_REQUEST, &format!("read request body: {e}"))),
+    };
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes };
+    serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")))
+}
+
+/// Splits `/v1.45/containers/x/json` into the version-less segments.
+fn segments(path: &str) -> Result<Vec<String>, Resp> {
+    let mut parts: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
+    if let Some(first) = parts.first() {
+        if let Some(v) = first.strip_prefix('v') {
+            if v.split('.').all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())) && v.contains('.') {
+                if version_lt(v, MIN_API_VERSION) {
+                    return Err(error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"),
+                    ));
+                }
+                parts.remove(0);
+            }
+        }
+    }
+    Ok(parts)
+}
+
+fn version_lt(a: &str, b: &str) -> bool {
+    let parse = |s: &str| s.split('.').map(|n| n.parse::<u32>().unwrap_or(0)).collect::<Vec<_>>();
+    parse(a) < parse(b)
+}
+
+async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
+    let segs = match segments(req.uri().path()) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ctx = Ctx { engine, query: parse_query(req.uri().query()) };
+    let method = req.method().clone();
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    tracing::debug!(%method, path = %req.uri().path(), "request");
+    let mut resp = match (&method, s.as_slice()) {
+        (&Method::GET | &Method::HEAD, ["_ping"]) => system::ping(),
+        (&Method::GET, ["version"]) => system::version(),
+        (&Method::GET, ["info"]) => system::info(&ctx),
+        (&Method::GET, ["events"]) => system::events(&ctx),
+
+        (&Method::POST, ["containers", "create"]) => containers::create(&ctx, req).await,
+        (&Method::GET, ["containers", "json"]) => containers::list(&ctx),
+        (&Method::GET, ["containers", id, "json"]) => containers::inspect(&ctx, id),
+        (&Method::POST, ["containers", id, "start"]) => containers::start(&ctx, id).await,
+        (&Method::POST, ["containers", id, "stop"]) => containers::stop(&ctx, id).await,
+        (&Method::POST, ["containers", id, "restart"]) => containers::restart(&ctx, id).await,
+        (&Method::POST, ["containers", id, "kill"]) => containers::kill(&ctx, id).await,
+        (&Method::POST, ["containers", id, "wait"]) => containers::wait(&ctx, id).await,
+        (&Method::DELETE, ["containers", id]) => containers::remove(&ctx, id).await,
+        (&Method::GET, ["containers", id, "logs"]) => containers::logs(&ctx, id),
+        (&Method::POST, ["containers", id, "attach"]) => containers::attach(&ctx, id, req).await,
+        (&Method::POST, ["containers", id, "resize"]) => containers::resize(&ctx, id).await,
+
+        (&Method::POST, ["images", "create"]) => images::create(&ctx, req).await,
+        (&Method::GET, ["images", "json"]) => images::list(&ctx),
+        (&Method::GET, ["images", rest @ .., "json"]) if !rest.is_empty() => images::inspect(&ctx, &rest.join("/")),
+        (&Method::POST, ["images", rest @ .., "tag"]) if !rest.is_empty() => images::tag(&ctx, &rest.join("/")),
+        (&Method::DELETE, ["images", rest @ ..]) if !rest.is_empty() => images::remove(&ctx, &rest.join("/")),
+
+        _ => error(StatusCode::NOT_FOUND, &format!("page not found: {} {}", method, req.uri().path())),
+    };
+    let headers = resp.headers_mut();
+    headers.insert("Api-Version", hyper::header::HeaderValue::from_static(API_VERSION));
+    headers.insert("Server", hyper::header::HeaderValue::from_static("berth/0.1 (linux)"));
+    headers.insert("Docker-Experimental", hyper::header::HeaderValue::from_static("false"));
+    headers.insert("Ostype", hyper::header::HeaderValue::from_static("linux"));
+    if method == Method::HEAD {
+        *resp.body_mut() = Body::empty();
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_prefix_is_stripped() {
+        assert_eq!(segments("/v1.45/containers/json").unwrap(), vec!["containers", "json"]);
+        assert_eq!(segments("/containers/json").unwrap(), vec!["containers", "json"]);
+        assert!(segments("/v1.12/containers/json").is_err());
+    }
+
+    #[test]
+    fn query_decoding() {
+        let q = parse_query(Some("changes=CMD%20%5B%22sh%22%5D&x=a+b&bad=%zz"));
+        assert_eq!(q["changes"], "CMD [\"sh\"]");
+        assert_eq!(q["x"], "a b");
+        assert_eq!(q["bad"], "%zz");
+    }
+}

@@ -1,0 +1,127 @@
+//! berthd: the berth daemon. Serves the Docker Engine API on a unix socket.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use berth_engine::{Engine, EngineConfig};
+use clap::Parser;
+
+/// Flags follow dockerd's names.
+#[derive(Parser, Debug)]
+#[command(name = "berthd", version, about = "berth container engine daemon")]
+struct Args {
+    /// Socket to listen on (unix:///path).
+    #[arg(short = 'H', long = "host", default_value = "unix:///run/berth/berth.sock")]
+    host: String,
+    /// Root of persistent state.
+    #[arg(long, default_value = "/var/lib/berth")]
+    data_root: PathBuf,
+    /// Root of runtime state (bundles, sockets).
+    #[arg(long, default_value = "/run/berth")]
+    exec_root: PathBuf,
+    /// Pid file.
+    #[arg(short = 'p', long, default_value = "/run/berth/berthd.pid")]
+    pidfile: PathBuf,
+    /// Parent cgroup of every container.
+    #[arg(long, default_value = "berth")]
+    cgroup_parent: String,
+    /// Debug logging.
+    #[arg(short = 'D', long)]
+    debug: bool,
+    /// Log level (debug, info, warn, error).
+    #[arg(short = 'l', long, default_value = "info")]
+    log_level: String,
+}
+
+fn main() {
+    let args = Args::parse();
+    let level = if args.debug { "debug".to_string() } else { args.log_level.clone() };
+    tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => fail(&format!("start runtime: {e}")),
+    };
+    if let Err(e) = runtime.block_on(run(args)) {
+        fail(e.as_str());
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("berthd: {message}");
+    std::process::exit(1);
+}
+
+fn monitor_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_MONITOR") {
+        return PathBuf::from(p);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("berth-monitor")))
+        .unwrap_or_else(|| PathBuf::from("berth-monitor"))
+}
+
+fn write_pidfile(path: &Path) -> Result<(), String> {
+    if let Ok(old) = std::fs::read_to_string(path) {
+        if let Ok(pid) = old.trim().parse::<i32>() {
+            // SAFETY: signal 0 only checks for existence.
+            if pid != std::process::id() as i32 && unsafe { libc::kill(pid, 0) } == 0 {
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if comm.trim() == "berthd" {
+                    return Err(format!("pid file {} names a running berthd ({pid})", path.display()));
+                }
+            }
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| format!("write {}: {e}", path.display()))
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let socket = args
+        .host
+        .strip_prefix("unix://")
+        .ok_or_else(|| format!("unsupported host {:?}: only unix:// sockets are served", args.host))?;
+    let socket = PathBuf::from(socket);
+    write_pidfile(&args.pidfile)?;
+    let engine = Engine::open(EngineConfig {
+        data_root: args.data_root.clone(),
+        exec_root: args.exec_root.clone(),
+        cgroup_parent: args.cgroup_parent.clone(),
+        monitor_bin: monitor_binary(),
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(&socket);
+    let listener = tokio::net::UnixListener::bind(&socket).map_err(|e| format!("listen on {}: {e}", socket.display()))?;
+    // Root-only, like docker.sock (group root).
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| format!("chmod {}: {e}", socket.display()))?;
+    tracing::info!(socket = %socket.display(), data_root = %args.data_root.display(), "berthd listening");
+
+    let server = tokio::spawn(berth_api::serve(engine, listener));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("install SIGTERM handler: {e}"))?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = server => {}
+    }
+    // Containers keep running under their monitors; the next berthd adopts them.
+    tracing::info!("berthd shutting down; containers keep running");
+    let _ = std::fs::remove_file(&socket);
+    let _ = std::fs::remove_file(&args.pidfile);
+    Ok(())
+}

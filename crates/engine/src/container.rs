@@ -1,0 +1,250 @@
+//! Containers as records: create, find, list, remove.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::model::{ContainerConfig, ContainerRecord, ContainerState, HostConfig};
+use crate::{db, names, now_rfc3339, random_id, remove_dir_if_exists, Engine, EngineError, Result};
+
+const RESTART_POLICIES: &[&str] = &["", "no", "always", "unless-stopped", "on-failure"];
+
+/// Docker's `ps --filter` keys berth understands, each with its accepted values.
+pub type Filters = HashMap<String, Vec<String>>;
+
+impl Engine {
+    pub fn create_container(
+        &self,
+        name: Option<&str>,
+        mut config: ContainerConfig,
+        host_config: HostConfig,
+    ) -> Result<ContainerRecord> {
+        if config.image.is_empty() {
+            return Err(EngineError::InvalidArgument("Config.Image is required".into()));
+        }
+        let image = self.image(&config.image)?;
+        let policy = host_config.restart_policy.name.as_str();
+        if !RESTART_POLICIES.contains(&policy) {
+            return Err(EngineError::InvalidArgument(format!("invalid restart policy '{policy}'")));
+        }
+        if host_config.auto_remove && !matches!(policy, "" | "no") {
+            return Err(EngineError::InvalidArgument(
+                "can't create 'AutoRemove' container with restart policy".into(),
+            ));
+        }
+        if host_config.restart_policy.maximum_retry_count != 0 && policy != "on-failure" {
+            return Err(EngineError::InvalidArgument(
+                "maximum retry count cannot be used with restart policy 'always'".into(),
+            ));
+        }
+        if !matches!(host_config.network_mode.as_str(), "" | "default" | "none" | "host" | "bridge") {
+            return Err(EngineError::NotFound(format!(
+                "network {} not found",
+                host_config.network_mode
+            )));
+        }
+        for opt in &host_config.security_opt {
+            let known = opt == "no-new-privileges"
+                || opt == "no-new-privileges:true"
+                || opt == "no-new-privileges=true"
+                || opt == "no-new-privileges:false"
+                || opt == "seccomp=unconfined"
+                || opt == "seccomp:unconfined";
+            if !known {
+                return Err(EngineError::InvalidArgument(format!("invalid --security-opt: {opt:?}")));
+            }
+        }
+        for cap in host_config.cap_add.iter().chain(&host_config.cap_drop) {
+            berth_runtime::caps::normalize(cap).map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        }
+
+        // The image supplies what the request leaves out.
+        let image_config = &image.config.config;
+        if config.entrypoint.is_empty() {
+            config.entrypoint = image_config.entrypoint.clone();
+            if config.cmd.is_empty() {
+                config.cmd = image_config.cmd.clone();
+            }
+        }
+        let mut env = image_config.env.clone();
+        for e in &config.env {
+            let key = e.split('=').next().unwrap_or(e);
+            env.retain(|x| x.split('=').next() != Some(key));
+            env.push(e.clone());
+        }
+        config.env = env;
+        if config.working_dir.is_empty() {
+            config.working_dir = image_config.working_dir.clone();
+        }
+        if config.user.is_empty() {
+            config.user = image_config.user.clone();
+        }
+        for (k, v) in &image_config.labels {
+            config.labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        if config.stop_signal.is_none() {
+            config.stop_signal = image_config.stop_signal.clone();
+        }
+        if config.entrypoint.is_empty() && config.cmd.is_empty() {
+            return Err(EngineError::InvalidArgument("No command specified".into()));
+        }
+
+        let id = random_id();
+        if config.hostname.is_empty() {
+            config.hostname = id[..12].to_string();
+        }
+        let mut st = self.lock();
+        let name = match name.map(|n| n.trim_start_matches('/')) {
+            Some(n) if !n.is_empty() => {
+                if !names::valid(n) {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                if let Some(other) = st.containers.values().find(|c| c.name == n) {
+                    return Err(EngineError::Conflict(format!(
+                        "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                        other.id
+                    )));
+                }
+                n.to_string()
+            }
+            _ => (0..)
+                .map(|i| names::generate(&id, i))
+                .find(|candidate| !st.containers.values().any(|c| &c.name == candidate))
+                .unwrap_or_else(|| id[..12].to_string()),
+        };
+        let record = ContainerRecord {
+            id: id.clone(),
+            name,
+            created: now_rfc3339(),
+            image_id: image.id.clone(),
+            config,
+            host_config,
+            state: ContainerState::created(),
+            restart_count: 0,
+            manually_stopped: false,
+        };
+        self.db.put(db::CONTAINERS, &id, &record)?;
+        st.containers.insert(id.clone(), record.clone());
+        drop(st);
+        std::fs::create_dir_all(self.container_dir(&id))
+            .map_err(|e| EngineError::Internal(format!("create container dir: {e}")))?;
+        self.emit_container("create", &record);
+        Ok(record)
+    }
+
+    pub(crate) fn emit_container(&self, action: &str, c: &ContainerRecord) {
+        let mut attrs = BTreeMap::from([
+            ("name".to_string(), c.name.clone()),
+            ("image".to_string(), c.config.image.clone()),
+        ]);
+        for (k, v) in &c.config.labels {
+            attrs.insert(k.clone(), v.clone());
+        }
+        if action == "die" {
+            attrs.insert("exitCode".into(), c.state.exit_code.to_string());
+        }
+        self.events.emit("container", action, &c.id, attrs);
+    }
+
+    /// Finds a container by full ID, name (with or without `/`) or unique ID prefix.
+    pub fn container(&self, reference: &str) -> Result<ContainerRecord> {
+        let st = self.lock();
+        find(&st.containers, reference)
+            .cloned()
+            .ok_or_else(|| EngineError::NotFound(format!("No such container: {reference}")))
+    }
+
+    pub fn containers(&self, all: bool, filters: &Filters) -> Result<Vec<ContainerRecord>> {
+        for key in filters.keys() {
+            if !["status", "name", "label", "id", "ancestor", "exited"].contains(&key.as_str()) {
+                return Err(EngineError::InvalidArgument(format!("invalid filter '{key}'")));
+            }
+        }
+        let st = self.lock();
+        let mut v: Vec<ContainerRecord> = st
+            .containers
+            .values()
+            .filter(|c| all || c.state.running || filters.contains_key("status"))
+            .filter(|c| matches_filters(c, filters))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(v)
+    }
+
+    /// `rm`: a running container needs `force` (it is killed first).
+    pub async fn remove_container(self: &Arc<Self>, reference: &str, force: bool) -> Result<()> {
+        let c = self.container(reference)?;
+        if c.state.running || c.state.restarting {
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    c.name
+                )));
+            }
+            self.set_manually_stopped(&c.id)?;
+            self.kill_container(&c.id, "KILL").await.ok();
+            self.wait_not_running(&c.id, None).await;
+        }
+        self.forget_container(&c.id)
+    }
+
+    /// Deletes a stopped container's record and files.
+    pub(crate) fn forget_container(&self, id: &str) -> Result<()> {
+        let record = {
+            let mut st = self.lock();
+            let Some(c) = st.containers.get(id) else { return Ok(()) };
+            if c.state.running {
+                return Err(EngineError::Conflict(format!("container {id} is running")));
+            }
+            let c = c.clone();
+            self.db.delete(db::CONTAINERS, id)?;
+            st.containers.remove(id);
+            c
+        };
+        let dir = self.container_dir(id);
+        // The monitor unmounts on exit; this covers a monitor that was killed.
+        let _ = berth_snapshot::unmount(&dir.join("rootfs"));
+        remove_dir_if_exists(&dir)?;
+        remove_dir_if_exists(&self.bundle_dir(id))?;
+        self.emit_container("destroy", &record);
+        Ok(())
+    }
+}
+
+fn find<'a>(containers: &'a HashMap<String, ContainerRecord>, reference: &str) -> Option<&'a ContainerRecord> {
+    if let Some(c) = containers.get(reference) {
+        return Some(c);
+    }
+    let name = reference.trim_start_matches('/');
+    if let Some(c) = containers.values().find(|c| c.name == name) {
+        return Some(c);
+    }
+    if reference.is_empty() || !reference.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut matches = containers.values().filter(|c| c.id.starts_with(reference));
+    let first = matches.next()?;
+    if matches.next().is_some() {
+        return None;
+    }
+    Some(first)
+}
+
+fn matches_filters(c: &ContainerRecord, filters: &Filters) -> bool {
+    filters.iter().all(|(key, values)| {
+        values.iter().any(|v| match key.as_str() {
+            "status" => &c.state.status == v,
+            "name" => c.name.contains(v.trim_start_matches('/')),
+            "id" => c.id.starts_with(v.as_str()),
+            "ancestor" => &c.config.image == v || c.image_id.contains(v.as_str()),
+            "exited" => !c.state.running && c.state.status == "exited" && c.state.exit_code.to_string() == *v,
+            "label" => match v.split_once('=') {
+                Some((k, val)) => c.config.labels.get(k).is_some_and(|x| x == val),
+                None => c.config.labels.contains_key(v),
+            },
+            _ => false,
+        })
+    })
+}

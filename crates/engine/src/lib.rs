@@ -1,0 +1,187 @@
+//! berth-engine: the domain. Containers, images, their life cycles and events, over
+//! one metadata store ([`db`]), the content store (`berth-store`) and one monitor
+//! process per running container (`berth-monitor`).
+//!
+//! Concurrency model: records live in memory behind one mutex (`State`), and every
+//! change is written through to redb before the lock is released, so memory and
+//! disk never disagree for longer than one call. Long work (unpacking, waiting for a
+//! container) happens outside the lock.
+
+pub mod db;
+mod events;
+
+mod image;
+mod lifecycle;
+mod logs;
+pub mod model;
+mod names;
+mod container;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use berth_store::Store;
+
+pub use events::Event;
+pub use container::Filters;
+pub use image::{normalize_reference, ImportOptions};
+pub use logs::{AttachStream, LogOptions};
+pub use model::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The request asked for what is already true (docker answers 304).
+    #[error("{0}")]
+    NotModified(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<berth_store::StoreError> for EngineError {
+    fn from(e: berth_store::StoreError) -> Self {
+        match e {
+            berth_store::StoreError::Hostile(_)
+            | berth_store::StoreError::Compression(_)
+            | berth_store::StoreError::DigestMismatch { .. }
+            | berth_store::StoreError::InvalidDigest(_) => EngineError::InvalidArgument(e.to_string()),
+            other => EngineError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// Where berthd keeps things and how it names what it creates on the host.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Persistent state: metadata store, images, container layers and logs.
+    pub data_root: PathBuf,
+    /// Runtime state that dies with a reboot: bundles, runtime state, sockets.
+    pub exec_root: PathBuf,
+    /// Parent of every container's cgroup, relative to each hierarchy's root.
+    pub cgroup_parent: String,
+    /// The `berth-monitor` binary.
+    pub monitor_bin: PathBuf,
+}
+
+pub struct Engine {
+    config: EngineConfig,
+    db: db::Db,
+    store: Store,
+    state: Mutex<State>,
+    events: events::EventBus,
+}
+
+#[derive(Default)]
+struct State {
+    containers: HashMap<String, ContainerRecord>,
+    images: HashMap<String, ImageRecord>,
+    /// Attach requests made before the container started; the next start connects
+    /// them before the process runs.
+    pending_attach: HashMap<String, Vec<logs::PendingAttach>>,
+}
+
+impl Engine {
+    /// Opens (or creates) the engine's state and adopts containers whose monitors
+    /// survived a previous berthd.
+    pub async fn open(config: EngineConfig) -> Result<Arc<Engine>> {
+        for dir in [
+            config.data_root.clone(),
+            config.data_root.join("containers"),
+            config.exec_root.clone(),
+            config.exec_root.join("containers"),
+            config.exec_root.join("s"),
+            config.exec_root.join("r"),
+        ] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| EngineError::Internal(format!("create {}: {e}", dir.display())))?;
+        }
+        let db = db::Db::open(&config.data_root.join("berth.redb"))?;
+        let store = Store::open(config.data_root.join("image"))?;
+        let mut state = State::default();
+        for c in db.all::<ContainerRecord>(db::CONTAINERS)? {
+            state.containers.insert(c.id.clone(), c);
+        }
+        for i in db.all::<ImageRecord>(db::IMAGES)? {
+            state.images.insert(i.id.clone(), i);
+        }
+        let engine = Arc::new(Engine {
+            config,
+            db,
+            store,
+            state: Mutex::new(state),
+            events: events::EventBus::new(),
+        });
+        engine.adopt_running();
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn container_dir(&self, id: &str) -> PathBuf {
+        self.config.data_root.join("containers").join(id)
+    }
+
+    fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.config.exec_root.join("containers").join(id)
+    }
+
+    fn runtime_root(&self) -> PathBuf {
+        self.config.exec_root.join("r")
+    }
+
+    /// Unix socket of the monitor of a container or exec; short, as sun_path is.
+    fn monitor_socket(&self, id: &str) -> PathBuf {
+        self.config.exec_root.join("s").join(format!("{}.sock", &id[..id.len().min(24)]))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let st = self.lock();
+        let running = st.containers.values().filter(|c| c.state.running).count();
+        let paused = st.containers.values().filter(|c| c.state.paused).count();
+        (st.containers.len(), running, paused, st.images.len())
+    }
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 32];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut bytes);
+    }
+    hex::encode(bytes)
+}
+
+fn remove_dir_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(EngineError::Internal(format!("remove {}: {e}", path.display()))),
+    }
+}

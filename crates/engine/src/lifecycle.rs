@@ -1,0 +1,552 @@
+//! Running containers: start (through a monitor), stop, kill, wait, restart policies,
+//! and re-adopting containers whose monitors outlived a berthd.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_monitor::{ExitRecord, LogConfig, Mode, MonitorConfig, Request, Snapshot, StartReply};
+use berth_runtime::{MountSpec, NetworkMode, SpecOptions};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+use crate::model::ContainerRecord;
+use crate::{db, now_rfc3339, Engine, EngineError, Result};
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const DEFAULT_STOP_TIMEOUT: i64 = 10;
+/// Docker's default json-file cap is "unlimited"; berth caps by default.
+const DEFAULT_LOG_MAX_SIZE: u64 = 20 * 1024 * 1024;
+const DEFAULT_LOG_MAX_FILES: u32 = 5;
+
+pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal> {
+    use std::str::FromStr;
+    let s = s.trim();
+    if let Ok(n) = s.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n)
+            .map_err(|_| EngineError::InvalidArgument(format!("Invalid signal: {s}")));
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    nix::sys::signal::Signal::from_str(&name).map_err(|_| EngineError::InvalidArgument(format!("Invalid signal: {s}")))
+}
+
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let (num, mult) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1024),
+        'm' => (&s[..s.len() - 1], 1024 * 1024),
+        'g' => (&s[..s.len() - 1], 1024 * 1024 * 1024),
+        _ => (s.as_str(), 1),
+    };
+    num.parse::<u64>().ok().map(|n| n * mult)
+}
+
+impl Engine {
+    pub async fn start_container(self: &Arc<Self>, reference: &str) -> Result<()> {
+        let c = self.container(reference)?;
+        if c.state.running {
+            return Err(EngineError::NotModified("container already started".into()));
+        }
+        self.update(&c.id, |r| {
+            r.manually_stopped = false;
+            r.restart_count = 0;
+        })?;
+        self.spawn_container(&c.id).await
+    }
+
+    /// Starts the container's process under a new monitor.
+    async fn spawn_container(self: &Arc<Self>, id: &str) -> Result<()> {
+        let c = self.container(id)?;
+        let image = self.image(&c.image_id)?;
+        let engine = self.clone();
+        let lowers = tokio::task::spawn_blocking(move || engine.image_lowers(&image))
+            .await
+            .map_err(|e| EngineError::Internal(e.to_string()))??;
+        let dir = self.container_dir(id);
+        let bundle = self.bundle_dir(id);
+        std::fs::create_dir_all(&bundle).map_err(|e| EngineError::Internal(format!("create {}: {e}", bundle.display())))?;
+        let snapshot = Snapshot::new(&dir, lowers);
+        let config = self.write_bundle(&c, &snapshot)?;
+
+        let monitor_config = MonitorConfig {
+            mode: Mode::Init,
+            id: id.to_string(),
+            state_root: self.runtime_root(),
+            bundle: bundle.clone(),
+            process_json: None,
+            rootfs: Some(snapshot),
+            socket: self.monitor_socket(id),
+            console_socket: self.config.exec_root.join("s").join(format!("{}.con", &id[..24])),
+            tty: c.config.tty,
+            open_stdin: c.config.open_stdin,
+            stdin_once: c.config.stdin_once,
+            log: Some(config),
+            exit_file: dir.join("exit.json"),
+            oom_files: self.oom_files(&c),
+            loopback_up: self.network_mode(&c) == NetworkMode::None,
+            attach_before_start: 0,
+        };
+        let mut monitor_config = monitor_config;
+        let pending = self.lock().pending_attach.remove(id).unwrap_or_default();
+        monitor_config.attach_before_start = pending.len();
+        let _ = std::fs::remove_file(&monitor_config.exit_file);
+        let reply = self.run_monitor(&monitor_config, &bundle.join("monitor.log"), pending).await?;
+        let pid = match reply {
+            StartReply { pid: Some(pid), .. } => pid,
+            StartReply { error, .. } => {
+                let msg = error.unwrap_or_else(|| "monitor exited without a reply".into());
+                self.update(id, |r| {
+                    r.state.error = msg.clone();
+                    r.state.exit_code = 128;
+                })?;
+                return Err(EngineError::Internal(format!("failed to create task for container: {msg}")));
+            }
+        };
+        let record = self.update(id, |r| {
+            r.state.status = "running".into();
+            r.state.running = true;
+            r.state.restarting = false;
+            r.state.pid = pid;
+            r.state.exit_code = 0;
+            r.state.error.clear();
+            r.state.oom_killed = false;
+            r.state.started_at = now_rfc3339();
+            r.state.finished_at = crate::model::ZERO_TIME.into();
+        })?;
+        self.emit_container("start", &record);
+        self.watch(id.to_string(), monitor_config.socket, monitor_config.exit_file);
+        Ok(())
+    }
+
+    /// Runs `berth-monitor` and reads its one-line start reply.
+    pub(crate) async fn run_monitor(
+        &self,
+        config: &MonitorConfig,
+        log: &Path,
+        pending: Vec<crate::logs::PendingAttach>,
+    ) -> Result<StartReply> {
+        let arg = serde_json::to_string(config).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let stderr = std::fs::File::create(log).map_err(|e| EngineError::Internal(format!("create {}: {e}", log.display())))?;
+        let mut child = tokio::process::Command::new(&self.config.monitor_bin)
+            .arg(arg)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| EngineError::Internal(format!("run {}: {e}", self.config.monitor_bin.display())))?;
+        let stdout = child.stdout.take().ok_or_else(|| EngineError::Internal("monitor stdout".into()))?;
+        for p in pending {
+            match crate::logs::connect_monitor(&config.socket, &p.request, Some(Duration::from_secs(5))).await {
+                Ok(stream) => {
+                    let _ = p.tx.send(stream);
+                }
+                Err(e) => tracing::warn!(id = %config.id, error = %e, "early attach failed"),
+            }
+        }
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line).await;
+        // The first half of the monitor exits as soon as it has forked.
+        let _ = child.wait().await;
+        read.map_err(|e| EngineError::Internal(format!("read monitor reply: {e}")))?;
+        if line.trim().is_empty() {
+            let detail = std::fs::read_to_string(log).unwrap_or_default();
+            return Ok(StartReply { pid: None, error: Some(format!("monitor died: {}", detail.trim())) });
+        }
+        serde_json::from_str(&line).map_err(|e| EngineError::Internal(format!("bad monitor reply {line:?}: {e}")))
+    }
+
+    fn network_mode(&self, c: &ContainerRecord) -> NetworkMode {
+        if c.host_config.network_mode == "host" {
+            NetworkMode::Host
+        } else {
+            NetworkMode::None
+        }
+    }
+
+    pub(crate) fn cgroups_path(&self, c: &ContainerRecord) -> String {
+        let parent = if c.host_config.cgroup_parent.is_empty() {
+            self.config.cgroup_parent.as_str()
+        } else {
+            c.host_config.cgroup_parent.as_str()
+        };
+        format!("/{}/{}", parent.trim_matches('/'), c.id)
+    }
+
+    fn oom_files(&self, c: &ContainerRecord) -> Vec<PathBuf> {
+        let rel = self.cgroups_path(c);
+        let rel = rel.trim_start_matches('/');
+        vec![
+            Path::new("/sys/fs/cgroup/memory").join(rel).join("memory.oom_control"),
+            Path::new("/sys/fs/cgroup").join(rel).join("memory.events"),
+        ]
+    }
+
+    /// Writes config.json and the per-container /etc files; returns the log config.
+    fn write_bundle(&self, c: &ContainerRecord, snapshot: &Snapshot) -> Result<LogConfig> {
+        let dir = self.container_dir(&c.id);
+        let io = |p: &Path, e: std::io::Error| EngineError::Internal(format!("write {}: {e}", p.display()));
+        let hostname_path = dir.join("hostname");
+        std::fs::write(&hostname_path, format!("{}\n", c.config.hostname)).map_err(|e| io(&hostname_path, e))?;
+        let hosts_path = dir.join("hosts");
+        let mut hosts = String::from(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+        );
+        for h in &c.host_config.extra_hosts {
+            if let Some((name, ip)) = h.split_once(':') {
+                hosts.push_str(&format!("{ip}\t{name}\n"));
+            }
+        }
+        std::fs::write(&hosts_path, hosts).map_err(|e| io(&hosts_path, e))?;
+        let resolv_path = dir.join("resolv.conf");
+        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        std::fs::write(&resolv_path, resolv).map_err(|e| io(&resolv_path, e))?;
+
+        let (uid, gid, additional_gids) = resolve_user(&c.config.user, snapshot)?;
+        let mut env = c.config.env.clone();
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.insert(0, DEFAULT_PATH.into());
+        }
+        env.insert(1.min(env.len()), format!("HOSTNAME={}", c.config.hostname));
+        if c.config.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+            env.push("TERM=xterm".into());
+        }
+        let bind = |dest: &str, src: &Path| MountSpec {
+            destination: dest.into(),
+            source: src.display().to_string(),
+            kind: "bind".into(),
+            options: vec!["rbind".into(), "rprivate".into()],
+        };
+        let opts = SpecOptions {
+            rootfs: snapshot.target.clone(),
+            args: c.argv(),
+            env,
+            cwd: if c.config.working_dir.is_empty() { "/".into() } else { c.config.working_dir.clone() },
+            uid,
+            gid,
+            additional_gids,
+            terminal: c.config.tty,
+            hostname: c.config.hostname.clone(),
+            readonly_rootfs: c.host_config.readonly_rootfs,
+            privileged: c.host_config.privileged,
+            cap_add: c.host_config.cap_add.clone(),
+            cap_drop: c.host_config.cap_drop.clone(),
+            no_new_privileges: c.host_config.security_opt.iter().any(|o| {
+                o == "no-new-privileges" || o.ends_with("no-new-privileges:true") || o.ends_with("no-new-privileges=true")
+            }),
+            seccomp_unconfined: c.host_config.security_opt.iter().any(|o| o.contains("unconfined")),
+            network: self.network_mode(c),
+            memory: c.host_config.memory,
+            nano_cpus: c.host_config.nano_cpus,
+            cpu_shares: c.host_config.cpu_shares.max(0) as u64,
+            cpu_quota: c.host_config.cpu_quota,
+            cpu_period: c.host_config.cpu_period.max(0) as u64,
+            pids_limit: c.host_config.pids_limit,
+            cgroups_path: self.cgroups_path(c),
+            mounts: vec![
+                bind("/etc/hostname", &hostname_path),
+                bind("/etc/hosts", &hosts_path),
+                bind("/etc/resolv.conf", &resolv_path),
+            ],
+        };
+        let spec = berth_runtime::build_spec(&opts).map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        let config_path = self.bundle_dir(&c.id).join("config.json");
+        let bytes = serde_json::to_vec(&spec).map_err(|e| EngineError::Internal(e.to_string()))?;
+        std::fs::write(&config_path, bytes).map_err(|e| io(&config_path, e))?;
+
+        let log_opts = &c.host_config.log_config.config;
+        Ok(LogConfig {
+            path: dir.join("container.log"),
+            max_size: log_opts.get("max-size").and_then(|s| parse_size(s)).unwrap_or(DEFAULT_LOG_MAX_SIZE),
+            max_files: log_opts
+                .get("max-file")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(DEFAULT_LOG_MAX_FILES),
+        })
+    }
+
+    /// Follows a running container's monitor until the process exits.
+    pub(crate) fn watch(self: &Arc<Self>, id: String, socket: PathBuf, exit_file: PathBuf) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let exit = match wait_monitor(&socket).await {
+                Some(e) => Some(e),
+                None => read_exit_file(&exit_file),
+            };
+            engine.on_exit(&id, exit).await;
+        });
+    }
+
+    async fn on_exit(self: &Arc<Self>, id: &str, exit: Option<ExitRecord>) {
+        let exit = exit.unwrap_or_else(|| ExitRecord {
+            exit_code: 255,
+            oom_killed: false,
+            finished_at: now_rfc3339(),
+        });
+        let Ok(record) = self.update(id, |r| {
+            r.state.status = "exited".into();
+            r.state.running = false;
+            r.state.paused = false;
+            r.state.pid = 0;
+            r.state.exit_code = exit.exit_code;
+            r.state.oom_killed = exit.oom_killed;
+            r.state.finished_at = exit.finished_at.clone();
+        }) else {
+            return;
+        };
+        let _ = std::fs::remove_file(self.container_dir(id).join("exit.json"));
+        self.emit_container("die", &record);
+        if record.host_config.auto_remove {
+            if let Err(e) = self.forget_container(id) {
+                tracing::warn!(id, error = %e, "auto-remove failed");
+            }
+            return;
+        }
+        let policy = &record.host_config.restart_policy;
+        let restart = !record.manually_stopped
+            && match policy.name.as_str() {
+                "always" | "unless-stopped" => true,
+                "on-failure" => {
+                    exit.exit_code != 0
+                        && (policy.maximum_retry_count == 0 || record.restart_count < policy.maximum_retry_count)
+                }
+                _ => false,
+            };
+        if !restart {
+            return;
+        }
+        // Back off like docker: 100ms doubling per consecutive restart, capped at a
+        // minute; a container that ran for 10s or more starts the count afresh.
+        let ran_long = chrono::DateTime::parse_from_rfc3339(&record.state.started_at)
+            .map(|t| chrono::Utc::now().signed_duration_since(t) > chrono::Duration::seconds(10))
+            .unwrap_or(false);
+        let count = if ran_long { 0 } else { record.restart_count };
+        let delay = Duration::from_millis(100u64.saturating_mul(1 << count.clamp(0, 10) as u64)).min(Duration::from_secs(60));
+        let _ = self.update(id, |r| {
+            r.state.restarting = true;
+            r.state.status = "restarting".into();
+            r.restart_count = count + 1;
+        });
+        let engine = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let Ok(c) = engine.container(&id) else { return };
+            if c.manually_stopped || !c.state.restarting {
+                return;
+            }
+            if let Err(e) = engine.spawn_container(&id).await {
+                tracing::warn!(id, error = %e, "restart failed");
+                let _ = engine.update(&id, |r| {
+                    r.state.restarting = false;
+                    r.state.status = "exited".into();
+                });
+            } else if let Ok(c) = engine.container(&id) {
+                engine.emit_container("restart", &c);
+            }
+        });
+    }
+
+    pub(crate) fn update(&self, id: &str, change: impl FnOnce(&mut ContainerRecord)) -> Result<ContainerRecord> {
+        let mut st = self.lock();
+        let c = st
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| EngineError::NotFound(format!("No such container: {id}")))?;
+        let mut next = c.clone();
+        change(&mut next);
+        self.db.put(db::CONTAINERS, id, &next)?;
+        *c = next.clone();
+        Ok(next)
+    }
+
+    pub(crate) fn set_manually_stopped(&self, id: &str) -> Result<()> {
+        self.update(id, |r| {
+            r.manually_stopped = true;
+            if r.state.restarting {
+                r.state.restarting = false;
+                r.state.status = "exited".into();
+            }
+        })
+        .map(|_| ())
+    }
+
+    pub async fn kill_container(self: &Arc<Self>, reference: &str, signal: &str) -> Result<()> {
+        let sig = parse_signal(signal)?;
+        let c = self.container(reference)?;
+        if !c.state.running || c.state.pid <= 0 {
+            return Err(EngineError::Conflict(format!("Container {} is not running", c.id)));
+        }
+        if matches!(sig, nix::sys::signal::Signal::SIGKILL) {
+            self.set_manually_stopped(&c.id)?;
+        }
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.state.pid), sig)
+            .map_err(|e| EngineError::Internal(format!("signal container {}: {e}", c.id)))
+    }
+
+    /// `stop`: the stop signal, then SIGKILL after `timeout` seconds.
+    pub async fn stop_container(self: &Arc<Self>, reference: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+        let c = self.container(reference)?;
+        self.set_manually_stopped(&c.id)?;
+        if !c.state.running {
+            return Err(EngineError::NotModified("container already stopped".into()));
+        }
+        let timeout = timeout.or(c.config.stop_timeout).unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let signal = signal
+            .map(str::to_string)
+            .or_else(|| c.config.stop_signal.clone())
+            .unwrap_or_else(|| "TERM".into());
+        let sig = parse_signal(&signal)?;
+        let pid = nix::unistd::Pid::from_raw(c.state.pid);
+        let _ = nix::sys::signal::kill(pid, sig);
+        let limit = if timeout < 0 { None } else { Some(Duration::from_secs(timeout as u64)) };
+        if !self.wait_not_running(&c.id, limit).await {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            self.wait_not_running(&c.id, None).await;
+        }
+        Ok(())
+    }
+
+    pub async fn restart_container(self: &Arc<Self>, reference: &str, timeout: Option<i64>) -> Result<()> {
+        match self.stop_container(reference, timeout, None).await {
+            Ok(()) | Err(EngineError::NotModified(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.start_container(reference).await
+    }
+
+    /// Waits until the container is not running (true) or `limit` passes (false).
+    pub async fn wait_not_running(&self, id: &str, limit: Option<Duration>) -> bool {
+        let mut events = self.subscribe();
+        let wait = async {
+            loop {
+                match self.container(id) {
+                    Ok(c) if c.state.running => {}
+                    _ => return,
+                }
+                match events.recv().await {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        };
+        match limit {
+            Some(d) => tokio::time::timeout(d, wait).await.is_ok(),
+            None => {
+                wait.await;
+                true
+            }
+        }
+    }
+
+    /// Re-attaches to containers that were running when berthd last stopped.
+    pub(crate) fn adopt_running(self: &Arc<Self>) {
+        let running: Vec<ContainerRecord> = self
+            .lock()
+            .containers
+            .values()
+            .filter(|c| c.state.running || c.state.restarting)
+            .cloned()
+            .collect();
+        for c in running {
+            let exit_file = self.container_dir(&c.id).join("exit.json");
+            if c.state.restarting {
+                let _ = self.update(&c.id, |r| {
+                    r.state.restarting = false;
+                    r.state.status = "exited".into();
+                });
+                continue;
+            }
+            tracing::info!(id = %c.id, "adopting running container");
+            self.watch(c.id.clone(), self.monitor_socket(&c.id), exit_file);
+        }
+    }
+}
+
+async fn wait_monitor(socket: &Path) -> Option<ExitRecord> {
+    let mut stream = UnixStream::connect(socket).await.ok()?;
+    let mut req = serde_json::to_vec(&Request::Wait).ok()?;
+    req.push(b'\n');
+    stream.write_all(&req).await.ok()?;
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).await.ok()?;
+    serde_json::from_str(&line).ok()
+}
+
+fn read_exit_file(path: &Path) -> Option<ExitRecord> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Resolves docker's `-u` forms (`uid`, `uid:gid`, `name`, `name:group`) against
+/// the container's /etc/passwd and /etc/group.
+fn resolve_user(user: &str, snapshot: &Snapshot) -> Result<(u32, u32, Vec<u32>)> {
+    if user.is_empty() {
+        return Ok((0, 0, Vec::new()));
+    }
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let read = |rel: &str| -> String {
+        std::iter::once(&snapshot.upper)
+            .chain(snapshot.lowers.iter())
+            .find_map(|dir| std::fs::read_to_string(dir.join(rel)).ok())
+            .unwrap_or_default()
+    };
+    let passwd = read("etc/passwd");
+    let (uid, mut gid) = match u.parse::<u32>() {
+        Ok(uid) => {
+            let gid = passwd
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() > 3 && f[2] == u)
+                .and_then(|f| f[3].parse().ok())
+                .unwrap_or(0);
+            (uid, gid)
+        }
+        Err(_) => passwd
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() > 3 && f[0] == u)
+            .and_then(|f| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
+            .ok_or_else(|| {
+                EngineError::InvalidArgument(format!("unable to find user {u}: no matching entries in passwd file"))
+            })?,
+    };
+    if let Some(g) = g {
+        gid = match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => read("etc/group")
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() > 2 && f[0] == g)
+                .and_then(|f| f[2].parse().ok())
+                .ok_or_else(|| {
+                    EngineError::InvalidArgument(format!("unable to find group {g}: no matching entries in group file"))
+                })?,
+        };
+    }
+    Ok((uid, gid, Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("KILL").unwrap(), nix::sys::signal::Signal::SIGKILL);
+        assert_eq!(parse_signal("sigterm").unwrap(), nix::sys::signal::Signal::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), nix::sys::signal::Signal::SIGKILL);
+        assert!(parse_signal("NOPE").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10m"), Some(10 << 20));
+        assert_eq!(parse_size("512"), Some(512));
+        assert_eq!(parse_size("x"), None);
+    }
+}

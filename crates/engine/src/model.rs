@@ -1,0 +1,235 @@
+//! Records berth keeps, in the Docker Engine API's JSON shapes where they are shown.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Docker's `Config` of a container or image (the parts berth honours).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerConfig {
+    pub hostname: String,
+    pub domainname: String,
+    pub user: String,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    #[serde(deserialize_with = "null_as_default")]
+    pub env: Vec<String>,
+    #[serde(deserialize_with = "string_or_list")]
+    pub cmd: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<serde_json::Value>,
+    pub image: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    pub working_dir: String,
+    #[serde(deserialize_with = "string_or_list")]
+    pub entrypoint: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_disabled: Option<bool>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    pub name: String,
+    pub maximum_retry_count: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct LogConfig {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(rename = "Config", deserialize_with = "null_as_default")]
+    pub config: BTreeMap<String, String>,
+}
+
+/// Docker's `HostConfig` (the parts berth honours; unknown fields are ignored).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HostConfig {
+    #[serde(deserialize_with = "null_as_default")]
+    pub binds: Vec<String>,
+    pub network_mode: String,
+    pub restart_policy: RestartPolicy,
+    pub auto_remove: bool,
+    pub log_config: LogConfig,
+    #[serde(deserialize_with = "null_as_default")]
+    pub cap_add: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub readonly_rootfs: bool,
+    #[serde(deserialize_with = "null_as_default")]
+    pub security_opt: Vec<String>,
+    pub memory: i64,
+    pub memory_swap: i64,
+    pub nano_cpus: i64,
+    pub cpu_shares: i64,
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub pids_limit: i64,
+    pub oom_kill_disable: Option<bool>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub extra_hosts: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub dns: Vec<String>,
+    pub init: Option<bool>,
+    pub cgroup_parent: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerState {
+    /// created | running | paused | restarting | removing | exited | dead
+    pub status: String,
+    pub running: bool,
+    pub paused: bool,
+    pub restarting: bool,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub dead: bool,
+    pub pid: i32,
+    pub exit_code: i32,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+impl ContainerState {
+    pub fn created() -> ContainerState {
+        ContainerState {
+            status: "created".into(),
+            started_at: ZERO_TIME.into(),
+            finished_at: ZERO_TIME.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// One container as berth persists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    /// Without docker's leading slash.
+    pub name: String,
+    pub created: String,
+    pub image_id: String,
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+    pub state: ContainerState,
+    pub restart_count: i64,
+    /// Set by `stop`/`kill` from a user so that restart policies leave it stopped.
+    #[serde(default)]
+    pub manually_stopped: bool,
+}
+
+impl ContainerRecord {
+    /// The command line the container runs: entrypoint followed by cmd.
+    pub fn argv(&self) -> Vec<String> {
+        let mut argv = self.config.entrypoint.clone();
+        argv.extend(self.config.cmd.iter().cloned());
+        argv
+    }
+}
+
+/// An image's config blob (OCI image config / docker image JSON).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImageConfigBlob {
+    pub architecture: String,
+    pub os: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub created: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub author: String,
+    pub config: ContainerConfig,
+    pub rootfs: RootFs,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RootFs {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub diff_ids: Vec<String>,
+}
+
+/// One image as berth persists it; the config blob itself lives in the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// `sha256:<hex>` of the config blob.
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub created: String,
+    /// Sum of the uncompressed layer sizes.
+    pub size: u64,
+    pub comment: String,
+    pub config: ImageConfigBlob,
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Docker accepts `Cmd`/`Entrypoint` as a list, a single string, or null.
+fn string_or_list<'de, D>(d: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<Either>::deserialize(d)? {
+        None => Vec::new(),
+        Some(Either::One(s)) => vec![s],
+        Some(Either::Many(v)) => v,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_body_with_nulls_and_strings() {
+        let c: ContainerConfig = serde_json::from_str(
+            r#"{"Image":"busybox","Cmd":"true","Entrypoint":null,"Env":null,"Labels":{"a":"b"},"Unknown":1}"#,
+        )
+        .unwrap();
+        assert_eq!(c.cmd, vec!["true"]);
+        assert!(c.entrypoint.is_empty());
+        assert_eq!(c.labels["a"], "b");
+    }
+
+    #[test]
+    fn wrong_types_are_rejected() {
+        assert!(serde_json::from_str::<ContainerConfig>(r#"{"Tty":"yes"}"#).is_err());
+        assert!(serde_json::from_str::<HostConfig>(r#"{"Memory":"lots"}"#).is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! berth-monitor: the small process that parents one container (or one exec).
+//!
+//! berthd never parents containers. For each start it runs `berth-monitor CONFIG_JSON`;
+//! the monitor detaches into its own session, mounts the root filesystem, creates the
+//! container through the runtime, and then owns it until it exits: it holds the
+//! container's stdio, writes the json-file log, serves attach/resize/wait requests on a
+//! unix socket, and writes the exit record. berthd can die and come back; the monitor
+//! and the container carry on, and the exit record waits on disk.
+//!
+//! This library half holds the protocol both sides share.
+//!
+//! Protocol on the monitor socket: the client sends one JSON line ([`Request`]); then
+//! * `attach`: the monitor streams output in docker's stdcopy framing (8-byte header:
+//!   stream id, three zero bytes, big-endian length), and whatever the client writes
+//!   is fed to the container's stdin; the client's write-shutdown is stdin EOF.
+//! * `wait`: the monitor replies with one [`ExitRecord`] line when the process exits.
+//! * `resize`: applied to the terminal, then the connection closes.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use berth_snapshot::Snapshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The container's first process: creates the container.
+    Init,
+    /// A further process in a running container (`exec`).
+    Exec,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogConfig {
+    pub path: PathBuf,
+    /// Rotate when the file exceeds this many bytes; 0 means never.
+    pub max_size: u64,
+    /// Files kept in all, counting the live one.
+    pub max_files: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MonitorConfig {
+    pub mode: Mode,
+    /// The runtime's container id.
+    pub id: String,
+    /// The runtime's state directory (libcontainer root).
+    pub state_root: PathBuf,
+    /// Init: the OCI bundle holding config.json.
+    pub bundle: PathBuf,
+    /// Exec: the OCI process.json to run.
+    pub process_json: Option<PathBuf>,
+    /// Init: the overlay to mount before creating the container.
+    pub rootfs: Option<Snapshot>,
+    pub socket: PathBuf,
+    pub console_socket: PathBuf,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    pub log: Option<LogConfig>,
+    pub exit_file: PathBuf,
+    /// Files whose `oom_kill N` counter tells whether the kernel OOM-killed in the
+    /// container's cgroup (memory.oom_control on v1, memory.events on v2).
+    pub oom_files: Vec<PathBuf>,
+    /// Bring up `lo` in the container's own network namespace.
+    pub loopback_up: bool,
+    /// Attach clients to accept before the process starts, so that none of its
+    /// output is missed (docker's `run` attaches first, then starts).
+    #[serde(default)]
+    pub attach_before_start: usize,
+}
+
+/// First line the monitor prints on stdout: the process started, or why not.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartReply {
+    pub pid: Option<i32>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExitRecord {
+    pub exit_code: i32,
+    pub oom_killed: bool,
+    /// RFC 3339 with nanoseconds, UTC.
+    pub finished_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Request {
+    Attach {
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    },
+    Wait,
+    Resize {
+        height: u16,
+        width: u16,
+    },
+}
+
+pub const STDIN: u8 = 0;
+pub const STDOUT: u8 = 1;
+pub const STDERR: u8 = 2;
+
+/// Docker's stdcopy frame header.
+pub fn frame_header(stream: u8, len: usize) -> [u8; 8] {
+    let n = (len as u32).to_be_bytes();
+    [stream, 0, 0, 0, n[0], n[1], n[2], n[3]]
+}
