@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use berth_engine::{AttachStream, ContainerConfig, ContainerRecord, EngineError, Filters, HostConfig, LogOptions};
+use berth_engine::{
+    AttachStream, ContainerConfig, ContainerRecord, EngineError, Filters, HostConfig, LogOptions,
+};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -28,24 +30,35 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
         Ok(b) => b,
         Err(r) => return r,
     };
-    match ctx.engine.create_container(ctx.q("name"), body.config, body.host_config) {
+    match ctx
+        .engine
+        .create_container(ctx.q("name"), body.config, body.host_config)
+    {
         Ok(c) => json(StatusCode::CREATED, &json!({ "Id": c.id, "Warnings": [] })),
         Err(e) => engine_error(e),
     }
 }
 
 fn parse_filters(raw: Option<&str>) -> Result<Filters, Resp> {
-    let Some(raw) = raw.filter(|r| !r.is_empty()) else { return Ok(Filters::new()) };
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+        return Ok(Filters::new());
+    };
     // Docker sends {"key":{"value":true}}; older clients {"key":["value"]}.
-    let v: serde_json::Value =
-        serde_json::from_str(raw).map_err(|e| error(StatusCode::BAD_REQUEST, &format!("invalid filters: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str(raw)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, &format!("invalid filters: {e}")))?;
     let mut out = HashMap::new();
     let Some(obj) = v.as_object() else {
-        return Err(error(StatusCode::BAD_REQUEST, "invalid filters: not an object"));
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid filters: not an object",
+        ));
     };
     for (k, vals) in obj {
         let list: Vec<String> = match vals {
-            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect(),
             serde_json::Value::Object(o) => o.keys().cloned().collect(),
             _ => return Err(error(StatusCode::BAD_REQUEST, "invalid filters")),
         };
@@ -55,12 +68,19 @@ fn parse_filters(raw: Option<&str>) -> Result<Filters, Resp> {
 }
 
 fn unix_seconds(rfc3339: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(rfc3339).map(|t| t.timestamp()).unwrap_or(0)
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
 }
 
 fn human_duration(since: &str) -> String {
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(since) else { return String::new() };
-    let secs = chrono::Utc::now().signed_duration_since(t).num_seconds().max(0);
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(since) else {
+        return String::new();
+    };
+    let secs = chrono::Utc::now()
+        .signed_duration_since(t)
+        .num_seconds()
+        .max(0);
     match secs {
         0 => "Less than a second".into(),
         1 => "1 second".into(),
@@ -77,8 +97,16 @@ fn status_text(c: &ContainerRecord) -> String {
     let s = &c.state;
     match s.status.as_str() {
         "running" => format!("Up {}", human_duration(&s.started_at)),
-        "restarting" => format!("Restarting ({}) {} ago", s.exit_code, human_duration(&s.finished_at)),
-        "exited" => format!("Exited ({}) {} ago", s.exit_code, human_duration(&s.finished_at)),
+        "restarting" => format!(
+            "Restarting ({}) {} ago",
+            s.exit_code,
+            human_duration(&s.finished_at)
+        ),
+        "exited" => format!(
+            "Exited ({}) {} ago",
+            s.exit_code,
+            human_duration(&s.finished_at)
+        ),
         "created" => "Created".into(),
         other => other.to_string(),
     }
@@ -143,10 +171,16 @@ pub fn inspect(ctx: &Ctx, id: &str) -> Resp {
     if let Some(obj) = host_config.as_object_mut() {
         obj.insert("NetworkMode".into(), json!(network_mode(&c)));
         if c.host_config.log_config.kind.is_empty() {
-            obj.insert("LogConfig".into(), json!({ "Type": "json-file", "Config": c.host_config.log_config.config }));
+            obj.insert(
+                "LogConfig".into(),
+                json!({ "Type": "json-file", "Config": c.host_config.log_config.config }),
+            );
         }
         if c.host_config.restart_policy.name.is_empty() {
-            obj.insert("RestartPolicy".into(), json!({ "Name": "no", "MaximumRetryCount": 0 }));
+            obj.insert(
+                "RestartPolicy".into(),
+                json!({ "Name": "no", "MaximumRetryCount": 0 }),
+            );
         }
     }
     json(
@@ -196,7 +230,11 @@ pub async fn stop(ctx: &Ctx, id: &str) -> Resp {
         Ok(t) => t,
         Err(r) => return r,
     };
-    done(ctx.engine.stop_container(id, t, ctx.q("signal").filter(|s| !s.is_empty())).await)
+    done(
+        ctx.engine
+            .stop_container(id, t, ctx.q("signal").filter(|s| !s.is_empty()))
+            .await,
+    )
 }
 
 pub async fn restart(ctx: &Ctx, id: &str) -> Resp {
@@ -208,7 +246,14 @@ pub async fn restart(ctx: &Ctx, id: &str) -> Resp {
 }
 
 pub async fn kill(ctx: &Ctx, id: &str) -> Resp {
-    done(ctx.engine.kill_container(id, ctx.q("signal").filter(|s| !s.is_empty()).unwrap_or("KILL")).await)
+    done(
+        ctx.engine
+            .kill_container(
+                id,
+                ctx.q("signal").filter(|s| !s.is_empty()).unwrap_or("KILL"),
+            )
+            .await,
+    )
 }
 
 pub async fn remove(ctx: &Ctx, id: &str) -> Resp {
@@ -224,11 +269,20 @@ pub async fn wait(ctx: &Ctx, id: &str) -> Resp {
     };
     let condition = ctx.q("condition").unwrap_or("not-running").to_string();
     if !["not-running", "next-exit", "removed", ""].contains(&condition.as_str()) {
-        return error(StatusCode::BAD_REQUEST, &format!("invalid condition: {condition:?}"));
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("invalid condition: {condition:?}"),
+        );
     }
     let mut events = ctx.engine.subscribe();
-    if (condition == "not-running" || condition.is_empty()) && !c.state.running && !c.state.restarting {
-        return json(StatusCode::OK, &json!({ "StatusCode": c.state.exit_code, "Error": null }));
+    if (condition == "not-running" || condition.is_empty())
+        && !c.state.running
+        && !c.state.restarting
+    {
+        return json(
+            StatusCode::OK,
+            &json!({ "StatusCode": c.state.exit_code, "Error": null }),
+        );
     }
     let (tx, body) = mpsc::channel(1);
     let engine = ctx.engine.clone();
@@ -239,7 +293,11 @@ pub async fn wait(ctx: &Ctx, id: &str) -> Resp {
             match events.recv().await {
                 Ok(ev) if ev.id == id && ev.kind == "container" => {
                     if ev.action == "die" {
-                        code = ev.attributes.get("exitCode").and_then(|c| c.parse().ok()).unwrap_or(code);
+                        code = ev
+                            .attributes
+                            .get("exitCode")
+                            .and_then(|c| c.parse().ok())
+                            .unwrap_or(code);
                         if condition != "removed" {
                             break;
                         }
@@ -249,7 +307,12 @@ pub async fn wait(ctx: &Ctx, id: &str) -> Resp {
                     }
                 }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    if condition != "removed" && engine.container(&id).map(|c| !c.state.running).unwrap_or(true) {
+                    if condition != "removed"
+                        && engine
+                            .container(&id)
+                            .map(|c| !c.state.running)
+                            .unwrap_or(true)
+                    {
                         if let Ok(c) = engine.container(&id) {
                             code = c.state.exit_code;
                         }
@@ -261,7 +324,8 @@ pub async fn wait(ctx: &Ctx, id: &str) -> Resp {
                 Err(_) => break,
             }
         }
-        let mut line = serde_json::to_vec(&json!({ "StatusCode": code, "Error": null })).unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({ "StatusCode": code, "Error": null })).unwrap_or_default();
         line.push(b'\n');
         let _ = tx.send(Bytes::from(line)).await;
     });
@@ -286,7 +350,12 @@ pub fn logs(ctx: &Ctx, id: &str) -> Resp {
         None | Some("") | Some("all") => None,
         Some(t) => match t.parse::<usize>() {
             Ok(n) => Some(n),
-            Err(_) => return error(StatusCode::BAD_REQUEST, &format!("invalid tail value {t:?}")),
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("invalid tail value {t:?}"),
+                )
+            }
         },
     };
     let opts = LogOptions {
@@ -299,13 +368,20 @@ pub fn logs(ctx: &Ctx, id: &str) -> Resp {
         until: parse_time(ctx.q("until")),
     };
     if !opts.stdout && !opts.stderr {
-        return error(StatusCode::BAD_REQUEST, "you must choose at least one stream");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "you must choose at least one stream",
+        );
     }
     match ctx.engine.logs(id, opts) {
         Ok((tty, rx)) => Response::builder()
             .header(
                 "Content-Type",
-                if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" },
+                if tty {
+                    "application/vnd.docker.raw-stream"
+                } else {
+                    "application/vnd.docker.multiplexed-stream"
+                },
             )
             .body(Body::Stream(rx))
             .unwrap_or_else(|_| Response::new(Body::empty())),
@@ -318,7 +394,15 @@ pub async fn resize(ctx: &Ctx, id: &str) -> Resp {
         (Ok(Some(h)), Ok(Some(w))) => (h, w),
         _ => return error(StatusCode::BAD_REQUEST, "h and w are required integers"),
     };
-    done(ctx.engine.resize(id, h.clamp(0, u16::MAX as i64) as u16, w.clamp(0, u16::MAX as i64) as u16).await)
+    done(
+        ctx.engine
+            .resize(
+                id,
+                h.clamp(0, u16::MAX as i64) as u16,
+                w.clamp(0, u16::MAX as i64) as u16,
+            )
+            .await,
+    )
 }
 
 /// Attach: `101 UPGRADED` and a raw bidirectional stream. Without a TTY the output
@@ -332,13 +416,18 @@ pub async fn attach(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> Resp {
         Err(e) => return engine_error(e),
     };
     let upgrade = req.headers().get(hyper::header::UPGRADE).is_some();
-    let content_type =
-        if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let content_type = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
     if !upgrade {
         // No hijack possible: stream the output as the response body.
         let (tx, body) = mpsc::channel(16);
         tokio::spawn(async move {
-            let Some(mut monitor) = resolve(stream).await else { return };
+            let Some(mut monitor) = resolve(stream).await else {
+                return;
+            };
             let mut buf = vec![0u8; 32 * 1024];
             loop {
                 match monitor.read(&mut buf).await {
@@ -358,8 +447,12 @@ pub async fn attach(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> Resp {
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
-        let Ok(upgraded) = on_upgrade.await else { return };
-        let Some(monitor) = resolve(stream).await else { return };
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let Some(monitor) = resolve(stream).await else {
+            return;
+        };
         pump(TokioIo::new(upgraded), monitor, tty).await;
     });
     Response::builder()
@@ -400,7 +493,9 @@ where
             let mut len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
             while len > 0 {
                 let n = len.min(buf.len());
-                if mon_r.read_exact(&mut buf[..n]).await.is_err() || client_w.write_all(&buf[..n]).await.is_err() {
+                if mon_r.read_exact(&mut buf[..n]).await.is_err()
+                    || client_w.write_all(&buf[..n]).await.is_err()
+                {
                     len = 0;
                     break;
                 }

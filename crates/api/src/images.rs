@@ -44,7 +44,10 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
         return error(StatusCode::BAD_REQUEST, "fromSrc or fromImage is required");
     };
     if src != "-" {
-        return error(StatusCode::BAD_REQUEST, "only fromSrc=- (the request body) is supported");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "only fromSrc=- (the request body) is supported",
+        );
     }
     let reference = match (ctx.q("repo"), ctx.q("tag")) {
         (Some(r), Some(t)) if !r.is_empty() && !t.is_empty() => Some(format!("{r}:{t}")),
@@ -57,7 +60,11 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
         .filter(|(k, _)| k.as_str() == "changes")
         .map(|(_, v)| v.clone())
         .collect();
-    let opts = ImportOptions { reference, changes, message: ctx.q("message").unwrap_or("").to_string() };
+    let opts = ImportOptions {
+        reference,
+        changes,
+        message: ctx.q("message").unwrap_or("").to_string(),
+    };
 
     let (tx, rx) = std_mpsc::sync_channel::<Bytes>(16);
     let mut body = req.into_body();
@@ -67,7 +74,11 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
             if let Ok(data) = frame.into_data() {
                 let tx = tx.clone();
                 // A full channel means the importer is busy writing; wait off-thread.
-                if tokio::task::spawn_blocking(move || tx.send(data)).await.map(|r| r.is_err()).unwrap_or(true) {
+                if tokio::task::spawn_blocking(move || tx.send(data))
+                    .await
+                    .map(|r| r.is_err())
+                    .unwrap_or(true)
+                {
                     return;
                 }
             }
@@ -75,19 +86,30 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
     });
     let engine = ctx.engine.clone();
     let result = tokio::task::spawn_blocking(move || {
-        engine.import_image(ChannelReader { rx, current: Bytes::new() }, opts)
+        engine.import_image(
+            ChannelReader {
+                rx,
+                current: Bytes::new(),
+            },
+            opts,
+        )
     })
     .await;
     feeder.abort();
     match result {
         Ok(Ok(image)) => json(StatusCode::OK, &json!({ "status": image.id })),
         Ok(Err(e)) => engine_error(e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("import failed: {e}")),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("import failed: {e}"),
+        ),
     }
 }
 
 fn unix_seconds(rfc3339: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(rfc3339).map(|t| t.timestamp()).unwrap_or(0)
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
 }
 
 fn summary(i: &ImageRecord, containers: usize) -> serde_json::Value {
@@ -106,8 +128,13 @@ fn summary(i: &ImageRecord, containers: usize) -> serde_json::Value {
 }
 
 pub fn list(ctx: &Ctx) -> Resp {
-    let all = ctx.engine.containers(true, &Default::default()).unwrap_or_default();
-    let dangling_only = ctx.q("filters").is_some_and(|f| f.contains("\"dangling\"") && f.contains("true"));
+    let all = ctx
+        .engine
+        .containers(true, &Default::default())
+        .unwrap_or_default();
+    let dangling_only = ctx
+        .q("filters")
+        .is_some_and(|f| f.contains("\"dangling\"") && f.contains("true"));
     let images: Vec<_> = ctx
         .engine
         .images()

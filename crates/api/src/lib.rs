@@ -6,6 +6,10 @@
 //! or error becomes docker's JSON (errors as `{"message": ...}` with docker's status).
 //! Attach is a hijacked connection: `101 UPGRADED`, then raw bytes both ways.
 
+// Handlers return a ready-made error response as their `Err`; it is built once per
+// failed request, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 mod body;
 mod containers;
 mod images;
@@ -73,16 +77,21 @@ impl Ctx {
     }
 
     pub fn flag(&self, key: &str) -> bool {
-        matches!(self.q(key), Some("1") | Some("true") | Some("True") | Some("yes"))
+        matches!(
+            self.q(key),
+            Some("1") | Some("true") | Some("True") | Some("yes")
+        )
     }
 
     pub fn int(&self, key: &str) -> Result<Option<i64>, Resp> {
         match self.q(key) {
             None | Some("") => Ok(None),
-            Some(v) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| error(StatusCode::BAD_REQUEST, &format!("invalid value for {key}: {v:?}"))),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("invalid value for {key}: {v:?}"),
+                )
+            }),
         }
     }
 }
@@ -104,15 +113,13 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -163,22 +170,41 @@ pub(crate) fn status_only(status: StatusCode) -> Resp {
 }
 
 /// Reads a JSON request body (bounded); an empty body reads as `{}`.
-pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, Resp> {
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+) -> Result<T, Resp> {
     let limited = http_body_util::Limited::new(req.into_body(), MAX_JSON_BODY);
     let bytes: Bytes = match limited.collect().await {
         Ok(c) => c.to_bytes(),
-        Err(e) => return Err(error(StatusCode::BAD_REQUEST, &format!("read request body: {e}"))),
+        Err(e) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                &format!("read request body: {e}"),
+            ))
+        }
     };
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { bytes };
-    serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")))
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Bytes::from_static(b"{}")
+    } else {
+        bytes
+    };
+    serde_json::from_slice(&bytes)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")))
 }
 
 /// Splits `/v1.45/containers/x/json` into the version-less segments.
 fn segments(path: &str) -> Result<Vec<String>, Resp> {
-    let mut parts: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
+    let mut parts: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
     if let Some(first) = parts.first() {
         if let Some(v) = first.strip_prefix('v') {
-            if v.split('.').all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())) && v.contains('.') {
+            if v.split('.')
+                .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+                && v.contains('.')
+            {
                 if version_lt(v, MIN_API_VERSION) {
                     return Err(error(
                         StatusCode::BAD_REQUEST,
@@ -193,7 +219,11 @@ fn segments(path: &str) -> Result<Vec<String>, Resp> {
 }
 
 fn version_lt(a: &str, b: &str) -> bool {
-    let parse = |s: &str| s.split('.').map(|n| n.parse::<u32>().unwrap_or(0)).collect::<Vec<_>>();
+    let parse = |s: &str| {
+        s.split('.')
+            .map(|n| n.parse::<u32>().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
     parse(a) < parse(b)
 }
 
@@ -202,7 +232,10 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let ctx = Ctx { engine, query: parse_query(req.uri().query()) };
+    let ctx = Ctx {
+        engine,
+        query: parse_query(req.uri().query()),
+    };
     let method = req.method().clone();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     tracing::debug!(%method, path = %req.uri().path(), "request");
@@ -227,16 +260,34 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
 
         (&Method::POST, ["images", "create"]) => images::create(&ctx, req).await,
         (&Method::GET, ["images", "json"]) => images::list(&ctx),
-        (&Method::GET, ["images", rest @ .., "json"]) if !rest.is_empty() => images::inspect(&ctx, &rest.join("/")),
-        (&Method::POST, ["images", rest @ .., "tag"]) if !rest.is_empty() => images::tag(&ctx, &rest.join("/")),
-        (&Method::DELETE, ["images", rest @ ..]) if !rest.is_empty() => images::remove(&ctx, &rest.join("/")),
+        (&Method::GET, ["images", rest @ .., "json"]) if !rest.is_empty() => {
+            images::inspect(&ctx, &rest.join("/"))
+        }
+        (&Method::POST, ["images", rest @ .., "tag"]) if !rest.is_empty() => {
+            images::tag(&ctx, &rest.join("/"))
+        }
+        (&Method::DELETE, ["images", rest @ ..]) if !rest.is_empty() => {
+            images::remove(&ctx, &rest.join("/"))
+        }
 
-        _ => error(StatusCode::NOT_FOUND, &format!("page not found: {} {}", method, req.uri().path())),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            &format!("page not found: {} {}", method, req.uri().path()),
+        ),
     };
     let headers = resp.headers_mut();
-    headers.insert("Api-Version", hyper::header::HeaderValue::from_static(API_VERSION));
-    headers.insert("Server", hyper::header::HeaderValue::from_static("berth/0.1 (linux)"));
-    headers.insert("Docker-Experimental", hyper::header::HeaderValue::from_static("false"));
+    headers.insert(
+        "Api-Version",
+        hyper::header::HeaderValue::from_static(API_VERSION),
+    );
+    headers.insert(
+        "Server",
+        hyper::header::HeaderValue::from_static("berth/0.1 (linux)"),
+    );
+    headers.insert(
+        "Docker-Experimental",
+        hyper::header::HeaderValue::from_static("false"),
+    );
     headers.insert("Ostype", hyper::header::HeaderValue::from_static("linux"));
     if method == Method::HEAD {
         *resp.body_mut() = Body::empty();
@@ -250,8 +301,14 @@ mod tests {
 
     #[test]
     fn version_prefix_is_stripped() {
-        assert_eq!(segments("/v1.45/containers/json").unwrap(), vec!["containers", "json"]);
-        assert_eq!(segments("/containers/json").unwrap(), vec!["containers", "json"]);
+        assert_eq!(
+            segments("/v1.45/containers/json").unwrap(),
+            vec!["containers", "json"]
+        );
+        assert_eq!(
+            segments("/containers/json").unwrap(),
+            vec!["containers", "json"]
+        );
         assert!(segments("/v1.12/containers/json").is_err());
     }
 

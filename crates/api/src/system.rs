@@ -19,7 +19,10 @@ pub fn ping() -> Resp {
 }
 
 fn kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string()
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 pub fn version() -> Resp {
@@ -54,7 +57,11 @@ fn berth_engine_arch() -> &'static str {
 pub fn info(ctx: &Ctx) -> Resp {
     let (containers, running, paused, images) = ctx.engine.counts();
     let cfg = ctx.engine.config();
-    let cgroup_version = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" };
+    let cgroup_version = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "2"
+    } else {
+        "1"
+    };
     json(
         StatusCode::OK,
         &json!({

@@ -11,7 +11,11 @@ use clap::Parser;
 #[command(name = "berthd", version, about = "berth container engine daemon")]
 struct Args {
     /// Socket to listen on (unix:///path).
-    #[arg(short = 'H', long = "host", default_value = "unix:///run/berth/berth.sock")]
+    #[arg(
+        short = 'H',
+        long = "host",
+        default_value = "unix:///run/berth/berth.sock"
+    )]
     host: String,
     /// Root of persistent state.
     #[arg(long, default_value = "/var/lib/berth")]
@@ -35,7 +39,11 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    let level = if args.debug { "debug".to_string() } else { args.log_level.clone() };
+    let level = if args.debug {
+        "debug".to_string()
+    } else {
+        args.log_level.clone()
+    };
     tracing_subscriber::fmt()
         .with_ansi(false)
         .with_env_filter(
@@ -43,7 +51,11 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => fail(&format!("start runtime: {e}")),
     };
@@ -74,7 +86,10 @@ fn write_pidfile(path: &Path) -> Result<(), String> {
             if pid != std::process::id() as i32 && unsafe { libc::kill(pid, 0) } == 0 {
                 let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
                 if comm.trim() == "berthd" {
-                    return Err(format!("pid file {} names a running berthd ({pid})", path.display()));
+                    return Err(format!(
+                        "pid file {} names a running berthd ({pid})",
+                        path.display()
+                    ));
                 }
             }
         }
@@ -82,14 +97,17 @@ fn write_pidfile(path: &Path) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     }
-    std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| format!("write {}: {e}", path.display()))
+    std::fs::write(path, format!("{}\n", std::process::id()))
+        .map_err(|e| format!("write {}: {e}", path.display()))
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let socket = args
-        .host
-        .strip_prefix("unix://")
-        .ok_or_else(|| format!("unsupported host {:?}: only unix:// sockets are served", args.host))?;
+    let socket = args.host.strip_prefix("unix://").ok_or_else(|| {
+        format!(
+            "unsupported host {:?}: only unix:// sockets are served",
+            args.host
+        )
+    })?;
     let socket = PathBuf::from(socket);
     write_pidfile(&args.pidfile)?;
     let engine = Engine::open(EngineConfig {
@@ -105,7 +123,8 @@ async fn run(args: Args) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     }
     let _ = std::fs::remove_file(&socket);
-    let listener = tokio::net::UnixListener::bind(&socket).map_err(|e| format!("listen on {}: {e}", socket.display()))?;
+    let listener = tokio::net::UnixListener::bind(&socket)
+        .map_err(|e| format!("listen on {}: {e}", socket.display()))?;
     // Root-only, like docker.sock (group root).
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660))
         .map_err(|e| format!("chmod {}: {e}", socket.display()))?;

@@ -19,12 +19,16 @@ impl Engine {
         host_config: HostConfig,
     ) -> Result<ContainerRecord> {
         if config.image.is_empty() {
-            return Err(EngineError::InvalidArgument("Config.Image is required".into()));
+            return Err(EngineError::InvalidArgument(
+                "Config.Image is required".into(),
+            ));
         }
         let image = self.image(&config.image)?;
         let policy = host_config.restart_policy.name.as_str();
         if !RESTART_POLICIES.contains(&policy) {
-            return Err(EngineError::InvalidArgument(format!("invalid restart policy '{policy}'")));
+            return Err(EngineError::InvalidArgument(format!(
+                "invalid restart policy '{policy}'"
+            )));
         }
         if host_config.auto_remove && !matches!(policy, "" | "no") {
             return Err(EngineError::InvalidArgument(
@@ -36,7 +40,10 @@ impl Engine {
                 "maximum retry count cannot be used with restart policy 'always'".into(),
             ));
         }
-        if !matches!(host_config.network_mode.as_str(), "" | "default" | "none" | "host" | "bridge") {
+        if !matches!(
+            host_config.network_mode.as_str(),
+            "" | "default" | "none" | "host" | "bridge"
+        ) {
             return Err(EngineError::NotFound(format!(
                 "network {} not found",
                 host_config.network_mode
@@ -50,11 +57,14 @@ impl Engine {
                 || opt == "seccomp=unconfined"
                 || opt == "seccomp:unconfined";
             if !known {
-                return Err(EngineError::InvalidArgument(format!("invalid --security-opt: {opt:?}")));
+                return Err(EngineError::InvalidArgument(format!(
+                    "invalid --security-opt: {opt:?}"
+                )));
             }
         }
         for cap in host_config.cap_add.iter().chain(&host_config.cap_drop) {
-            berth_runtime::caps::normalize(cap).map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+            berth_runtime::caps::normalize(cap)
+                .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
         }
 
         // The image supplies what the request leaves out.
@@ -158,7 +168,9 @@ impl Engine {
     pub fn containers(&self, all: bool, filters: &Filters) -> Result<Vec<ContainerRecord>> {
         for key in filters.keys() {
             if !["status", "name", "label", "id", "ancestor", "exited"].contains(&key.as_str()) {
-                return Err(EngineError::InvalidArgument(format!("invalid filter '{key}'")));
+                return Err(EngineError::InvalidArgument(format!(
+                    "invalid filter '{key}'"
+                )));
             }
         }
         let st = self.lock();
@@ -194,7 +206,9 @@ impl Engine {
     pub(crate) fn forget_container(&self, id: &str) -> Result<()> {
         let record = {
             let mut st = self.lock();
-            let Some(c) = st.containers.get(id) else { return Ok(()) };
+            let Some(c) = st.containers.get(id) else {
+                return Ok(());
+            };
             if c.state.running {
                 return Err(EngineError::Conflict(format!("container {id} is running")));
             }
@@ -213,7 +227,10 @@ impl Engine {
     }
 }
 
-fn find<'a>(containers: &'a HashMap<String, ContainerRecord>, reference: &str) -> Option<&'a ContainerRecord> {
+fn find<'a>(
+    containers: &'a HashMap<String, ContainerRecord>,
+    reference: &str,
+) -> Option<&'a ContainerRecord> {
     if let Some(c) = containers.get(reference) {
         return Some(c);
     }
@@ -239,7 +256,11 @@ fn matches_filters(c: &ContainerRecord, filters: &Filters) -> bool {
             "name" => c.name.contains(v.trim_start_matches('/')),
             "id" => c.id.starts_with(v.as_str()),
             "ancestor" => &c.config.image == v || c.image_id.contains(v.as_str()),
-            "exited" => !c.state.running && c.state.status == "exited" && c.state.exit_code.to_string() == *v,
+            "exited" => {
+                !c.state.running
+                    && c.state.status == "exited"
+                    && c.state.exit_code.to_string() == *v
+            }
             "label" => match v.split_once('=') {
                 Some((k, val)) => c.config.labels.get(k).is_some_and(|x| x == val),
                 None => c.config.labels.contains_key(v),

@@ -29,9 +29,21 @@ impl EventBus {
         self.tx.subscribe()
     }
 
-    pub fn emit(&self, kind: &'static str, action: &str, id: &str, attributes: BTreeMap<String, String>) {
+    pub fn emit(
+        &self,
+        kind: &'static str,
+        action: &str,
+        id: &str,
+        attributes: BTreeMap<String, String>,
+    ) {
         let time_nano = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
         // No subscribers is fine.
-        let _ = self.tx.send(Event { kind, action: action.to_string(), id: id.to_string(), attributes, time_nano });
+        let _ = self.tx.send(Event {
+            kind,
+            action: action.to_string(),
+            id: id.to_string(),
+            attributes,
+            time_nano,
+        });
     }
 }

@@ -33,10 +33,14 @@ fn valid_reference(r: &str) -> bool {
     let name_ok = !name.is_empty()
         && name.split('/').all(|c| {
             !c.is_empty()
-                && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-:".contains(ch))
+                && c.chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-:".contains(ch))
         });
     let tag_ok = tag.is_none_or(|t| {
-        !t.is_empty() && t.len() <= 128 && t.chars().all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
+        !t.is_empty()
+            && t.len() <= 128
+            && t.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
     });
     name_ok && tag_ok
 }
@@ -49,7 +53,9 @@ pub fn apply_changes(config: &mut crate::model::ContainerConfig, changes: &[Stri
         if change.is_empty() {
             continue;
         }
-        let (instr, rest) = change.split_once(char::is_whitespace).unwrap_or((change, ""));
+        let (instr, rest) = change
+            .split_once(char::is_whitespace)
+            .unwrap_or((change, ""));
         let rest = rest.trim();
         let command = |rest: &str| -> Vec<String> {
             match serde_json::from_str::<Vec<String>>(rest) {
@@ -66,19 +72,29 @@ pub fn apply_changes(config: &mut crate::model::ContainerConfig, changes: &[Stri
             "ENV" => {
                 let (k, v) = match rest.split_once('=') {
                     Some((k, v)) => (k.trim(), v.trim().trim_matches('"')),
-                    None => rest.split_once(char::is_whitespace).map(|(k, v)| (k, v.trim())).unwrap_or((rest, "")),
+                    None => rest
+                        .split_once(char::is_whitespace)
+                        .map(|(k, v)| (k, v.trim()))
+                        .unwrap_or((rest, "")),
                 };
                 config.env.retain(|e| e.split('=').next() != Some(k));
                 config.env.push(format!("{k}={v}"));
             }
             "LABEL" => {
                 let (k, v) = rest.split_once('=').unwrap_or((rest, ""));
-                config.labels.insert(k.trim().trim_matches('"').into(), v.trim().trim_matches('"').into());
+                config.labels.insert(
+                    k.trim().trim_matches('"').into(),
+                    v.trim().trim_matches('"').into(),
+                );
             }
             "EXPOSE" => {
                 let ports = config.exposed_ports.get_or_insert_with(BTreeMap::new);
                 for p in rest.split_whitespace() {
-                    let key = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
+                    let key = if p.contains('/') {
+                        p.to_string()
+                    } else {
+                        format!("{p}/tcp")
+                    };
                     ports.insert(key, json!({}));
                 }
             }
@@ -101,12 +117,18 @@ pub struct ImportOptions {
 impl Engine {
     /// Imports a root filesystem tarball (optionally gzip-compressed) as a one-layer
     /// image. Blocking: call from a blocking thread.
-    pub fn import_image(self: &Arc<Self>, reader: impl Read, opts: ImportOptions) -> Result<ImageRecord> {
+    pub fn import_image(
+        self: &Arc<Self>,
+        reader: impl Read,
+        opts: ImportOptions,
+    ) -> Result<ImageRecord> {
         let reference = match &opts.reference {
             Some(r) => {
                 let n = normalize_reference(r);
                 if !valid_reference(&n) {
-                    return Err(EngineError::InvalidArgument(format!("invalid reference format: {r}")));
+                    return Err(EngineError::InvalidArgument(format!(
+                        "invalid reference format: {r}"
+                    )));
                 }
                 Some(n)
             }
@@ -122,7 +144,10 @@ impl Engine {
             created: created.clone(),
             author: String::new(),
             config: container_config,
-            rootfs: RootFs { kind: "layers".into(), diff_ids: vec![layer.diff_id.to_string()] },
+            rootfs: RootFs {
+                kind: "layers".into(),
+                diff_ids: vec![layer.diff_id.to_string()],
+            },
             history: vec![json!({
                 "created": created,
                 "created_by": "",
@@ -168,7 +193,9 @@ impl Engine {
     pub fn tag_image(&self, source: &str, target: &str) -> Result<()> {
         let target = normalize_reference(target);
         if !valid_reference(&target) {
-            return Err(EngineError::InvalidArgument(format!("invalid reference format: {target}")));
+            return Err(EngineError::InvalidArgument(format!(
+                "invalid reference format: {target}"
+            )));
         }
         let mut st = self.lock();
         let id = resolve_image(&st.images, source)
@@ -191,7 +218,12 @@ impl Engine {
             self.db.put(db::IMAGES, &img.id, &img)?;
         }
         drop(st);
-        self.events.emit("image", "tag", &id, BTreeMap::from([("name".to_string(), target)]));
+        self.events.emit(
+            "image",
+            "tag",
+            &id,
+            BTreeMap::from([("name".to_string(), target)]),
+        );
         Ok(())
     }
 
@@ -267,7 +299,8 @@ impl Engine {
             self.store.remove_blob(&d)?;
         }
         report.insert(image.repo_tags.len(), json!({ "Deleted": image.id }));
-        self.events.emit("image", "delete", &image.id, BTreeMap::new());
+        self.events
+            .emit("image", "delete", &image.id, BTreeMap::new());
         Ok(report)
     }
 
@@ -317,8 +350,14 @@ mod tests {
     #[test]
     fn references() {
         assert_eq!(normalize_reference("busybox"), "busybox:latest");
-        assert_eq!(normalize_reference("docker.io/library/busybox:1"), "busybox:1");
-        assert_eq!(normalize_reference("localhost:5000/x"), "localhost:5000/x:latest");
+        assert_eq!(
+            normalize_reference("docker.io/library/busybox:1"),
+            "busybox:1"
+        );
+        assert_eq!(
+            normalize_reference("localhost:5000/x"),
+            "localhost:5000/x:latest"
+        );
         assert!(valid_reference("busybox:latest"));
         assert!(!valid_reference("Busybox:latest"));
         assert!(!valid_reference("a b:latest"));

@@ -10,12 +10,12 @@
 pub mod db;
 mod events;
 
+mod container;
 mod image;
 mod lifecycle;
 mod logs;
 pub mod model;
 mod names;
-mod container;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use berth_store::Store;
 
-pub use events::Event;
 pub use container::Filters;
+pub use events::Event;
 pub use image::{normalize_reference, ImportOptions};
 pub use logs::{AttachStream, LogOptions};
 pub use model::*;
@@ -50,7 +50,9 @@ impl From<berth_store::StoreError> for EngineError {
             berth_store::StoreError::Hostile(_)
             | berth_store::StoreError::Compression(_)
             | berth_store::StoreError::DigestMismatch { .. }
-            | berth_store::StoreError::InvalidDigest(_) => EngineError::InvalidArgument(e.to_string()),
+            | berth_store::StoreError::InvalidDigest(_) => {
+                EngineError::InvalidArgument(e.to_string())
+            }
             other => EngineError::Internal(other.to_string()),
         }
     }
@@ -146,7 +148,10 @@ impl Engine {
 
     /// Unix socket of the monitor of a container or exec; short, as sun_path is.
     fn monitor_socket(&self, id: &str) -> PathBuf {
-        self.config.exec_root.join("s").join(format!("{}.sock", &id[..id.len().min(24)]))
+        self.config
+            .exec_root
+            .join("s")
+            .join(format!("{}.sock", &id[..id.len().min(24)]))
     }
 
     pub fn store(&self) -> &Store {
@@ -182,6 +187,9 @@ fn remove_dir_if_exists(path: &Path) -> Result<()> {
     match std::fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(EngineError::Internal(format!("remove {}: {e}", path.display()))),
+        Err(e) => Err(EngineError::Internal(format!(
+            "remove {}: {e}",
+            path.display()
+        ))),
     }
 }

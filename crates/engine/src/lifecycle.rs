@@ -28,8 +28,13 @@ pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal> {
             .map_err(|_| EngineError::InvalidArgument(format!("Invalid signal: {s}")));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    nix::sys::signal::Signal::from_str(&name).map_err(|_| EngineError::InvalidArgument(format!("Invalid signal: {s}")))
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    nix::sys::signal::Signal::from_str(&name)
+        .map_err(|_| EngineError::InvalidArgument(format!("Invalid signal: {s}")))
 }
 
 fn parse_size(s: &str) -> Option<u64> {
@@ -66,7 +71,8 @@ impl Engine {
             .map_err(|e| EngineError::Internal(e.to_string()))??;
         let dir = self.container_dir(id);
         let bundle = self.bundle_dir(id);
-        std::fs::create_dir_all(&bundle).map_err(|e| EngineError::Internal(format!("create {}: {e}", bundle.display())))?;
+        std::fs::create_dir_all(&bundle)
+            .map_err(|e| EngineError::Internal(format!("create {}: {e}", bundle.display())))?;
         let snapshot = Snapshot::new(&dir, lowers);
         let config = self.write_bundle(&c, &snapshot)?;
 
@@ -78,7 +84,11 @@ impl Engine {
             process_json: None,
             rootfs: Some(snapshot),
             socket: self.monitor_socket(id),
-            console_socket: self.config.exec_root.join("s").join(format!("{}.con", &id[..24])),
+            console_socket: self
+                .config
+                .exec_root
+                .join("s")
+                .join(format!("{}.con", &id[..24])),
             tty: c.config.tty,
             open_stdin: c.config.open_stdin,
             stdin_once: c.config.stdin_once,
@@ -92,7 +102,9 @@ impl Engine {
         let pending = self.lock().pending_attach.remove(id).unwrap_or_default();
         monitor_config.attach_before_start = pending.len();
         let _ = std::fs::remove_file(&monitor_config.exit_file);
-        let reply = self.run_monitor(&monitor_config, &bundle.join("monitor.log"), pending).await?;
+        let reply = self
+            .run_monitor(&monitor_config, &bundle.join("monitor.log"), pending)
+            .await?;
         let pid = match reply {
             StartReply { pid: Some(pid), .. } => pid,
             StartReply { error, .. } => {
@@ -101,7 +113,9 @@ impl Engine {
                     r.state.error = msg.clone();
                     r.state.exit_code = 128;
                 })?;
-                return Err(EngineError::Internal(format!("failed to create task for container: {msg}")));
+                return Err(EngineError::Internal(format!(
+                    "failed to create task for container: {msg}"
+                )));
             }
         };
         let record = self.update(id, |r| {
@@ -116,7 +130,11 @@ impl Engine {
             r.state.finished_at = crate::model::ZERO_TIME.into();
         })?;
         self.emit_container("start", &record);
-        self.watch(id.to_string(), monitor_config.socket, monitor_config.exit_file);
+        self.watch(
+            id.to_string(),
+            monitor_config.socket,
+            monitor_config.exit_file,
+        );
         Ok(())
     }
 
@@ -127,18 +145,31 @@ impl Engine {
         log: &Path,
         pending: Vec<crate::logs::PendingAttach>,
     ) -> Result<StartReply> {
-        let arg = serde_json::to_string(config).map_err(|e| EngineError::Internal(e.to_string()))?;
-        let stderr = std::fs::File::create(log).map_err(|e| EngineError::Internal(format!("create {}: {e}", log.display())))?;
+        let arg =
+            serde_json::to_string(config).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let stderr = std::fs::File::create(log)
+            .map_err(|e| EngineError::Internal(format!("create {}: {e}", log.display())))?;
         let mut child = tokio::process::Command::new(&self.config.monitor_bin)
             .arg(arg)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
-            .map_err(|e| EngineError::Internal(format!("run {}: {e}", self.config.monitor_bin.display())))?;
-        let stdout = child.stdout.take().ok_or_else(|| EngineError::Internal("monitor stdout".into()))?;
+            .map_err(|e| {
+                EngineError::Internal(format!("run {}: {e}", self.config.monitor_bin.display()))
+            })?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| EngineError::Internal("monitor stdout".into()))?;
         for p in pending {
-            match crate::logs::connect_monitor(&config.socket, &p.request, Some(Duration::from_secs(5))).await {
+            match crate::logs::connect_monitor(
+                &config.socket,
+                &p.request,
+                Some(Duration::from_secs(5)),
+            )
+            .await
+            {
                 Ok(stream) => {
                     let _ = p.tx.send(stream);
                 }
@@ -152,9 +183,13 @@ impl Engine {
         read.map_err(|e| EngineError::Internal(format!("read monitor reply: {e}")))?;
         if line.trim().is_empty() {
             let detail = std::fs::read_to_string(log).unwrap_or_default();
-            return Ok(StartReply { pid: None, error: Some(format!("monitor died: {}", detail.trim())) });
+            return Ok(StartReply {
+                pid: None,
+                error: Some(format!("monitor died: {}", detail.trim())),
+            });
         }
-        serde_json::from_str(&line).map_err(|e| EngineError::Internal(format!("bad monitor reply {line:?}: {e}")))
+        serde_json::from_str(&line)
+            .map_err(|e| EngineError::Internal(format!("bad monitor reply {line:?}: {e}")))
     }
 
     fn network_mode(&self, c: &ContainerRecord) -> NetworkMode {
@@ -178,7 +213,9 @@ impl Engine {
         let rel = self.cgroups_path(c);
         let rel = rel.trim_start_matches('/');
         vec![
-            Path::new("/sys/fs/cgroup/memory").join(rel).join("memory.oom_control"),
+            Path::new("/sys/fs/cgroup/memory")
+                .join(rel)
+                .join("memory.oom_control"),
             Path::new("/sys/fs/cgroup").join(rel).join("memory.events"),
         ]
     }
@@ -186,9 +223,12 @@ impl Engine {
     /// Writes config.json and the per-container /etc files; returns the log config.
     fn write_bundle(&self, c: &ContainerRecord, snapshot: &Snapshot) -> Result<LogConfig> {
         let dir = self.container_dir(&c.id);
-        let io = |p: &Path, e: std::io::Error| EngineError::Internal(format!("write {}: {e}", p.display()));
+        let io = |p: &Path, e: std::io::Error| {
+            EngineError::Internal(format!("write {}: {e}", p.display()))
+        };
         let hostname_path = dir.join("hostname");
-        std::fs::write(&hostname_path, format!("{}\n", c.config.hostname)).map_err(|e| io(&hostname_path, e))?;
+        std::fs::write(&hostname_path, format!("{}\n", c.config.hostname))
+            .map_err(|e| io(&hostname_path, e))?;
         let hosts_path = dir.join("hosts");
         let mut hosts = String::from(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
@@ -222,7 +262,11 @@ impl Engine {
             rootfs: snapshot.target.clone(),
             args: c.argv(),
             env,
-            cwd: if c.config.working_dir.is_empty() { "/".into() } else { c.config.working_dir.clone() },
+            cwd: if c.config.working_dir.is_empty() {
+                "/".into()
+            } else {
+                c.config.working_dir.clone()
+            },
             uid,
             gid,
             additional_gids,
@@ -233,9 +277,15 @@ impl Engine {
             cap_add: c.host_config.cap_add.clone(),
             cap_drop: c.host_config.cap_drop.clone(),
             no_new_privileges: c.host_config.security_opt.iter().any(|o| {
-                o == "no-new-privileges" || o.ends_with("no-new-privileges:true") || o.ends_with("no-new-privileges=true")
+                o == "no-new-privileges"
+                    || o.ends_with("no-new-privileges:true")
+                    || o.ends_with("no-new-privileges=true")
             }),
-            seccomp_unconfined: c.host_config.security_opt.iter().any(|o| o.contains("unconfined")),
+            seccomp_unconfined: c
+                .host_config
+                .security_opt
+                .iter()
+                .any(|o| o.contains("unconfined")),
             network: self.network_mode(c),
             memory: c.host_config.memory,
             nano_cpus: c.host_config.nano_cpus,
@@ -250,7 +300,8 @@ impl Engine {
                 bind("/etc/resolv.conf", &resolv_path),
             ],
         };
-        let spec = berth_runtime::build_spec(&opts).map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        let spec = berth_runtime::build_spec(&opts)
+            .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
         let config_path = self.bundle_dir(&c.id).join("config.json");
         let bytes = serde_json::to_vec(&spec).map_err(|e| EngineError::Internal(e.to_string()))?;
         std::fs::write(&config_path, bytes).map_err(|e| io(&config_path, e))?;
@@ -258,7 +309,10 @@ impl Engine {
         let log_opts = &c.host_config.log_config.config;
         Ok(LogConfig {
             path: dir.join("container.log"),
-            max_size: log_opts.get("max-size").and_then(|s| parse_size(s)).unwrap_or(DEFAULT_LOG_MAX_SIZE),
+            max_size: log_opts
+                .get("max-size")
+                .and_then(|s| parse_size(s))
+                .unwrap_or(DEFAULT_LOG_MAX_SIZE),
             max_files: log_opts
                 .get("max-file")
                 .and_then(|s| s.parse().ok())
@@ -309,7 +363,8 @@ impl Engine {
                 "always" | "unless-stopped" => true,
                 "on-failure" => {
                     exit.exit_code != 0
-                        && (policy.maximum_retry_count == 0 || record.restart_count < policy.maximum_retry_count)
+                        && (policy.maximum_retry_count == 0
+                            || record.restart_count < policy.maximum_retry_count)
                 }
                 _ => false,
             };
@@ -322,7 +377,8 @@ impl Engine {
             .map(|t| chrono::Utc::now().signed_duration_since(t) > chrono::Duration::seconds(10))
             .unwrap_or(false);
         let count = if ran_long { 0 } else { record.restart_count };
-        let delay = Duration::from_millis(100u64.saturating_mul(1 << count.clamp(0, 10) as u64)).min(Duration::from_secs(60));
+        let delay = Duration::from_millis(100u64.saturating_mul(1 << count.clamp(0, 10) as u64))
+            .min(Duration::from_secs(60));
         let _ = self.update(id, |r| {
             r.state.restarting = true;
             r.state.status = "restarting".into();
@@ -348,7 +404,11 @@ impl Engine {
         });
     }
 
-    pub(crate) fn update(&self, id: &str, change: impl FnOnce(&mut ContainerRecord)) -> Result<ContainerRecord> {
+    pub(crate) fn update(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<ContainerRecord> {
         let mut st = self.lock();
         let c = st
             .containers
@@ -376,7 +436,10 @@ impl Engine {
         let sig = parse_signal(signal)?;
         let c = self.container(reference)?;
         if !c.state.running || c.state.pid <= 0 {
-            return Err(EngineError::Conflict(format!("Container {} is not running", c.id)));
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
         }
         if matches!(sig, nix::sys::signal::Signal::SIGKILL) {
             self.set_manually_stopped(&c.id)?;
@@ -386,13 +449,20 @@ impl Engine {
     }
 
     /// `stop`: the stop signal, then SIGKILL after `timeout` seconds.
-    pub async fn stop_container(self: &Arc<Self>, reference: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+    pub async fn stop_container(
+        self: &Arc<Self>,
+        reference: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
         let c = self.container(reference)?;
         self.set_manually_stopped(&c.id)?;
         if !c.state.running {
             return Err(EngineError::NotModified("container already stopped".into()));
         }
-        let timeout = timeout.or(c.config.stop_timeout).unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let timeout = timeout
+            .or(c.config.stop_timeout)
+            .unwrap_or(DEFAULT_STOP_TIMEOUT);
         let signal = signal
             .map(str::to_string)
             .or_else(|| c.config.stop_signal.clone())
@@ -400,7 +470,11 @@ impl Engine {
         let sig = parse_signal(&signal)?;
         let pid = nix::unistd::Pid::from_raw(c.state.pid);
         let _ = nix::sys::signal::kill(pid, sig);
-        let limit = if timeout < 0 { None } else { Some(Duration::from_secs(timeout as u64)) };
+        let limit = if timeout < 0 {
+            None
+        } else {
+            Some(Duration::from_secs(timeout as u64))
+        };
         if !self.wait_not_running(&c.id, limit).await {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             self.wait_not_running(&c.id, None).await;
@@ -408,7 +482,11 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn restart_container(self: &Arc<Self>, reference: &str, timeout: Option<i64>) -> Result<()> {
+    pub async fn restart_container(
+        self: &Arc<Self>,
+        reference: &str,
+        timeout: Option<i64>,
+    ) -> Result<()> {
         match self.stop_container(reference, timeout, None).await {
             Ok(()) | Err(EngineError::NotModified(_)) => {}
             Err(e) => return Err(e),
@@ -512,7 +590,9 @@ fn resolve_user(user: &str, snapshot: &Snapshot) -> Result<(u32, u32, Vec<u32>)>
             .find(|f| f.len() > 3 && f[0] == u)
             .and_then(|f| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
             .ok_or_else(|| {
-                EngineError::InvalidArgument(format!("unable to find user {u}: no matching entries in passwd file"))
+                EngineError::InvalidArgument(format!(
+                    "unable to find user {u}: no matching entries in passwd file"
+                ))
             })?,
     };
     if let Some(g) = g {
@@ -524,7 +604,9 @@ fn resolve_user(user: &str, snapshot: &Snapshot) -> Result<(u32, u32, Vec<u32>)>
                 .find(|f| f.len() > 2 && f[0] == g)
                 .and_then(|f| f[2].parse().ok())
                 .ok_or_else(|| {
-                    EngineError::InvalidArgument(format!("unable to find group {g}: no matching entries in group file"))
+                    EngineError::InvalidArgument(format!(
+                        "unable to find group {g}: no matching entries in group file"
+                    ))
                 })?,
         };
     }
@@ -537,9 +619,18 @@ mod tests {
 
     #[test]
     fn signals() {
-        assert_eq!(parse_signal("KILL").unwrap(), nix::sys::signal::Signal::SIGKILL);
-        assert_eq!(parse_signal("sigterm").unwrap(), nix::sys::signal::Signal::SIGTERM);
-        assert_eq!(parse_signal("9").unwrap(), nix::sys::signal::Signal::SIGKILL);
+        assert_eq!(
+            parse_signal("KILL").unwrap(),
+            nix::sys::signal::Signal::SIGKILL
+        );
+        assert_eq!(
+            parse_signal("sigterm").unwrap(),
+            nix::sys::signal::Signal::SIGTERM
+        );
+        assert_eq!(
+            parse_signal("9").unwrap(),
+            nix::sys::signal::Signal::SIGKILL
+        );
         assert!(parse_signal("NOPE").is_err());
     }
 

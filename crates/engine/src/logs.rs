@@ -44,14 +44,22 @@ impl Formatter {
     /// Formats one log line, or `None` if the options filter it out.
     fn format(&self, line: &[u8]) -> Option<Bytes> {
         let entry: Entry = serde_json::from_slice(line).ok()?;
-        let stream = if entry.stream == "stderr" { berth_monitor::STDERR } else { berth_monitor::STDOUT };
-        if (stream == berth_monitor::STDOUT && !self.opts.stdout) || (stream == berth_monitor::STDERR && !self.opts.stderr) {
+        let stream = if entry.stream == "stderr" {
+            berth_monitor::STDERR
+        } else {
+            berth_monitor::STDOUT
+        };
+        if (stream == berth_monitor::STDOUT && !self.opts.stdout)
+            || (stream == berth_monitor::STDERR && !self.opts.stderr)
+        {
             return None;
         }
         if self.opts.since.is_some() || self.opts.until.is_some() {
             let t = chrono::DateTime::parse_from_rfc3339(&entry.time).ok()?;
             let secs = t.timestamp() as f64 + t.timestamp_subsec_nanos() as f64 / 1e9;
-            if self.opts.since.is_some_and(|s| secs < s) || self.opts.until.is_some_and(|u| secs > u) {
+            if self.opts.since.is_some_and(|s| secs < s)
+                || self.opts.until.is_some_and(|u| secs > u)
+            {
                 return None;
             }
         }
@@ -76,14 +84,20 @@ fn log_files(live: &Path) -> Vec<PathBuf> {
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
                 let fname = e.file_name();
-                let Some(fname) = fname.to_str() else { continue };
-                if let Some(n) = fname.strip_prefix(name).and_then(|s| s.strip_prefix('.')).and_then(|s| s.parse().ok()) {
+                let Some(fname) = fname.to_str() else {
+                    continue;
+                };
+                if let Some(n) = fname
+                    .strip_prefix(name)
+                    .and_then(|s| s.strip_prefix('.'))
+                    .and_then(|s| s.parse().ok())
+                {
                     rotated.push((n, e.path()));
                 }
             }
         }
     }
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
     files.push(live.to_path_buf());
     files
@@ -92,18 +106,27 @@ fn log_files(live: &Path) -> Vec<PathBuf> {
 impl Engine {
     /// Streams the container's log as docker does: stdcopy frames without a TTY, raw
     /// bytes with one. Returns whether the container has a TTY, and the stream.
-    pub fn logs(self: &Arc<Self>, reference: &str, opts: LogOptions) -> Result<(bool, mpsc::Receiver<Bytes>)> {
+    pub fn logs(
+        self: &Arc<Self>,
+        reference: &str,
+        opts: LogOptions,
+    ) -> Result<(bool, mpsc::Receiver<Bytes>)> {
         let c = self.container(reference)?;
         let (tx, rx) = mpsc::channel(64);
         let live = self.container_dir(&c.id).join("container.log");
-        let fmt = Formatter { tty: c.config.tty, opts };
+        let fmt = Formatter {
+            tty: c.config.tty,
+            opts,
+        };
         let engine = self.clone();
         let id = c.id.clone();
         tokio::task::spawn_blocking(move || {
             let mut last: VecDeque<Bytes> = VecDeque::new();
             let mut position = None;
             for path in log_files(&live) {
-                let Ok(file) = File::open(&path) else { continue };
+                let Ok(file) = File::open(&path) else {
+                    continue;
+                };
                 let inode = file.metadata().map(|m| m.ino()).unwrap_or(0);
                 let mut reader = BufReader::new(file);
                 let mut line = Vec::new();
@@ -145,7 +168,10 @@ impl Engine {
             }
             let (mut inode, mut offset) = position.unwrap_or((0, 0));
             loop {
-                let running = engine.container(&id).map(|c| c.state.running || c.state.restarting).unwrap_or(false);
+                let running = engine
+                    .container(&id)
+                    .map(|c| c.state.running || c.state.restarting)
+                    .unwrap_or(false);
                 if let Ok(mut file) = File::open(&live) {
                     let meta = file.metadata().ok();
                     let now_inode = meta.as_ref().map(|m| m.ino()).unwrap_or(0);
@@ -186,12 +212,26 @@ impl Engine {
 
     /// Opens an attach session with the container's monitor; the caller pumps bytes.
     /// For a container that is not running yet, the session connects when it starts.
-    pub async fn attach(&self, reference: &str, stdin: bool, stdout: bool, stderr: bool) -> Result<(bool, AttachStream)> {
+    pub async fn attach(
+        &self,
+        reference: &str,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    ) -> Result<(bool, AttachStream)> {
         let c = self.container(reference)?;
-        let request = berth_monitor::Request::Attach { stdin, stdout, stderr };
+        let request = berth_monitor::Request::Attach {
+            stdin,
+            stdout,
+            stderr,
+        };
         if !c.state.running {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            self.lock().pending_attach.entry(c.id.clone()).or_default().push(PendingAttach { request, tx });
+            self.lock()
+                .pending_attach
+                .entry(c.id.clone())
+                .or_default()
+                .push(PendingAttach { request, tx });
             return Ok((c.config.tty, AttachStream::Pending(rx)));
         }
         let stream = connect_monitor(&self.monitor_socket(&c.id), &request, None)
@@ -204,7 +244,10 @@ impl Engine {
         use tokio::io::AsyncWriteExt;
         let c = self.container(reference)?;
         if !c.state.running {
-            return Err(crate::EngineError::Conflict(format!("Container {} is not running", c.id)));
+            return Err(crate::EngineError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
         }
         if let Ok(mut stream) = tokio::net::UnixStream::connect(self.monitor_socket(&c.id)).await {
             let mut req = serde_json::to_vec(&berth_monitor::Request::Resize { height, width })
@@ -240,7 +283,9 @@ pub(crate) async fn connect_monitor(
         match tokio::net::UnixStream::connect(socket).await {
             Ok(s) => break s,
             Err(e) => match deadline {
-                Some(d) if std::time::Instant::now() < d => tokio::time::sleep(Duration::from_millis(1)).await,
+                Some(d) if std::time::Instant::now() < d => {
+                    tokio::time::sleep(Duration::from_millis(1)).await
+                }
                 _ => return Err(e),
             },
         }

@@ -3,17 +3,23 @@
 const LEFT: &[&str] = &[
     "admiring", "brave", "busy", "calm", "clever", "cool", "dazzling", "eager", "elegant", "epic",
     "festive", "focused", "gallant", "happy", "jolly", "keen", "kind", "lucid", "modest", "nifty",
-    "quirky", "relaxed", "serene", "sharp", "stoic", "sweet", "tender", "vibrant", "wizardly", "zen",
+    "quirky", "relaxed", "serene", "sharp", "stoic", "sweet", "tender", "vibrant", "wizardly",
+    "zen",
 ];
 const RIGHT: &[&str] = &[
     "babbage", "curie", "darwin", "dijkstra", "einstein", "euler", "faraday", "feynman", "gauss",
     "hopper", "hypatia", "johnson", "kepler", "knuth", "lamarr", "lovelace", "mccarthy", "meitner",
-    "newton", "noether", "pascal", "ritchie", "shannon", "thompson", "torvalds", "turing", "wozniak",
+    "newton", "noether", "pascal", "ritchie", "shannon", "thompson", "torvalds", "turing",
+    "wozniak",
 ];
 
 pub fn generate(seed: &str, attempt: usize) -> String {
     let n = u64::from_str_radix(&seed[..seed.len().min(12)], 16).unwrap_or(0) as usize;
-    let base = format!("{}_{}", LEFT[n % LEFT.len()], RIGHT[(n / LEFT.len()) % RIGHT.len()]);
+    let base = format!(
+        "{}_{}",
+        LEFT[n % LEFT.len()],
+        RIGHT[(n / LEFT.len()) % RIGHT.len()]
+    );
     if attempt == 0 {
         base
     } else {

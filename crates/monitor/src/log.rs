@@ -27,9 +27,17 @@ pub struct JsonLog {
 
 impl JsonLog {
     pub fn open(config: LogConfig) -> std::io::Result<JsonLog> {
-        let file = OpenOptions::new().create(true).append(true).open(&config.path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&config.path)?;
         let size = file.metadata()?.len();
-        Ok(JsonLog { config, file, size, partial: Default::default() })
+        Ok(JsonLog {
+            config,
+            file,
+            size,
+            partial: Default::default(),
+        })
     }
 
     pub fn write(&mut self, stream: u8, data: &[u8]) {
@@ -63,9 +71,14 @@ impl JsonLog {
             stream: if stream == STDERR { "stderr" } else { "stdout" },
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         };
-        let Ok(mut encoded) = serde_json::to_vec(&line) else { return };
+        let Ok(mut encoded) = serde_json::to_vec(&line) else {
+            return;
+        };
         encoded.push(b'\n');
-        if self.config.max_size > 0 && self.size + encoded.len() as u64 > self.config.max_size && self.size > 0 {
+        if self.config.max_size > 0
+            && self.size + encoded.len() as u64 > self.config.max_size
+            && self.size > 0
+        {
             self.rotate();
         }
         if self.file.write_all(&encoded).is_ok() {
@@ -82,7 +95,12 @@ impl JsonLog {
             }
             let _ = std::fs::rename(&base, format!("{base}.1"));
         }
-        match OpenOptions::new().create(true).write(true).truncate(true).open(&self.config.path) {
+        match OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&self.config.path)
+        {
             Ok(f) => {
                 self.file = f;
                 self.size = 0;

@@ -29,7 +29,10 @@ fn main() {
     let config: MonitorConfig = match serde_json::from_str(&arg) {
         Ok(c) => c,
         Err(e) => {
-            reply(&StartReply { pid: None, error: Some(format!("bad monitor config: {e}")) });
+            reply(&StartReply {
+                pid: None,
+                error: Some(format!("bad monitor config: {e}")),
+            });
             std::process::exit(2);
         }
     };
@@ -62,7 +65,10 @@ fn main() {
         Ok(nix::unistd::ForkResult::Parent { .. }) => std::process::exit(0),
         Ok(nix::unistd::ForkResult::Child) => {}
         Err(e) => {
-            reply(&StartReply { pid: None, error: Some(format!("fork monitor: {e}")) });
+            reply(&StartReply {
+                pid: None,
+                error: Some(format!("fork monitor: {e}")),
+            });
             std::process::exit(1);
         }
     }
@@ -76,7 +82,10 @@ fn main() {
             0
         }
         Err(e) => {
-            reply(&StartReply { pid: None, error: Some(e) });
+            reply(&StartReply {
+                pid: None,
+                error: Some(e),
+            });
             1
         }
     };
@@ -170,15 +179,22 @@ impl Monitor {
         // and is found by the first waitpid.
         let mut mask = SigSet::empty();
         mask.add(Signal::SIGCHLD);
-        mask.thread_block().map_err(|e| format!("block SIGCHLD: {e}"))?;
+        mask.thread_block()
+            .map_err(|e| format!("block SIGCHLD: {e}"))?;
         let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .map_err(|e| format!("signalfd: {e}"))?;
 
         let log = match &config.log {
-            Some(l) => Some(JsonLog::open(l.clone()).map_err(|e| format!("open log {}: {e}", l.path.display()))?),
+            Some(l) => Some(
+                JsonLog::open(l.clone())
+                    .map_err(|e| format!("open log {}: {e}", l.path.display()))?,
+            ),
             None => None,
         };
-        reply(&StartReply { pid: Some(pid), error: None });
+        reply(&StartReply {
+            pid: Some(pid),
+            error: None,
+        });
         close_reply_channel();
         for (_, fd) in &outputs {
             set_nonblocking(fd.as_raw_fd());
@@ -187,7 +203,10 @@ impl Monitor {
             set_nonblocking(fd.as_raw_fd());
         }
         for c in &mut early_clients {
-            if let Request::Attach { stdin: wants_stdin, .. } = c.request {
+            if let Request::Attach {
+                stdin: wants_stdin, ..
+            } = c.request
+            {
                 c.reads_stdin = wants_stdin && stdin.is_some();
             }
         }
@@ -284,7 +303,8 @@ impl Monitor {
                 if self.outputs.is_empty() {
                     break;
                 }
-                let deadline = *exit_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(2));
+                let deadline =
+                    *exit_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(2));
                 if Instant::now() >= deadline {
                     break;
                 }
@@ -296,7 +316,11 @@ impl Monitor {
 
     fn poll_once(&mut self) {
         let mut fds: Vec<libc::pollfd> = Vec::new();
-        let pfd = |fd: RawFd, events: i16| libc::pollfd { fd, events, revents: 0 };
+        let pfd = |fd: RawFd, events: i16| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
         fds.push(pfd(self.signals.as_raw_fd(), libc::POLLIN));
         fds.push(pfd(self.listener.as_raw_fd(), libc::POLLIN));
         let outputs_start = fds.len();
@@ -336,7 +360,10 @@ impl Monitor {
             self.flush_stdin();
         }
         // Clients accepted during this round were not polled: only the first ones were.
-        let client_events: Vec<i16> = fds[clients_start..stdin_slot].iter().map(|p| p.revents).collect();
+        let client_events: Vec<i16> = fds[clients_start..stdin_slot]
+            .iter()
+            .map(|p| p.revents)
+            .collect();
         for i in (0..client_events.len()).rev() {
             if client_events[i] != 0 {
                 self.client_event(i, client_events[i]);
@@ -369,11 +396,18 @@ impl Monitor {
     }
 
     fn accept(&mut self) {
-        let Some(client) = accept_client(&self.listener, Duration::from_secs(5)) else { return };
+        let Some(client) = accept_client(&self.listener, Duration::from_secs(5)) else {
+            return;
+        };
         match client.request {
             Request::Resize { height, width } => {
                 if let Some(master) = self.pty_master {
-                    let ws = libc::winsize { ws_row: height, ws_col: width, ws_xpixel: 0, ws_ypixel: 0 };
+                    let ws = libc::winsize {
+                        ws_row: height,
+                        ws_col: width,
+                        ws_xpixel: 0,
+                        ws_ypixel: 0,
+                    };
                     // SAFETY: TIOCSWINSZ with a valid winsize on our pty master.
                     unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) };
                 }
@@ -387,7 +421,10 @@ impl Monitor {
             }
             Request::Attach { stdin, .. } => {
                 let reads_stdin = stdin && self.stdin.is_some();
-                self.clients.push(Client { reads_stdin, ..client });
+                self.clients.push(Client {
+                    reads_stdin,
+                    ..client
+                });
             }
         }
     }
@@ -421,7 +458,9 @@ impl Monitor {
         let header = frame_header(stream, data.len());
         self.clients.retain(|c| {
             let wants = match c.request {
-                Request::Attach { stdout, stderr, .. } => (stream == STDOUT && stdout) || (stream == STDERR && stderr),
+                Request::Attach { stdout, stderr, .. } => {
+                    (stream == STDOUT && stdout) || (stream == STDERR && stderr)
+                }
                 _ => return true,
             };
             if !wants {
@@ -449,7 +488,9 @@ impl Monitor {
             }
             return;
         }
-        if revents & (libc::POLLHUP | libc::POLLERR | libc::POLLRDHUP) != 0 && !self.clients[index].reads_stdin {
+        if revents & (libc::POLLHUP | libc::POLLERR | libc::POLLRDHUP) != 0
+            && !self.clients[index].reads_stdin
+        {
             // A client that hung up entirely (not just shut its write side) is gone.
             if revents & (libc::POLLHUP | libc::POLLERR) != 0 {
                 self.clients.remove(index);
@@ -521,7 +562,11 @@ impl Monitor {
 /// Accepts one client and reads its request line. A client that says nothing
 /// within `timeout` is dropped rather than waited on.
 fn accept_client(listener: &UnixListener, timeout: Duration) -> Option<Client> {
-    let mut pfd = libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut pfd = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     // SAFETY: one valid pollfd.
     if unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) } <= 0 {
         return None;
@@ -541,18 +586,32 @@ fn accept_client(listener: &UnixListener, timeout: Duration) -> Option<Client> {
     }
     let request = serde_json::from_slice::<Request>(&line).ok()?;
     let _ = stream.set_read_timeout(None);
-    Some(Client { stream, request, reads_stdin: false })
+    Some(Client {
+        stream,
+        request,
+        reads_stdin: false,
+    })
 }
 
 fn receive_pty_master(listener: &UnixListener) -> Result<OwnedFd, String> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let (conn, _) = listener.accept().map_err(|e| format!("accept console socket: {e}"))?;
+    let (conn, _) = listener
+        .accept()
+        .map_err(|e| format!("accept console socket: {e}"))?;
     let mut buf = [0u8; 4096];
     let mut iov = [io::IoSliceMut::new(&mut buf)];
     let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(|e| format!("receive pty master: {e}"))?;
-    for c in msg.cmsgs().map_err(|e| format!("receive pty master: {e}"))? {
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| format!("receive pty master: {e}"))?;
+    for c in msg
+        .cmsgs()
+        .map_err(|e| format!("receive pty master: {e}"))?
+    {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
                 // SAFETY: the kernel just installed this fd for us.
@@ -566,7 +625,14 @@ fn receive_pty_master(listener: &UnixListener) -> Result<OwnedFd, String> {
 fn send_all(stream: &UnixStream, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
         // SAFETY: sending from a valid slice; MSG_NOSIGNAL turns SIGPIPE into EPIPE.
-        let n = unsafe { libc::send(stream.as_raw_fd(), data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
+        let n = unsafe {
+            libc::send(
+                stream.as_raw_fd(),
+                data.as_ptr().cast(),
+                data.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
         if n < 0 {
             let err = io::Error::last_os_error();
             if err.kind() == io::ErrorKind::Interrupted {

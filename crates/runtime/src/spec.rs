@@ -242,9 +242,7 @@ fn default_device_rules(privileged: bool) -> Value {
     if privileged {
         return json!([{ "allow": true, "access": "rwm" }]);
     }
-    let char_dev = |major: i64, minor: Option<i64>| {
-        json!({ "allow": true, "type": "c", "major": major, "minor": minor, "access": "rwm" })
-    };
+    let char_dev = |major: i64, minor: Option<i64>| json!({ "allow": true, "type": "c", "major": major, "minor": minor, "access": "rwm" });
     json!([
         { "allow": false, "access": "rwm" },
         { "allow": true, "type": "c", "access": "m" },

@@ -18,7 +18,11 @@ impl Digest {
     /// Parses `sha256:<hex>` or a bare 64-digit hex string.
     pub fn parse(s: &str) -> Result<Digest, StoreError> {
         let hex = s.strip_prefix("sha256:").unwrap_or(s);
-        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             Ok(Digest(hex.to_string()))
         } else {
             Err(StoreError::InvalidDigest(s.to_string()))

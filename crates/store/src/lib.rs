@@ -71,7 +71,8 @@ impl Store {
         let root = root.into();
         for dir in ["blobs/sha256", "layers", "tmp"] {
             let p = root.join(dir);
-            fs::create_dir_all(&p).map_err(|e| StoreError::io(format!("create {}", p.display()), e))?;
+            fs::create_dir_all(&p)
+                .map_err(|e| StoreError::io(format!("create {}", p.display()), e))?;
         }
         let store = Store { root };
         store.clear_tmp();
@@ -120,14 +121,20 @@ impl Store {
         if let Ok(mut f) = File::open("/dev/urandom") {
             let _ = f.read_exact(&mut rnd);
         }
-        self.root
-            .join("tmp")
-            .join(format!("{what}-{}-{}", std::process::id(), hex::encode(rnd)))
+        self.root.join("tmp").join(format!(
+            "{what}-{}-{}",
+            std::process::id(),
+            hex::encode(rnd)
+        ))
     }
 
     /// Streams `reader` into a blob. With `expected`, the content must hash to it or
     /// nothing is stored. Returns the digest and size.
-    pub fn write_blob(&self, reader: impl Read, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+    pub fn write_blob(
+        &self,
+        reader: impl Read,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, u64)> {
         let tmp = self.temp_path("blob");
         let result = self.write_blob_at(&tmp, reader, expected);
         if result.is_err() {
@@ -136,8 +143,14 @@ impl Store {
         result
     }
 
-    fn write_blob_at(&self, tmp: &Path, reader: impl Read, expected: Option<&Digest>) -> Result<(Digest, u64)> {
-        let mut file = File::create(tmp).map_err(|e| StoreError::io(format!("create {}", tmp.display()), e))?;
+    fn write_blob_at(
+        &self,
+        tmp: &Path,
+        reader: impl Read,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, u64)> {
+        let mut file = File::create(tmp)
+            .map_err(|e| StoreError::io(format!("create {}", tmp.display()), e))?;
         let mut hashing = DigestReader::new(reader);
         let size = io::copy(&mut hashing, &mut file)
             .map_err(|e| StoreError::io(format!("write {}", tmp.display()), e))?;
@@ -153,7 +166,8 @@ impl Store {
         file.sync_all()
             .map_err(|e| StoreError::io(format!("fsync {}", tmp.display()), e))?;
         let dest = self.blob_path(&digest);
-        fs::rename(tmp, &dest).map_err(|e| StoreError::io(format!("rename to {}", dest.display()), e))?;
+        fs::rename(tmp, &dest)
+            .map_err(|e| StoreError::io(format!("rename to {}", dest.display()), e))?;
         sync_dir(dest.parent().unwrap_or(&self.root));
         Ok((digest, size))
     }
@@ -216,8 +230,10 @@ impl Store {
             // Rename first so that a crash mid-removal leaves only a tmp entry that the
             // next open clears, never a half-deleted layer under its real name.
             let doomed = self.temp_path("rm-layer");
-            fs::rename(&dir, &doomed).map_err(|e| StoreError::io(format!("rename {}", dir.display()), e))?;
-            fs::remove_dir_all(&doomed).map_err(|e| StoreError::io(format!("remove {}", doomed.display()), e))?;
+            fs::rename(&dir, &doomed)
+                .map_err(|e| StoreError::io(format!("rename {}", dir.display()), e))?;
+            fs::remove_dir_all(&doomed)
+                .map_err(|e| StoreError::io(format!("remove {}", doomed.display()), e))?;
         }
         self.remove_blob(diff_id)
     }

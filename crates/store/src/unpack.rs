@@ -46,7 +46,13 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
         };
         stats.entries += 1;
         let kind = entry.header().entry_type();
-        if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink) {
+        if matches!(
+            kind,
+            EntryType::XGlobalHeader
+                | EntryType::XHeader
+                | EntryType::GNULongName
+                | EntryType::GNULongLink
+        ) {
             continue;
         }
         let (parent_rel, name) = split(&rel);
@@ -60,7 +66,7 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
         if let Some(hidden) = name_str.strip_prefix(WHITEOUT_PREFIX) {
             let hidden = OsStr::new(hidden);
             remove_existing(&parent, hidden, &rel)?;
-            mknod(&parent, hidden, libc::S_IFCHR | 0o000, 0, &rel)?;
+            mknod(&parent, hidden, libc::S_IFCHR, 0, &rel)?;
             continue;
         }
 
@@ -84,7 +90,10 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
                         remove_existing(&parent, name, &rel)?;
                         // SAFETY: as above.
                         if unsafe { libc::mkdirat(parent.as_raw_fd(), cname.as_ptr(), 0o700) } < 0 {
-                            return Err(StoreError::io(format!("mkdir {}", rel.display()), io::Error::last_os_error()));
+                            return Err(StoreError::io(
+                                format!("mkdir {}", rel.display()),
+                                io::Error::last_os_error(),
+                            ));
                         }
                     }
                 }
@@ -100,24 +109,38 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
                     libc::openat(
                         parent.as_raw_fd(),
                         cname.as_ptr(),
-                        libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                        libc::O_WRONLY
+                            | libc::O_CREAT
+                            | libc::O_EXCL
+                            | libc::O_NOFOLLOW
+                            | libc::O_CLOEXEC,
                         0o600,
                     )
                 };
                 if fd < 0 {
-                    return Err(StoreError::io(format!("create {}", rel.display()), io::Error::last_os_error()));
+                    return Err(StoreError::io(
+                        format!("create {}", rel.display()),
+                        io::Error::last_os_error(),
+                    ));
                 }
                 // SAFETY: fd was just opened and is owned by nobody else.
                 let mut file = unsafe { File::from_raw_fd(fd) };
-                io::copy(&mut entry, &mut file).map_err(|e| StoreError::io(format!("write {}", rel.display()), e))?;
+                io::copy(&mut entry, &mut file)
+                    .map_err(|e| StoreError::io(format!("write {}", rel.display()), e))?;
                 // SAFETY: valid fd.
                 if unsafe { libc::fchown(file.as_raw_fd(), uid, gid) } < 0 {
-                    return Err(StoreError::io(format!("chown {}", rel.display()), io::Error::last_os_error()));
+                    return Err(StoreError::io(
+                        format!("chown {}", rel.display()),
+                        io::Error::last_os_error(),
+                    ));
                 }
                 // chown clears set-id bits, so the mode goes on afterwards.
                 // SAFETY: valid fd.
                 if unsafe { libc::fchmod(file.as_raw_fd(), mode as libc::mode_t) } < 0 {
-                    return Err(StoreError::io(format!("chmod {}", rel.display()), io::Error::last_os_error()));
+                    return Err(StoreError::io(
+                        format!("chmod {}", rel.display()),
+                        io::Error::last_os_error(),
+                    ));
                 }
                 set_mtime(&parent, name, mtime, &rel)?;
             }
@@ -125,14 +148,21 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
                 let target = entry
                     .link_name()
                     .map_err(|e| StoreError::io(format!("read link of {}", rel.display()), e))?
-                    .ok_or_else(|| StoreError::Hostile(format!("symlink {} has no target", rel.display())))?;
+                    .ok_or_else(|| {
+                        StoreError::Hostile(format!("symlink {} has no target", rel.display()))
+                    })?;
                 remove_existing(&parent, name, &rel)?;
                 let ctarget = cstr(target.as_os_str())?;
                 let cname = cstr(name)?;
                 // SAFETY: valid dirfd, NUL-terminated strings. The link's target is stored
                 // verbatim; it is only ever resolved inside the container or in-root here.
-                if unsafe { libc::symlinkat(ctarget.as_ptr(), parent.as_raw_fd(), cname.as_ptr()) } < 0 {
-                    return Err(StoreError::io(format!("symlink {}", rel.display()), io::Error::last_os_error()));
+                if unsafe { libc::symlinkat(ctarget.as_ptr(), parent.as_raw_fd(), cname.as_ptr()) }
+                    < 0
+                {
+                    return Err(StoreError::io(
+                        format!("symlink {}", rel.display()),
+                        io::Error::last_os_error(),
+                    ));
                 }
                 chown_at(&parent, name, uid, gid, &rel)?;
                 set_mtime(&parent, name, mtime, &rel)?;
@@ -141,21 +171,45 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
                 let target = entry
                     .link_name()
                     .map_err(|e| StoreError::io(format!("read link of {}", rel.display()), e))?
-                    .ok_or_else(|| StoreError::Hostile(format!("hard link {} has no target", rel.display())))?
+                    .ok_or_else(|| {
+                        StoreError::Hostile(format!("hard link {} has no target", rel.display()))
+                    })?
                     .into_owned();
                 let Some(target_rel) = normalize(&target)? else {
-                    return Err(StoreError::Hostile(format!("hard link {} points at the root", rel.display())));
+                    return Err(StoreError::Hostile(format!(
+                        "hard link {} points at the root",
+                        rel.display()
+                    )));
                 };
                 let (target_parent_rel, target_name) = split(&target_rel);
-                let target_parent = open_in_root(&root, target_parent_rel, libc::O_PATH | libc::O_DIRECTORY)
-                    .map_err(|e| StoreError::Hostile(format!("hard link {} to missing {}: {e}", rel.display(), target.display())))?;
+                let target_parent =
+                    open_in_root(&root, target_parent_rel, libc::O_PATH | libc::O_DIRECTORY)
+                        .map_err(|e| {
+                            StoreError::Hostile(format!(
+                                "hard link {} to missing {}: {e}",
+                                rel.display(),
+                                target.display()
+                            ))
+                        })?;
                 remove_existing(&parent, name, &rel)?;
                 let ctarget = cstr(target_name)?;
                 let cname = cstr(name)?;
                 // SAFETY: valid dirfds and names; flags 0 means a symlink at the target is
                 // linked itself, never followed out of the root.
-                if unsafe { libc::linkat(target_parent.as_raw_fd(), ctarget.as_ptr(), parent.as_raw_fd(), cname.as_ptr(), 0) } < 0 {
-                    return Err(StoreError::io(format!("link {}", rel.display()), io::Error::last_os_error()));
+                if unsafe {
+                    libc::linkat(
+                        target_parent.as_raw_fd(),
+                        ctarget.as_ptr(),
+                        parent.as_raw_fd(),
+                        cname.as_ptr(),
+                        0,
+                    )
+                } < 0
+                {
+                    return Err(StoreError::io(
+                        format!("link {}", rel.display()),
+                        io::Error::last_os_error(),
+                    ));
                 }
             }
             EntryType::Fifo => {
@@ -182,12 +236,19 @@ fn normalize(path: &Path) -> Result<Option<PathBuf>> {
         match comp {
             Component::Prefix(_) | Component::RootDir | Component::CurDir => {}
             Component::ParentDir => {
-                return Err(StoreError::Hostile(format!("entry {:?} contains '..'", path)));
+                return Err(StoreError::Hostile(format!(
+                    "entry {:?} contains '..'",
+                    path
+                )));
             }
             Component::Normal(c) => out.push(c),
         }
     }
-    Ok(if out.as_os_str().is_empty() { None } else { Some(out) })
+    Ok(if out.as_os_str().is_empty() {
+        None
+    } else {
+        Some(out)
+    })
 }
 
 fn split(rel: &Path) -> (&Path, &OsStr) {
@@ -197,15 +258,24 @@ fn split(rel: &Path) -> (&Path, &OsStr) {
 }
 
 fn cstr(s: &OsStr) -> Result<CString> {
-    CString::new(s.as_bytes()).map_err(|_| StoreError::Hostile(format!("name {:?} contains NUL", s)))
+    CString::new(s.as_bytes())
+        .map_err(|_| StoreError::Hostile(format!("name {:?} contains NUL", s)))
 }
 
 fn open_dir(path: &Path) -> Result<OwnedFd> {
     let c = cstr(path.as_os_str())?;
     // SAFETY: NUL-terminated path.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
     if fd < 0 {
-        return Err(StoreError::io(format!("open {}", path.display()), io::Error::last_os_error()));
+        return Err(StoreError::io(
+            format!("open {}", path.display()),
+            io::Error::last_os_error(),
+        ));
     }
     // SAFETY: freshly opened fd.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -213,8 +283,13 @@ fn open_dir(path: &Path) -> Result<OwnedFd> {
 
 /// openat2 with RESOLVE_IN_ROOT: `rel` resolves as if `root` were `/`.
 fn open_in_root(root: &OwnedFd, rel: &Path, flags: i32) -> io::Result<OwnedFd> {
-    let path = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let path = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: open_how is plain old data; all-zero is its documented default.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
@@ -257,7 +332,10 @@ fn ensure_dir(root: &OwnedFd, rel: &Path) -> Result<OwnedFd> {
         if e.raw_os_error() == Some(libc::ENOENT) {
             // mkdir said it exists, open says it does not: a dangling symlink whose
             // target lies outside anything this archive created.
-            StoreError::Hostile(format!("{} is a symlink to a missing directory", rel.display()))
+            StoreError::Hostile(format!(
+                "{} is a symlink to a missing directory",
+                rel.display()
+            ))
         } else {
             StoreError::io(format!("open dir {}", rel.display()), e)
         }
@@ -269,7 +347,12 @@ fn is_dir_at(parent: &OwnedFd, name: &OsStr) -> bool {
     // SAFETY: zeroed stat buffer filled by the kernel.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
-        libc::fstatat(parent.as_raw_fd(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) == 0
+        libc::fstatat(
+            parent.as_raw_fd(),
+            c.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        ) == 0
             && (st.st_mode & libc::S_IFMT) == libc::S_IFDIR
     }
 }
@@ -278,7 +361,11 @@ fn is_dir_at(parent: &OwnedFd, name: &OsStr) -> bool {
 /// directories are refused rather than recursively deleted.
 fn remove_existing(parent: &OwnedFd, name: &OsStr, rel: &Path) -> Result<()> {
     let c = cstr(name)?;
-    let flags = if is_dir_at(parent, name) { libc::AT_REMOVEDIR } else { 0 };
+    let flags = if is_dir_at(parent, name) {
+        libc::AT_REMOVEDIR
+    } else {
+        0
+    };
     // SAFETY: valid dirfd and name; unlinkat never follows symlinks.
     if unsafe { libc::unlinkat(parent.as_raw_fd(), c.as_ptr(), flags) } < 0 {
         let err = io::Error::last_os_error();
@@ -289,11 +376,20 @@ fn remove_existing(parent: &OwnedFd, name: &OsStr, rel: &Path) -> Result<()> {
     Ok(())
 }
 
-fn mknod(parent: &OwnedFd, name: &OsStr, mode: libc::mode_t, dev: libc::dev_t, rel: &Path) -> Result<()> {
+fn mknod(
+    parent: &OwnedFd,
+    name: &OsStr,
+    mode: libc::mode_t,
+    dev: libc::dev_t,
+    rel: &Path,
+) -> Result<()> {
     let c = cstr(name)?;
     // SAFETY: valid dirfd and name.
     if unsafe { libc::mknodat(parent.as_raw_fd(), c.as_ptr(), mode, dev) } < 0 {
-        return Err(StoreError::io(format!("mknod {}", rel.display()), io::Error::last_os_error()));
+        return Err(StoreError::io(
+            format!("mknod {}", rel.display()),
+            io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -301,8 +397,20 @@ fn mknod(parent: &OwnedFd, name: &OsStr, mode: libc::mode_t, dev: libc::dev_t, r
 fn chown_at(parent: &OwnedFd, name: &OsStr, uid: u32, gid: u32, rel: &Path) -> Result<()> {
     let c = cstr(name)?;
     // SAFETY: valid dirfd and name; AT_SYMLINK_NOFOLLOW changes a link itself.
-    if unsafe { libc::fchownat(parent.as_raw_fd(), c.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) } < 0 {
-        return Err(StoreError::io(format!("chown {}", rel.display()), io::Error::last_os_error()));
+    if unsafe {
+        libc::fchownat(
+            parent.as_raw_fd(),
+            c.as_ptr(),
+            uid,
+            gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    } < 0
+    {
+        return Err(StoreError::io(
+            format!("chown {}", rel.display()),
+            io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -311,18 +419,35 @@ fn chmod_at(parent: &OwnedFd, name: &OsStr, mode: u32, rel: &Path) -> Result<()>
     let c = cstr(name)?;
     // SAFETY: valid dirfd and name; only called on directories we just created.
     if unsafe { libc::fchmodat(parent.as_raw_fd(), c.as_ptr(), mode as libc::mode_t, 0) } < 0 {
-        return Err(StoreError::io(format!("chmod {}", rel.display()), io::Error::last_os_error()));
+        return Err(StoreError::io(
+            format!("chmod {}", rel.display()),
+            io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
 
 fn set_mtime(parent: &OwnedFd, name: &OsStr, mtime: i64, rel: &Path) -> Result<()> {
     let c = cstr(name)?;
-    let t = libc::timespec { tv_sec: mtime, tv_nsec: 0 };
+    let t = libc::timespec {
+        tv_sec: mtime,
+        tv_nsec: 0,
+    };
     let times = [t, t];
     // SAFETY: valid dirfd, name and a two-element timespec array.
-    if unsafe { libc::utimensat(parent.as_raw_fd(), c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) } < 0 {
-        return Err(StoreError::io(format!("set mtime of {}", rel.display()), io::Error::last_os_error()));
+    if unsafe {
+        libc::utimensat(
+            parent.as_raw_fd(),
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    } < 0
+    {
+        return Err(StoreError::io(
+            format!("set mtime of {}", rel.display()),
+            io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -333,7 +458,10 @@ fn set_opaque(root: &OwnedFd, dir_rel: &Path) -> Result<()> {
     let key = c"trusted.overlay.opaque";
     // SAFETY: valid fd, NUL-terminated key and a one-byte value.
     if unsafe { libc::fsetxattr(dir.as_raw_fd(), key.as_ptr(), b"y".as_ptr().cast(), 1, 0) } < 0 {
-        return Err(StoreError::io(format!("mark {} opaque", dir_rel.display()), io::Error::last_os_error()));
+        return Err(StoreError::io(
+            format!("mark {} opaque", dir_rel.display()),
+            io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -366,11 +494,11 @@ mod tests {
         out.extend_from_slice(header.as_bytes());
         out.extend_from_slice(data);
         let pad = (512 - data.len() % 512) % 512;
-        out.extend(std::iter::repeat(0u8).take(pad));
+        out.extend(std::iter::repeat_n(0u8, pad));
     }
 
     fn finish(mut out: Vec<u8>) -> Vec<u8> {
-        out.extend(std::iter::repeat(0u8).take(1024));
+        out.extend(std::iter::repeat_n(0u8, 1024));
         out
     }
 
@@ -388,14 +516,26 @@ mod tests {
         let (_t, dest, _) = setup();
         let mut tar = Vec::new();
         raw_entry(&mut tar, "./bin/", EntryType::Directory, "", b"");
-        raw_entry(&mut tar, "./bin/busybox", EntryType::Regular, "", b"#!binary");
+        raw_entry(
+            &mut tar,
+            "./bin/busybox",
+            EntryType::Regular,
+            "",
+            b"#!binary",
+        );
         raw_entry(&mut tar, "./bin/sh", EntryType::Symlink, "busybox", b"");
         raw_entry(&mut tar, "./bin/ash", EntryType::Link, "bin/busybox", b"");
         raw_entry(&mut tar, "/etc/hostname", EntryType::Regular, "", b"x\n");
         let stats = unpack(&finish(tar)[..], &dest).unwrap();
         assert_eq!(stats.entries, 5);
-        assert_eq!(std::fs::read(dest.join("bin/busybox")).unwrap(), b"#!binary");
-        assert_eq!(std::fs::read_link(dest.join("bin/sh")).unwrap(), Path::new("busybox"));
+        assert_eq!(
+            std::fs::read(dest.join("bin/busybox")).unwrap(),
+            b"#!binary"
+        );
+        assert_eq!(
+            std::fs::read_link(dest.join("bin/sh")).unwrap(),
+            Path::new("busybox")
+        );
         assert_eq!(
             std::fs::metadata(dest.join("bin/ash")).unwrap().ino(),
             std::fs::metadata(dest.join("bin/busybox")).unwrap().ino()
@@ -407,7 +547,13 @@ mod tests {
     fn dotdot_is_refused() {
         let (_t, dest, outside) = setup();
         let mut tar = Vec::new();
-        raw_entry(&mut tar, "../outside/evil", EntryType::Regular, "", b"pwned");
+        raw_entry(
+            &mut tar,
+            "../outside/evil",
+            EntryType::Regular,
+            "",
+            b"pwned",
+        );
         let err = unpack(&finish(tar)[..], &dest).unwrap_err();
         assert!(matches!(err, StoreError::Hostile(_)), "{err}");
         assert!(!outside.join("evil").exists());
@@ -417,12 +563,24 @@ mod tests {
     fn symlink_escape_is_confined() {
         let (_t, dest, outside) = setup();
         let mut tar = Vec::new();
-        raw_entry(&mut tar, "escape", EntryType::Symlink, outside.to_str().unwrap(), b"");
+        raw_entry(
+            &mut tar,
+            "escape",
+            EntryType::Symlink,
+            outside.to_str().unwrap(),
+            b"",
+        );
         raw_entry(&mut tar, "escape/evil", EntryType::Regular, "", b"pwned");
         let err = unpack(&finish(tar)[..], &dest).unwrap_err();
         assert!(matches!(err, StoreError::Hostile(_)), "{err}");
         let mut tar = Vec::new();
-        raw_entry(&mut tar, "rel", EntryType::Symlink, "../../../../../../../..", b"");
+        raw_entry(
+            &mut tar,
+            "rel",
+            EntryType::Symlink,
+            "../../../../../../../..",
+            b"",
+        );
         raw_entry(&mut tar, "rel/evil2", EntryType::Regular, "", b"pwned");
         raw_entry(&mut tar, "abs", EntryType::Symlink, "/", b"");
         raw_entry(&mut tar, "abs/evil3", EntryType::Regular, "", b"pwned");
@@ -439,7 +597,13 @@ mod tests {
         let victim = outside.join("victim");
         std::fs::write(&victim, b"original").unwrap();
         let mut tar = Vec::new();
-        raw_entry(&mut tar, "f", EntryType::Symlink, victim.to_str().unwrap(), b"");
+        raw_entry(
+            &mut tar,
+            "f",
+            EntryType::Symlink,
+            victim.to_str().unwrap(),
+            b"",
+        );
         raw_entry(&mut tar, "f", EntryType::Regular, "", b"pwned");
         unpack(&finish(tar)[..], &dest).unwrap();
         assert_eq!(std::fs::read(&victim).unwrap(), b"original");
@@ -452,13 +616,22 @@ mod tests {
         let secret = outside.join("secret");
         std::fs::write(&secret, b"secret").unwrap();
         let mut tar = Vec::new();
-        raw_entry(&mut tar, "h", EntryType::Link, secret.to_str().unwrap(), b"");
+        raw_entry(
+            &mut tar,
+            "h",
+            EntryType::Link,
+            secret.to_str().unwrap(),
+            b"",
+        );
         let result = unpack(&finish(tar)[..], &dest);
         assert!(result.is_err());
         assert_eq!(std::fs::metadata(&secret).unwrap().nlink(), 1);
         let mut tar = Vec::new();
         raw_entry(&mut tar, "h2", EntryType::Link, "../outside/secret", b"");
-        assert!(matches!(unpack(&finish(tar)[..], &dest), Err(StoreError::Hostile(_))));
+        assert!(matches!(
+            unpack(&finish(tar)[..], &dest),
+            Err(StoreError::Hostile(_))
+        ));
         assert_eq!(std::fs::metadata(&secret).unwrap().nlink(), 1);
     }
 

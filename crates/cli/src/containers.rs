@@ -1,0 +1,358 @@
+//! Container verbs other than run/create: start, stop, kill, restart, rm, ps, logs,
+//! inspect, wait; and version/info.
+
+use std::io::{self, Write};
+
+use serde_json::{json, Value};
+
+use crate::client::{demux, encode_query, Client, ClientError, RequestBody};
+use crate::{fail, format, run, CmdResult, Failure};
+
+/// Runs `action` for every name, printing errors as docker does, and exits 1 if any
+/// failed.
+fn each(names: &[String], mut action: impl FnMut(&str) -> Result<(), ClientError>) -> CmdResult {
+    let mut code = 0;
+    for name in names {
+        match action(name) {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("{e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn start(client: &Client, names: &[String], attach: bool, interactive: bool) -> CmdResult {
+    if attach || interactive {
+        if names.len() != 1 {
+            return Err(fail(
+                "you cannot start and attach multiple containers at once",
+            ));
+        }
+        let c = client.get_json(&format!("/containers/{}/json", names[0]))?;
+        let id = c["Id"].as_str().unwrap_or_default().to_string();
+        let tty = c["Config"]["Tty"].as_bool().unwrap_or(false);
+        let auto_remove = c["HostConfig"]["AutoRemove"].as_bool().unwrap_or(false);
+        return run::attach_start_wait(client, &id, tty, interactive, auto_remove);
+    }
+    each(names, |n| {
+        client
+            .call("POST", &format!("/containers/{n}/start"), RequestBody::None)
+            .map(|_| ())
+    })
+}
+
+pub fn stop(
+    client: &Client,
+    names: &[String],
+    time: Option<i64>,
+    signal: Option<String>,
+) -> CmdResult {
+    let mut q = Vec::new();
+    if let Some(t) = time {
+        q.push(("t", t.to_string()));
+    }
+    if let Some(s) = signal {
+        q.push(("signal", s));
+    }
+    let query = encode_query(&q);
+    each(names, |n| {
+        client
+            .call(
+                "POST",
+                &format!("/containers/{n}/stop{query}"),
+                RequestBody::None,
+            )
+            .map(|_| ())
+    })
+}
+
+pub fn restart(client: &Client, names: &[String], time: Option<i64>) -> CmdResult {
+    let query = time.map(|t| format!("?t={t}")).unwrap_or_default();
+    each(names, |n| {
+        client
+            .call(
+                "POST",
+                &format!("/containers/{n}/restart{query}"),
+                RequestBody::None,
+            )
+            .map(|_| ())
+    })
+}
+
+pub fn kill(client: &Client, names: &[String], signal: &str) -> CmdResult {
+    let query = encode_query(&[("signal", signal.to_string())]);
+    each(names, |n| {
+        client
+            .call(
+                "POST",
+                &format!("/containers/{n}/kill{query}"),
+                RequestBody::None,
+            )
+            .map(|_| ())
+    })
+}
+
+pub fn remove(client: &Client, names: &[String], force: bool, volumes: bool) -> CmdResult {
+    let query = format!("?force={}&v={}", force as u8, volumes as u8);
+    each(names, |n| {
+        client
+            .call(
+                "DELETE",
+                &format!("/containers/{n}{query}"),
+                RequestBody::None,
+            )
+            .map(|_| ())
+    })
+}
+
+pub fn ps(
+    client: &Client,
+    all: bool,
+    quiet: bool,
+    filters: &[String],
+    no_trunc: bool,
+    last: Option<i64>,
+) -> CmdResult {
+    let mut map = serde_json::Map::new();
+    for f in filters {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| fail(format!("bad format of filter (expected name=value): {f}")))?;
+        let entry = map.entry(k.to_string()).or_insert_with(|| json!({}));
+        entry[v] = json!(true);
+    }
+    let mut q = vec![(
+        "all",
+        if all || last.is_some() {
+            "1".to_string()
+        } else {
+            "0".to_string()
+        },
+    )];
+    if !map.is_empty() {
+        q.push(("filters", Value::Object(map).to_string()));
+    }
+    if let Some(n) = last {
+        q.push(("limit", n.to_string()));
+    }
+    let list = client.get_json(&format!("/containers/json{}", encode_query(&q)))?;
+    let list = list.as_array().cloned().unwrap_or_default();
+    let short = |id: &str| {
+        if no_trunc {
+            id.to_string()
+        } else {
+            id.chars().take(12).collect()
+        }
+    };
+    if quiet {
+        for c in &list {
+            println!("{}", short(c["Id"].as_str().unwrap_or_default()));
+        }
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|c| {
+            let mut command = format!("\"{}\"", c["Command"].as_str().unwrap_or_default());
+            if !no_trunc && command.chars().count() > 22 {
+                command = command.chars().take(19).collect::<String>() + "…\"";
+            }
+            vec![
+                short(c["Id"].as_str().unwrap_or_default()),
+                c["Image"].as_str().unwrap_or_default().to_string(),
+                command,
+                format::ago(c["Created"].as_i64().unwrap_or(0)),
+                c["Status"].as_str().unwrap_or_default().to_string(),
+                String::new(),
+                c["Names"][0]
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string(),
+            ]
+        })
+        .collect();
+    format::table(
+        &[
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES",
+        ],
+        &rows,
+    );
+    Ok(0)
+}
+
+pub fn logs(
+    client: &Client,
+    name: &str,
+    follow: bool,
+    tail: &str,
+    timestamps: bool,
+    since: Option<String>,
+    until: Option<String>,
+) -> CmdResult {
+    let mut q = vec![
+        ("stdout", "1".to_string()),
+        ("stderr", "1".to_string()),
+        ("follow", (follow as u8).to_string()),
+        ("tail", tail.to_string()),
+        ("timestamps", (timestamps as u8).to_string()),
+    ];
+    if let Some(s) = since {
+        q.push(("since", s));
+    }
+    if let Some(u) = until {
+        q.push(("until", u));
+    }
+    let mut resp = client.call(
+        "GET",
+        &format!("/containers/{name}/logs{}", encode_query(&q)),
+        RequestBody::None,
+    )?;
+    let raw = resp
+        .header("Content-Type")
+        .is_some_and(|c| c.contains("raw-stream"));
+    if raw {
+        let mut out = io::stdout().lock();
+        io::copy(&mut resp.body, &mut out)?;
+        out.flush()?;
+    } else {
+        demux(
+            &mut resp.body,
+            &mut io::stdout().lock(),
+            &mut io::stderr().lock(),
+        )?;
+    }
+    Ok(0)
+}
+
+fn print_objects(objects: &[Value], format: Option<&str>) -> CmdResult {
+    match format {
+        Some(f) => {
+            for o in objects {
+                println!("{}", format::render(f, o).map_err(fail)?);
+            }
+        }
+        None => {
+            let mut buf = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+            serde::Serialize::serialize(&objects, &mut ser).map_err(|e| fail(e.to_string()))?;
+            println!("{}", String::from_utf8_lossy(&buf));
+        }
+    }
+    Ok(0)
+}
+
+pub fn inspect(
+    client: &Client,
+    names: &[String],
+    format: Option<&str>,
+    kind: Option<&str>,
+) -> CmdResult {
+    let mut objects = Vec::new();
+    let mut code = 0;
+    for name in names {
+        let container = if kind.is_none_or(|k| k == "container") {
+            client.get_json(&format!("/containers/{name}/json")).ok()
+        } else {
+            None
+        };
+        let found = container.or_else(|| {
+            if kind.is_none_or(|k| k == "image") {
+                client.get_json(&format!("/images/{name}/json")).ok()
+            } else {
+                None
+            }
+        });
+        match found {
+            Some(v) => objects.push(v),
+            None => {
+                eprintln!("Error: No such object: {name}");
+                code = 1;
+            }
+        }
+    }
+    print_objects(&objects, format)?;
+    Ok(code)
+}
+
+pub(crate) fn print_json_objects(objects: &[Value], format: Option<&str>) -> CmdResult {
+    print_objects(objects, format)
+}
+
+pub fn wait(client: &Client, names: &[String]) -> CmdResult {
+    let mut code = 0;
+    for name in names {
+        match client.post_json(&format!("/containers/{name}/wait"), None) {
+            Ok(v) => println!("{}", v["StatusCode"].as_i64().unwrap_or(-1)),
+            Err(e) => {
+                eprintln!("{e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn version(client: &Client) -> CmdResult {
+    println!(
+        "Client:\n Version:    {}\n API version: 1.45",
+        env!("CARGO_PKG_VERSION")
+    );
+    match client.get_json("/version") {
+        Ok(v) => {
+            println!(
+                "\nServer:\n Engine:\n  Version:    {}\n  API version: {} (minimum version {})\n  OS/Arch:    {}/{}\n  Kernel:     {}",
+                v["Version"].as_str().unwrap_or_default(),
+                v["ApiVersion"].as_str().unwrap_or_default(),
+                v["MinAPIVersion"].as_str().unwrap_or_default(),
+                v["Os"].as_str().unwrap_or_default(),
+                v["Arch"].as_str().unwrap_or_default(),
+                v["KernelVersion"].as_str().unwrap_or_default(),
+            );
+            Ok(0)
+        }
+        Err(e) => Err(Failure {
+            message: e.to_string(),
+            code: 1,
+        }),
+    }
+}
+
+pub fn info(client: &Client) -> CmdResult {
+    let v = client.get_json("/info")?;
+    println!("Server:");
+    for (label, key) in [
+        ("Containers", "Containers"),
+        (" Running", "ContainersRunning"),
+        (" Paused", "ContainersPaused"),
+        (" Stopped", "ContainersStopped"),
+        ("Images", "Images"),
+        ("Server Version", "ServerVersion"),
+        ("Storage Driver", "Driver"),
+        ("Logging Driver", "LoggingDriver"),
+        ("Cgroup Driver", "CgroupDriver"),
+        ("Cgroup Version", "CgroupVersion"),
+        ("Kernel Version", "KernelVersion"),
+        ("Operating System", "OperatingSystem"),
+        ("Architecture", "Architecture"),
+        ("CPUs", "NCPU"),
+        ("Docker Root Dir", "DockerRootDir"),
+    ] {
+        let value = match &v[key] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        println!(" {label}: {value}");
+    }
+    Ok(0)
+}

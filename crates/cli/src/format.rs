@@ -1,0 +1,150 @@
+//! Output formatting: docker-like tables, relative times, and a small subset of Go
+//! templates for `--format` (`{{.Field.Sub}}`, `{{json .Field}}`, `{{.}}`).
+
+use serde_json::Value;
+
+/// Prints rows as columns separated by at least three spaces, like docker's tabwriter.
+pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, cell) in r.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(&format!("{:<w$}", c, w = widths[i] + 3));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
+
+pub fn ago(unix: i64) -> String {
+    let secs = (chrono::Utc::now().timestamp() - unix).max(0);
+    let text = match secs {
+        0 => return "Less than a second ago".into(),
+        1 => "1 second".to_string(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".into(),
+        s if s < 172_800 => format!("{} hours", s / 3600),
+        s => format!("{} days", s / 86_400),
+    };
+    format!("{text} ago")
+}
+
+pub fn human_size(bytes: f64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < units.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    if v >= 100.0 || i == 0 {
+        format!("{:.0}{}", v, units[i])
+    } else {
+        format!("{:.3}", v)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+            + units[i]
+    }
+}
+
+fn lookup<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut v = root;
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        v = v.get(part)?;
+    }
+    Some(v)
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "<no value>".into(),
+        Value::Array(a) => format!("[{}]", a.iter().map(plain).collect::<Vec<_>>().join(" ")),
+        Value::Object(o) => format!(
+            "map[{}]",
+            o.iter()
+                .map(|(k, v)| format!("{k}:{}", plain(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Renders `template` against `value`; unsupported actions are an error.
+pub fn render(template: &str, value: &Value) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("template: unclosed action in {template:?}"))?;
+        let action = after[..end]
+            .trim()
+            .trim_start_matches('-')
+            .trim_end_matches('-')
+            .trim();
+        let (func, arg) = match action.split_once(char::is_whitespace) {
+            Some((f, a)) => (f, a.trim()),
+            None => ("", action),
+        };
+        if !arg.starts_with('.') {
+            return Err(format!("template: unsupported action {{{{{action}}}}}"));
+        }
+        let v = lookup(value, arg).cloned().unwrap_or(Value::Null);
+        match func {
+            "" => out.push_str(&plain(&v)),
+            "json" => out.push_str(&serde_json::to_string(&v).unwrap_or_default()),
+            "lower" => out.push_str(&plain(&v).to_lowercase()),
+            "upper" => out.push_str(&plain(&v).to_uppercase()),
+            other => return Err(format!("template: function {other:?} not defined")),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out.replace("\\n", "\n").replace("\\t", "\t"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn templates() {
+        let v = json!({"State": {"ExitCode": 3, "Running": false}, "Name": "/x", "Config": {"Env": ["A=b"]}});
+        assert_eq!(render("{{.State.ExitCode}}", &v).unwrap(), "3");
+        assert_eq!(
+            render("{{ .Name }} {{.State.Running}}", &v).unwrap(),
+            "/x false"
+        );
+        assert_eq!(render("{{json .Config.Env}}", &v).unwrap(), "[\"A=b\"]");
+        assert_eq!(render("{{.Missing}}", &v).unwrap(), "<no value>");
+        assert!(render("{{range .X}}", &v).is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(2_129_920.0), "2.13MB");
+        assert_eq!(human_size(512.0), "512B");
+    }
+}

@@ -1,0 +1,161 @@
+//! Image verbs: import, images/ls, inspect, tag, rmi.
+
+use std::io::Read;
+
+use crate::client::{encode_query, Client, RequestBody};
+use crate::{containers, fail, format, CmdResult};
+
+pub fn import(
+    client: &Client,
+    file: &str,
+    reference: Option<String>,
+    changes: &[String],
+    message: Option<String>,
+) -> CmdResult {
+    let mut q = vec![("fromSrc", "-".to_string())];
+    if let Some(r) = reference {
+        // A colon after the last slash separates the tag.
+        let (repo, tag) = match r.rfind(':') {
+            Some(i) if !r[i..].contains('/') => (r[..i].to_string(), r[i + 1..].to_string()),
+            _ => (r.clone(), String::new()),
+        };
+        q.push(("repo", repo));
+        if !tag.is_empty() {
+            q.push(("tag", tag));
+        }
+    }
+    for c in changes {
+        q.push(("changes", c.clone()));
+    }
+    if let Some(m) = message {
+        q.push(("message", m));
+    }
+    let mut input: Box<dyn Read> = if file == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(file).map_err(|e| fail(format!("open {file}: {e}")))?)
+    };
+    let path = format!("/images/create{}", encode_query(&q));
+    let resp = client.call(
+        "POST",
+        &path,
+        RequestBody::Stream(&mut *input, "application/x-tar"),
+    )?;
+    let v = resp.json()?;
+    println!("{}", v["status"].as_str().unwrap_or_default());
+    Ok(0)
+}
+
+pub fn list(client: &Client, quiet: bool, no_trunc: bool) -> CmdResult {
+    let list = client.get_json("/images/json")?;
+    let list = list.as_array().cloned().unwrap_or_default();
+    let short = |id: &str| {
+        let hex = id.trim_start_matches("sha256:");
+        if no_trunc {
+            id.to_string()
+        } else {
+            hex.chars().take(12).collect()
+        }
+    };
+    if quiet {
+        for i in &list {
+            println!("{}", short(i["Id"].as_str().unwrap_or_default()));
+        }
+        return Ok(0);
+    }
+    let mut rows = Vec::new();
+    for i in &list {
+        let id = short(i["Id"].as_str().unwrap_or_default());
+        let created = format::ago(i["Created"].as_i64().unwrap_or(0));
+        let size = format::human_size(i["Size"].as_f64().unwrap_or(0.0));
+        let tags: Vec<String> = i["RepoTags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if tags.is_empty() {
+            rows.push(vec![
+                "<none>".into(),
+                "<none>".into(),
+                id.clone(),
+                created.clone(),
+                size.clone(),
+            ]);
+        }
+        for t in tags {
+            let (repo, tag) = t.rsplit_once(':').unwrap_or((&t, "latest"));
+            rows.push(vec![
+                repo.to_string(),
+                tag.to_string(),
+                id.clone(),
+                created.clone(),
+                size.clone(),
+            ]);
+        }
+    }
+    format::table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows);
+    Ok(0)
+}
+
+pub fn inspect(client: &Client, names: &[String], format: Option<&str>) -> CmdResult {
+    let mut objects = Vec::new();
+    let mut code = 0;
+    for n in names {
+        match client.get_json(&format!("/images/{n}/json")) {
+            Ok(v) => objects.push(v),
+            Err(e) => {
+                eprintln!("{e}");
+                code = 1;
+            }
+        }
+    }
+    containers::print_json_objects(&objects, format)?;
+    Ok(code)
+}
+
+pub fn tag(client: &Client, source: &str, target: &str) -> CmdResult {
+    let (repo, tag) = match target.rfind(':') {
+        Some(i) if !target[i..].contains('/') => (&target[..i], &target[i + 1..]),
+        _ => (target, "latest"),
+    };
+    let q = encode_query(&[("repo", repo.to_string()), ("tag", tag.to_string())]);
+    client.call(
+        "POST",
+        &format!("/images/{source}/tag{q}"),
+        RequestBody::None,
+    )?;
+    Ok(0)
+}
+
+pub fn remove(client: &Client, names: &[String], force: bool) -> CmdResult {
+    let mut code = 0;
+    for n in names {
+        match client
+            .call(
+                "DELETE",
+                &format!("/images/{n}?force={}", force as u8),
+                RequestBody::None,
+            )
+            .and_then(|r| r.json())
+        {
+            Ok(v) => {
+                for entry in v.as_array().cloned().unwrap_or_default() {
+                    if let Some(t) = entry["Untagged"].as_str() {
+                        println!("Untagged: {t}");
+                    }
+                    if let Some(d) = entry["Deleted"].as_str() {
+                        println!("Deleted: {d}");
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}

@@ -1,0 +1,466 @@
+//! `berth`: the command-line client. Every command is a call to the Docker Engine
+//! API that berthd serves; flags and exit codes follow the docker CLI.
+
+mod client;
+mod containers;
+mod format;
+mod images;
+mod run;
+mod term;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::client::{Client, ClientError};
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "A container engine that speaks the Docker Engine API"
+)]
+struct Cli {
+    /// Daemon socket to connect to (unix:///path). Also BERTH_HOST.
+    #[arg(
+        short = 'H',
+        long = "host",
+        env = "BERTH_HOST",
+        default_value = "unix:///run/berth/berth.sock",
+        global = true
+    )]
+    host: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options of `run` and `create`, with docker's names.
+#[derive(Args, Clone, Default)]
+#[command(disable_help_flag = true)]
+pub struct ContainerOpts {
+    #[arg(long, action = clap::ArgAction::Help, help = "Print help")]
+    help: Option<bool>,
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    pub env_file: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Restart policy (no, on-failure[:max-retries], always, unless-stopped)
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// Memory limit (e.g. 64m)
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// Tune container pids limit (-1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Security Options
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Connect a container to a network (none, host)
+    #[arg(long, alias = "net")]
+    pub network: Option<String>,
+    /// Set meta data on a container
+    #[arg(short = 'l', long = "label")]
+    pub label: Vec<String>,
+    /// Log driver options
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<i64>,
+    /// Attach to STDIN, STDOUT or STDERR
+    #[arg(short = 'a', long = "attach")]
+    pub attach: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Optional parent cgroup for the container
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
+    /// Image to run
+    pub image: String,
+    /// Command and arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create and run a new container from an image
+    Run {
+        /// Run container in background and print container ID
+        #[arg(short = 'd', long)]
+        detach: bool,
+        #[command(flatten)]
+        opts: ContainerOpts,
+    },
+    /// Create a new container
+    Create {
+        #[command(flatten)]
+        opts: ContainerOpts,
+    },
+    /// Start one or more stopped containers
+    Start {
+        /// Attach STDOUT/STDERR and forward signals
+        #[arg(short = 'a', long)]
+        attach: bool,
+        /// Attach container's STDIN
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stop one or more running containers
+    Stop {
+        /// Seconds to wait before killing the container
+        #[arg(
+            short = 't',
+            long = "time",
+            alias = "timeout",
+            allow_hyphen_values = true
+        )]
+        time: Option<i64>,
+        /// Signal to send to the container
+        #[arg(short = 's', long)]
+        signal: Option<String>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Restart one or more containers
+    Restart {
+        #[arg(
+            short = 't',
+            long = "time",
+            alias = "timeout",
+            allow_hyphen_values = true
+        )]
+        time: Option<i64>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Kill one or more running containers
+    Kill {
+        /// Signal to send to the container
+        #[arg(short = 's', long, default_value = "KILL")]
+        signal: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove one or more containers
+    Rm {
+        /// Force the removal of a running container (uses SIGKILL)
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Remove anonymous volumes associated with the container
+        #[arg(short = 'v', long)]
+        volumes: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// List containers
+    Ps {
+        /// Show all containers (default shows just running)
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Only display container IDs
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Filter output based on conditions provided (key=value)
+        #[arg(short = 'f', long = "filter")]
+        filter: Vec<String>,
+        /// Don't truncate output
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+        /// Show n last created containers
+        #[arg(short = 'n', long = "last")]
+        last: Option<i64>,
+        /// Show the latest created container
+        #[arg(short = 'l', long)]
+        latest: bool,
+    },
+    /// Fetch the logs of a container
+    Logs {
+        /// Follow log output
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Number of lines to show from the end of the logs
+        #[arg(short = 'n', long, default_value = "all")]
+        tail: String,
+        /// Show timestamps
+        #[arg(short = 't', long)]
+        timestamps: bool,
+        /// Show logs since timestamp (RFC 3339 or unix seconds)
+        #[arg(long)]
+        since: Option<String>,
+        /// Show logs before a timestamp
+        #[arg(long)]
+        until: Option<String>,
+        container: String,
+    },
+    /// Return low-level information on berth objects
+    Inspect {
+        /// Format output using a Go-template subset ({{.Path.To.Field}}, {{json .X}})
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+        /// Only inspect objects of the given type (container, image)
+        #[arg(long = "type")]
+        kind: Option<String>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Block until one or more containers stop, then print their exit codes
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Import the contents from a tarball to create a filesystem image
+    Import {
+        /// Apply Dockerfile instruction to the created image
+        #[arg(short = 'c', long = "change")]
+        change: Vec<String>,
+        /// Set commit message for imported image
+        #[arg(short = 'm', long)]
+        message: Option<String>,
+        /// File (or - for stdin)
+        file: String,
+        /// REPOSITORY[:TAG]
+        reference: Option<String>,
+    },
+    /// List images
+    Images {
+        /// Only show image IDs
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Show all images
+        #[arg(short = 'a', long)]
+        all: bool,
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+    },
+    /// Manage images
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag { source: String, target: String },
+    /// Remove one or more images
+    Rmi {
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Show the berth version information
+    Version,
+    /// Display system-wide information
+    Info,
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// List images
+    Ls {
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+    },
+    /// Display detailed information on one or more images
+    Inspect {
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Remove one or more images
+    Rm {
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Import the contents from a tarball to create a filesystem image
+    Import {
+        #[arg(short = 'c', long = "change")]
+        change: Vec<String>,
+        #[arg(short = 'm', long)]
+        message: Option<String>,
+        file: String,
+        reference: Option<String>,
+    },
+}
+
+/// Errors print like docker's and exit 1; `run` maps daemon errors to 125.
+fn main() {
+    let cli = Cli::parse();
+    let client = Client::new(&cli.host);
+    let result = dispatch(&client, cli.command);
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("{}", e.message);
+            std::process::exit(e.code);
+        }
+    }
+}
+
+pub struct Failure {
+    pub message: String,
+    pub code: i32,
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Failure {
+            message: e.to_string(),
+            code: 1,
+        }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure {
+            message: e.to_string(),
+            code: 1,
+        }
+    }
+}
+
+pub fn fail(message: impl Into<String>) -> Failure {
+    Failure {
+        message: message.into(),
+        code: 1,
+    }
+}
+
+pub type CmdResult = Result<i32, Failure>;
+
+fn dispatch(client: &Client, command: Command) -> CmdResult {
+    match command {
+        Command::Run { detach, opts } => run::run(client, &opts, detach),
+        Command::Create { opts } => {
+            let id = run::create(client, &opts)?;
+            println!("{id}");
+            Ok(0)
+        }
+        Command::Start {
+            attach,
+            interactive,
+            containers,
+        } => containers::start(client, &containers, attach, interactive),
+        Command::Stop {
+            time,
+            signal,
+            containers,
+        } => containers::stop(client, &containers, time, signal),
+        Command::Restart { time, containers } => containers::restart(client, &containers, time),
+        Command::Kill { signal, containers } => containers::kill(client, &containers, &signal),
+        Command::Rm {
+            force,
+            volumes,
+            containers,
+        } => containers::remove(client, &containers, force, volumes),
+        Command::Ps {
+            all,
+            quiet,
+            filter,
+            no_trunc,
+            last,
+            latest,
+        } => containers::ps(
+            client,
+            all,
+            quiet,
+            &filter,
+            no_trunc,
+            if latest { Some(1) } else { last },
+        ),
+        Command::Logs {
+            follow,
+            tail,
+            timestamps,
+            since,
+            until,
+            container,
+        } => containers::logs(client, &container, follow, &tail, timestamps, since, until),
+        Command::Inspect {
+            format,
+            kind,
+            names,
+        } => containers::inspect(client, &names, format.as_deref(), kind.as_deref()),
+        Command::Wait { containers } => containers::wait(client, &containers),
+        Command::Import {
+            change,
+            message,
+            file,
+            reference,
+        } => images::import(client, &file, reference, &change, message),
+        Command::Images {
+            quiet, no_trunc, ..
+        } => images::list(client, quiet, no_trunc),
+        Command::Image { command } => match command {
+            ImageCommand::Ls { quiet, no_trunc } => images::list(client, quiet, no_trunc),
+            ImageCommand::Inspect { format, images } => {
+                images::inspect(client, &images, format.as_deref())
+            }
+            ImageCommand::Rm { force, images } => images::remove(client, &images, force),
+            ImageCommand::Import {
+                change,
+                message,
+                file,
+                reference,
+            } => images::import(client, &file, reference, &change, message),
+        },
+        Command::Tag { source, target } => images::tag(client, &source, &target),
+        Command::Rmi { force, images } => images::remove(client, &images, force),
+        Command::Version => containers::version(client),
+        Command::Info => containers::info(client),
+    }
+}

@@ -1,0 +1,345 @@
+//! `run`, `create` and attached `start`: the client side of docker's run flow
+//! (create → attach → wait → start → pump streams → exit with the container's code).
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+
+use serde_json::{json, Map, Value};
+
+use crate::client::{demux, encode_query, Client, ClientError, RequestBody};
+use crate::{term, ContainerOpts, Failure};
+
+/// docker's exit code when the daemon (not the container) failed.
+const DAEMON_ERROR: i32 = 125;
+
+fn parse_bytes(s: &str) -> Result<i64, Failure> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<f64>()
+        .map(|n| (n * mult as f64) as i64)
+        .map_err(|_| Failure {
+            message: format!("invalid size: '{s}'"),
+            code: DAEMON_ERROR,
+        })
+}
+
+fn env_list(opts: &ContainerOpts) -> Result<Vec<String>, Failure> {
+    let mut env = Vec::new();
+    let mut push = |entry: &str| {
+        if entry.contains('=') {
+            env.push(entry.to_string());
+        } else if let Ok(v) = std::env::var(entry) {
+            env.push(format!("{entry}={v}"));
+        }
+    };
+    for file in &opts.env_file {
+        let text = std::fs::read_to_string(file).map_err(|e| Failure {
+            message: format!("open {file}: {e}"),
+            code: DAEMON_ERROR,
+        })?;
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            push(line);
+        }
+    }
+    for e in &opts.env {
+        push(e);
+    }
+    Ok(env)
+}
+
+fn key_values(items: &[String]) -> Map<String, Value> {
+    items
+        .iter()
+        .map(|i| {
+            let (k, v) = i.split_once('=').unwrap_or((i, ""));
+            (k.to_string(), json!(v))
+        })
+        .collect()
+}
+
+/// Builds docker's create body from the flags.
+pub fn create_body(opts: &ContainerOpts, detach: bool) -> Result<Value, Failure> {
+    let restart = match opts.restart.as_deref() {
+        None => json!({ "Name": "no", "MaximumRetryCount": 0 }),
+        Some(r) => {
+            let (name, count) = r.split_once(':').unwrap_or((r, "0"));
+            let count: i64 = count.parse().map_err(|_| Failure {
+                message: format!("invalid restart policy format: {r}"),
+                code: DAEMON_ERROR,
+            })?;
+            json!({ "Name": name, "MaximumRetryCount": count })
+        }
+    };
+    let attach_all = opts.attach.is_empty();
+    let attach =
+        |s: &str| !detach && (attach_all || opts.attach.iter().any(|a| a.eq_ignore_ascii_case(s)));
+    let mut config = json!({
+        "Image": opts.image,
+        "Cmd": if opts.command.is_empty() { Value::Null } else { json!(opts.command) },
+        "Env": env_list(opts)?,
+        "Tty": opts.tty,
+        "OpenStdin": opts.interactive,
+        "StdinOnce": opts.interactive && !detach,
+        "AttachStdin": opts.interactive && !detach,
+        "AttachStdout": attach("stdout"),
+        "AttachStderr": attach("stderr"),
+        "Labels": key_values(&opts.label),
+    });
+    if let Some(w) = &opts.workdir {
+        config["WorkingDir"] = json!(w);
+    }
+    if let Some(u) = &opts.user {
+        config["User"] = json!(u);
+    }
+    if let Some(h) = &opts.hostname {
+        config["Hostname"] = json!(h);
+    }
+    if let Some(e) = &opts.entrypoint {
+        config["Entrypoint"] = if e.is_empty() { json!([]) } else { json!([e]) };
+    }
+    if let Some(s) = &opts.stop_signal {
+        config["StopSignal"] = json!(s);
+    }
+    if let Some(t) = opts.stop_timeout {
+        config["StopTimeout"] = json!(t);
+    }
+    let mut host = json!({
+        "AutoRemove": opts.rm,
+        "RestartPolicy": restart,
+        "Privileged": opts.privileged,
+        "CapAdd": opts.cap_add,
+        "CapDrop": opts.cap_drop,
+        "ReadonlyRootfs": opts.read_only,
+        "SecurityOpt": opts.security_opt,
+        "NetworkMode": opts.network.clone().unwrap_or_else(|| "default".into()),
+        "ExtraHosts": opts.add_host,
+        "LogConfig": { "Type": "json-file", "Config": key_values(&opts.log_opt) },
+    });
+    if let Some(m) = &opts.memory {
+        host["Memory"] = json!(parse_bytes(m)?);
+    }
+    if let Some(c) = opts.cpus {
+        host["NanoCpus"] = json!((c * 1e9) as i64);
+    }
+    if let Some(s) = opts.cpu_shares {
+        host["CpuShares"] = json!(s);
+    }
+    if let Some(p) = opts.pids_limit {
+        host["PidsLimit"] = json!(p);
+    }
+    if let Some(p) = &opts.cgroup_parent {
+        host["CgroupParent"] = json!(p);
+    }
+    config["HostConfig"] = host;
+    Ok(config)
+}
+
+pub fn create(client: &Client, opts: &ContainerOpts) -> Result<String, Failure> {
+    create_with(client, opts, false)
+}
+
+fn create_with(client: &Client, opts: &ContainerOpts, detach: bool) -> Result<String, Failure> {
+    let body = create_body(opts, detach)?;
+    let mut query = Vec::new();
+    if let Some(n) = &opts.name {
+        query.push(("name", n.clone()));
+    }
+    let path = format!("/containers/create{}", encode_query(&query));
+    match client.post_json(&path, Some(&body)) {
+        Ok(v) => v["Id"].as_str().map(String::from).ok_or_else(|| Failure {
+            message: "daemon returned no container ID".into(),
+            code: DAEMON_ERROR,
+        }),
+        Err(ClientError::Api {
+            status: 404,
+            message,
+        }) if message.starts_with("No such image") => Err(Failure {
+            message: format!(
+                "Unable to find image '{}' locally\nberth: Error response from daemon: {message}",
+                opts.image
+            ),
+            code: DAEMON_ERROR,
+        }),
+        Err(e) => Err(Failure {
+            message: format!("berth: {e}"),
+            code: DAEMON_ERROR,
+        }),
+    }
+}
+
+/// Maps a start failure to docker's exit codes: 127 command not found, 126 not
+/// executable, 125 anything else.
+fn start_failure(e: ClientError) -> Failure {
+    let message = e.to_string();
+    let lower = message.to_lowercase();
+    let code = if lower.contains("no such file") || lower.contains("not found") {
+        127
+    } else if lower.contains("permission denied") {
+        126
+    } else {
+        DAEMON_ERROR
+    };
+    Failure {
+        message: format!("berth: {message}"),
+        code,
+    }
+}
+
+pub fn run(client: &Client, opts: &ContainerOpts, detach: bool) -> crate::CmdResult {
+    if detach && opts.rm && opts.restart.as_deref().is_some_and(|r| r != "no") {
+        return Err(Failure {
+            message: "berth: Conflicting options: --restart and --rm".into(),
+            code: DAEMON_ERROR,
+        });
+    }
+    let id = create_with(client, opts, detach)?;
+    if detach {
+        client
+            .call(
+                "POST",
+                &format!("/containers/{id}/start"),
+                RequestBody::None,
+            )
+            .map_err(start_failure)?;
+        println!("{id}");
+        return Ok(0);
+    }
+    attach_start_wait(client, &id, opts.tty, opts.interactive, opts.rm)
+}
+
+/// Attaches, starts and waits for one container; returns its exit code.
+pub fn attach_start_wait(
+    client: &Client,
+    id: &str,
+    tty: bool,
+    stdin: bool,
+    auto_remove: bool,
+) -> crate::CmdResult {
+    let signals = term::block_forwarded_signals();
+    let attach_path = format!(
+        "/containers/{id}/attach?stream=1&stdout=1&stderr=1&stdin={}",
+        if stdin { 1 } else { 0 }
+    );
+    let hijacked = client.hijack(&attach_path, None).map_err(|e| Failure {
+        message: format!("berth: {e}"),
+        code: DAEMON_ERROR,
+    })?;
+    let condition = if auto_remove { "removed" } else { "next-exit" };
+    let wait = client
+        .call(
+            "POST",
+            &format!("/containers/{id}/wait?condition={condition}"),
+            RequestBody::None,
+        )
+        .map_err(|e| Failure {
+            message: format!("berth: {e}"),
+            code: DAEMON_ERROR,
+        })?;
+
+    let raw = if tty && stdin && term::is_terminal(0) {
+        term::RawMode::enter()
+    } else {
+        None
+    };
+    if let Err(e) = client.call(
+        "POST",
+        &format!("/containers/{id}/start"),
+        RequestBody::None,
+    ) {
+        drop(raw);
+        return Err(start_failure(e));
+    }
+    if tty {
+        if let Some((h, w)) = term::window_size() {
+            let _ = client.call(
+                "POST",
+                &format!("/containers/{id}/resize?h={h}&w={w}"),
+                RequestBody::None,
+            );
+        }
+    }
+    spawn_signal_forwarder(client, id, signals, tty);
+
+    let writer = hijacked.writer;
+    if stdin {
+        let mut w = writer.try_clone()?;
+        std::thread::spawn(move || {
+            let mut input = io::stdin().lock();
+            let mut buf = [0u8; 32 * 1024];
+            loop {
+                match input.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if w.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = w.shutdown(Shutdown::Write);
+        });
+    } else {
+        let _ = writer.shutdown(Shutdown::Write);
+    }
+    let mut reader = hijacked.reader;
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    if tty {
+        let mut out = stdout.lock();
+        let mut buf = [0u8; 32 * 1024];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    let _ = out.flush();
+                }
+            }
+        }
+    } else {
+        let _ = demux(&mut reader, &mut stdout.lock(), &mut stderr.lock());
+    }
+    drop(raw);
+    let status = wait.json().map_err(|e| Failure {
+        message: format!("berth: {e}"),
+        code: DAEMON_ERROR,
+    })?;
+    Ok(status["StatusCode"].as_i64().unwrap_or(DAEMON_ERROR as i64) as i32)
+}
+
+/// Forwards SIGINT/SIGTERM/... to the container (docker's --sig-proxy) and window
+/// size changes to its terminal.
+fn spawn_signal_forwarder(client: &Client, id: &str, signals: nix::sys::signal::SigSet, tty: bool) {
+    let id = id.to_string();
+    let client = Client::new(&client.host());
+    std::thread::spawn(move || loop {
+        let Ok(sig) = signals.wait() else { return };
+        if sig == nix::sys::signal::Signal::SIGWINCH {
+            if let (true, Some((h, w))) = (tty, term::window_size()) {
+                let _ = client.call(
+                    "POST",
+                    &format!("/containers/{id}/resize?h={h}&w={w}"),
+                    RequestBody::None,
+                );
+            }
+            continue;
+        }
+        let _ = client.call(
+            "POST",
+            &format!("/containers/{id}/kill?signal={}", sig as i32),
+            RequestBody::None,
+        );
+    });
+}
