@@ -122,11 +122,23 @@ pub struct ContainerOpts {
     /// Optional parent cgroup for the container
     #[arg(long = "cgroup-parent")]
     pub cgroup_parent: Option<String>,
-    /// Image to run
-    pub image: String,
-    /// Command and arguments
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// IMAGE [COMMAND] [ARG...]: everything after the image belongs to the command,
+    /// even if it looks like a flag.
+    #[arg(value_name = "IMAGE [COMMAND] [ARG...]", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+    pub image_and_command: Vec<String>,
+}
+
+impl ContainerOpts {
+    pub fn image(&self) -> &str {
+        self.image_and_command
+            .first()
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    pub fn command(&self) -> &[String] {
+        self.image_and_command.get(1..).unwrap_or_default()
+    }
 }
 
 #[derive(Subcommand)]

@@ -84,8 +84,8 @@ pub fn create_body(opts: &ContainerOpts, detach: bool) -> Result<Value, Failure>
     let attach =
         |s: &str| !detach && (attach_all || opts.attach.iter().any(|a| a.eq_ignore_ascii_case(s)));
     let mut config = json!({
-        "Image": opts.image,
-        "Cmd": if opts.command.is_empty() { Value::Null } else { json!(opts.command) },
+        "Image": opts.image(),
+        "Cmd": if opts.command().is_empty() { Value::Null } else { json!(opts.command()) },
         "Env": env_list(opts)?,
         "Tty": opts.tty,
         "OpenStdin": opts.interactive,
@@ -166,7 +166,7 @@ fn create_with(client: &Client, opts: &ContainerOpts, detach: bool) -> Result<St
         }) if message.starts_with("No such image") => Err(Failure {
             message: format!(
                 "Unable to find image '{}' locally\nberth: Error response from daemon: {message}",
-                opts.image
+                opts.image()
             ),
             code: DAEMON_ERROR,
         }),

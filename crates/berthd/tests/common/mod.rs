@@ -1,0 +1,410 @@
+//! Test harness: each test starts its own berthd (own data root, exec root, socket
+//! and cgroup parent), drives it with the real `berth` CLI or raw HTTP, and leaves
+//! nothing behind: containers, monitors, mounts, cgroups and directories are removed
+//! when the [`Daemon`] is dropped.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn bin_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_berthd"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf()
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The busybox rootfs tarball, built once per test binary.
+pub fn busybox_tar() -> PathBuf {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let out =
+            std::env::temp_dir().join(format!("berth-test-busybox-{}.tar", std::process::id()));
+        let status = Command::new(workspace_root().join("scripts/mkbusybox.sh"))
+            .arg(&out)
+            .status()
+            .expect("run mkbusybox.sh");
+        assert!(status.success(), "mkbusybox.sh failed");
+        out
+    })
+    .clone()
+}
+
+pub struct Daemon {
+    pub name: String,
+    pub root: PathBuf,
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub socket: PathBuf,
+    pub cgroup_parent: String,
+    child: Option<Child>,
+}
+
+/// Output of a CLI run, with text helpers.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "command failed: stdout={:?} stderr={:?}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn out(&self) -> &str {
+        self.stdout.trim()
+    }
+}
+
+/// Waits for `child` with a deadline; a hung command is killed and fails the test.
+pub fn wait_output(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return child.wait_with_output().expect("collect output"),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("collect output");
+                panic!(
+                    "command timed out after {limit:?}: stdout={:?} stderr={:?}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("bt{}x{n}", std::process::id());
+        let root = std::env::temp_dir().join(format!("berth-{name}"));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).expect("create test root");
+        let mut d = Daemon {
+            data_root: root.join("data"),
+            exec_root: PathBuf::from(format!("/run/{name}")),
+            socket: root.join("berth.sock"),
+            cgroup_parent: format!("berth-test-{name}"),
+            name,
+            root,
+            child: None,
+        };
+        d.spawn();
+        d
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.join("berthd.log"))
+            .expect("open daemon log");
+        let child = Command::new(env!("CARGO_BIN_EXE_berthd"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .arg("--data-root")
+            .arg(&self.data_root)
+            .arg("--exec-root")
+            .arg(&self.exec_root)
+            .arg("--pidfile")
+            .arg(self.root.join("berthd.pid"))
+            .arg("--cgroup-parent")
+            .arg(&self.cgroup_parent)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn berthd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if UnixStream::connect(&self.socket).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("berthd did not come up; log: {}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("berthd.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// `kill -9` of berthd, then a fresh berthd on the same state.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn respawn(&mut self) {
+        self.spawn();
+    }
+
+    pub fn berth_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin_dir().join("berth"));
+        cmd.arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .args(args);
+        cmd
+    }
+
+    /// Runs the berth CLI with a 60 s deadline.
+    pub fn berth(&self, args: &[&str]) -> Run {
+        let child = self
+            .berth_cmd(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn berth");
+        Run::from(wait_output(child, Duration::from_secs(60)))
+    }
+
+    pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        let mut child = self
+            .berth_cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn berth");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input).expect("write stdin");
+        drop(stdin);
+        Run::from(wait_output(child, Duration::from_secs(60)))
+    }
+
+    pub fn import_busybox(&self) {
+        let tar = busybox_tar();
+        self.berth(&[
+            "import",
+            "-c",
+            "CMD [\"sh\"]",
+            tar.to_str().expect("utf8 path"),
+            "busybox:latest",
+        ])
+        .ok();
+    }
+
+    /// One raw HTTP/1.1 request; returns (status, headers, body).
+    pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String, String) {
+        let mut s = UnixStream::connect(&self.socket).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let body = body.unwrap_or("");
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).expect("write request");
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).expect("read response");
+        let text = String::from_utf8_lossy(&resp).into_owned();
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(rest)
+        } else {
+            rest.to_string()
+        };
+        (status, head.to_string(), body)
+    }
+
+    pub fn inspect(&self, name: &str, template: &str) -> String {
+        self.berth(&["inspect", "-f", template, name])
+            .ok()
+            .out()
+            .to_string()
+    }
+
+    pub fn container_id(&self, name: &str) -> String {
+        self.inspect(name, "{{.Id}}")
+    }
+
+    /// A cgroup v1 controller file of a container (or the v2 file on a v2 host).
+    pub fn cgroup_file(&self, id: &str, controller: &str, file: &str) -> PathBuf {
+        let v1 = Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join(&self.cgroup_parent)
+            .join(id)
+            .join(file);
+        if Path::new("/sys/fs/cgroup").join(controller).exists() {
+            v1
+        } else {
+            Path::new("/sys/fs/cgroup")
+                .join(&self.cgroup_parent)
+                .join(id)
+                .join(file)
+        }
+    }
+
+    /// Polls `cond` for up to `limit`.
+    pub fn eventually(&self, limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if cond() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        cond()
+    }
+
+    fn cleanup(&mut self) {
+        if self.child.is_none() && UnixStream::connect(&self.socket).is_err() {
+            self.spawn_quietly();
+        }
+        let ids = self.berth(&["ps", "-aq", "--no-trunc"]);
+        let ids: Vec<&str> = ids.stdout.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter());
+            let _ = self.berth(&args);
+        }
+        self.kill9();
+        // Anything still running from this daemon (a test that killed things oddly).
+        kill_processes_mentioning(&self.exec_root);
+        unmount_under(&self.data_root);
+        unmount_under(&self.exec_root);
+        remove_cgroups(&self.cgroup_parent);
+        let _ = std::fs::remove_dir_all(&self.exec_root);
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+
+    fn spawn_quietly(&mut self) {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.spawn()));
+        if result.is_err() {
+            self.child = None;
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].strip_prefix("\r\n").unwrap_or(&after[n..]);
+    }
+    out
+}
+
+fn kill_processes_mentioning(path: &Path) {
+    let needle = path.display().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&needle) {
+            // SAFETY: plain kill(2).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+fn unmount_under(path: &Path) {
+    let prefix = path.display().to_string();
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|mp| mp.starts_with(&prefix))
+        .map(String::from)
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        if let Ok(c) = std::ffi::CString::new(p) {
+            // SAFETY: NUL-terminated path.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
+/// Removes this daemon's cgroup parent (and any leftover children) everywhere.
+pub fn remove_cgroups(parent: &str) {
+    let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    let mut roots: Vec<PathBuf> = controllers
+        .flatten()
+        .map(|e| e.path().join(parent))
+        .collect();
+    roots.push(Path::new("/sys/fs/cgroup").join(parent));
+    for root in roots {
+        if !root.is_dir() {
+            continue;
+        }
+        if let Ok(children) = std::fs::read_dir(&root) {
+            for c in children.flatten() {
+                if c.path().is_dir() {
+                    let _ = std::fs::remove_dir(c.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(&root);
+    }
+}
+
+pub fn cgroups_exist(parent: &str) -> bool {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .map(|d| d.flatten().any(|e| e.path().join(parent).exists()))
+        .unwrap_or(false)
+}

@@ -1,0 +1,339 @@
+//! What the kernel shows inside and around a container: namespaces, mounts,
+//! capabilities, seccomp, masked paths, and cgroup limits.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Daemon;
+
+fn cap_eff(status: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .expect("CapEff line")
+}
+
+/// Docker's default capability set as a mask.
+const DOCKER_DEFAULT_CAPS: u64 = 0xa80425fb;
+
+#[test]
+fn namespaces_hide_the_host() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let r = d.berth(&["run", "--rm", "--hostname", "boxy", "busybox", "sh", "-c",
+        "hostname; ls /proc | grep -c '^[0-9]'; cat /proc/1/cmdline | tr '\\0' ' '; echo; ip -o link | cut -d: -f2; cat /proc/self/mountinfo"]).ok();
+    let mut lines = r.stdout.lines();
+    assert_eq!(lines.next(), Some("boxy"));
+    let pids: usize = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("pid count");
+    assert!(pids <= 4, "container sees {pids} processes: {}", r.stdout);
+    assert!(
+        lines.next().unwrap_or_default().starts_with("sh -c"),
+        "PID 1 is the container's command"
+    );
+    assert_eq!(
+        lines.next().map(str::trim),
+        Some("lo"),
+        "only loopback in a fresh netns"
+    );
+    let mountinfo: String = lines.collect::<Vec<_>>().join("\n");
+    for host_path in ["/work", "/home", d.data_root.to_str().unwrap_or("/x")] {
+        assert!(
+            !mountinfo
+                .lines()
+                .any(|l| l.split(' ').nth(4) == Some(host_path)),
+            "host path {host_path} visible: {mountinfo}"
+        );
+    }
+    // The host sees our container process in its own cgroup under our parent.
+    let id = d
+        .berth(&["run", "-d", "busybox", "sleep", "100"])
+        .ok()
+        .out()
+        .to_string();
+    let pid = d.inspect(&id, "{{.State.Pid}}");
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("read cgroup");
+    assert!(
+        cgroup.contains(&format!("{}/{}", d.cgroup_parent, id)),
+        "{cgroup}"
+    );
+    let host_net = std::fs::read_link("/proc/self/ns/net").expect("own netns");
+    let ctr_net = std::fs::read_link(format!("/proc/{pid}/ns/net")).expect("container netns");
+    assert_ne!(host_net, ctr_net);
+    let host_net_run = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -o link | wc -l",
+        ])
+        .ok();
+    let count: usize = host_net_run.out().parse().unwrap_or(0);
+    assert!(count >= 1, "host network mode sees the host's links");
+}
+
+#[test]
+fn default_security_matches_docker() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let status = d
+        .berth(&["run", "--rm", "busybox", "cat", "/proc/self/status"])
+        .ok()
+        .stdout;
+    assert_eq!(cap_eff(&status), DOCKER_DEFAULT_CAPS, "{status}");
+    assert!(
+        status.contains("Seccomp:\t2"),
+        "seccomp filter mode: {status}"
+    );
+    assert!(status.contains("NoNewPrivs:\t0"));
+    // Seccomp blocks what the capability set would not allow anyway, and more.
+    let r = d
+        .berth(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "mount -t tmpfs none /mnt 2>&1; echo rc=$?",
+        ])
+        .ok();
+    assert!(
+        r.stdout.contains("rc=1") || r.stdout.contains("rc=255"),
+        "{}",
+        r.stdout
+    );
+    // Masked and read-only paths.
+    let r = d.berth(&["run", "--rm", "busybox", "sh", "-c",
+        "wc -c < /proc/keys; echo 1 > /proc/sys/vm/drop_caches 2>/dev/null && echo writable || echo readonly; echo x > /proc/sysrq-trigger 2>/dev/null && echo sysrq-writable || echo sysrq-readonly"]).ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines[0].trim(),
+        "0",
+        "/proc/keys must read empty: {}",
+        r.stdout
+    );
+    assert_eq!(lines[1], "readonly");
+    assert_eq!(lines[2], "sysrq-readonly");
+}
+
+#[test]
+fn security_flags_change_what_the_kernel_applies() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let own = std::fs::read_to_string("/proc/self/status").expect("own status");
+    let privileged = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--privileged",
+            "busybox",
+            "cat",
+            "/proc/self/status",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(
+        cap_eff(&privileged),
+        cap_eff(&own),
+        "--privileged grants what berthd holds"
+    );
+    assert!(privileged.contains("Seccomp:\t0"));
+    let none = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--cap-drop",
+            "ALL",
+            "busybox",
+            "cat",
+            "/proc/self/status",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(cap_eff(&none), 0);
+    let added = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            "NET_ADMIN",
+            "busybox",
+            "cat",
+            "/proc/self/status",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(cap_eff(&added), 1 << 12);
+    let nnp = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--security-opt",
+            "no-new-privileges",
+            "busybox",
+            "cat",
+            "/proc/self/status",
+        ])
+        .ok()
+        .stdout;
+    assert!(nnp.contains("NoNewPrivs:\t1"));
+    let ro = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--read-only",
+            "busybox",
+            "sh",
+            "-c",
+            "touch /x 2>/dev/null && echo rw || echo ro",
+        ])
+        .ok();
+    assert_eq!(ro.out(), "ro");
+    let user = d
+        .berth(&["run", "--rm", "-u", "65534:65534", "busybox", "id"])
+        .ok();
+    assert!(user.out().starts_with("uid=65534"), "{}", user.out());
+    let named = d
+        .berth(&["run", "--rm", "-u", "nobody", "busybox", "id", "-u"])
+        .ok();
+    assert_eq!(named.out(), "65534");
+    let env = d
+        .berth(&[
+            "run",
+            "--rm",
+            "-e",
+            "A=1",
+            "-w",
+            "/tmp",
+            "--entrypoint",
+            "sh",
+            "busybox",
+            "-c",
+            "echo $A $(pwd) $HOSTNAME",
+        ])
+        .ok();
+    assert!(env.out().starts_with("1 /tmp "), "{}", env.out());
+    let bad = d.berth(&["run", "--rm", "--cap-add", "NOT_A_CAP", "busybox", "true"]);
+    assert_eq!(bad.code, 125);
+}
+
+#[test]
+fn cgroup_limits_are_applied() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let id = d
+        .berth(&[
+            "run",
+            "-d",
+            "-m",
+            "64m",
+            "--cpus",
+            "0.5",
+            "--cpu-shares",
+            "512",
+            "--pids-limit",
+            "32",
+            "busybox",
+            "sleep",
+            "100",
+        ])
+        .ok()
+        .out()
+        .to_string();
+    let read = |ctrl: &str, file: &str| {
+        std::fs::read_to_string(d.cgroup_file(&id, ctrl, file))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        read("memory", "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
+    assert_eq!(read("cpu", "cpu.cfs_period_us"), "100000");
+    assert_eq!(read("cpu", "cpu.shares"), "512");
+    assert_eq!(read("pids", "pids.max"), "32");
+    let pid = d.inspect(&id, "{{.State.Pid}}");
+    assert!(read("pids", "cgroup.procs").lines().any(|l| l == pid));
+    d.berth(&["rm", "-f", &id]).ok();
+    assert!(
+        !d.cgroup_file(&id, "memory", "").exists(),
+        "container cgroup removed with the container"
+    );
+}
+
+#[test]
+fn fork_bomb_is_contained_by_pids_limit() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let bomb = "bomb() { bomb | bomb & }; bomb 2>/dev/null; sleep 30";
+    let id = d
+        .berth(&[
+            "run",
+            "-d",
+            "--pids-limit",
+            "16",
+            "busybox",
+            "sh",
+            "-c",
+            bomb,
+        ])
+        .ok()
+        .out()
+        .to_string();
+    let events = d.cgroup_file(&id, "pids", "pids.events");
+    let hit_limit = || {
+        std::fs::read_to_string(&events)
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("max "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            > 0
+    };
+    assert!(
+        d.eventually(Duration::from_secs(10), hit_limit),
+        "the bomb never reached the limit"
+    );
+    let current: u64 = std::fs::read_to_string(d.cgroup_file(&id, "pids", "pids.current"))
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or(999);
+    assert!(current <= 16, "{current} processes despite --pids-limit 16");
+    // The host is fine: berthd answers and can remove the container.
+    d.berth(&["rm", "-f", &id]).ok();
+}
+
+#[test]
+fn oom_kill_reports_137_and_oomkilled() {
+    let d = Daemon::start();
+    d.import_busybox();
+    // A shell variable of 64 MB in a 16 MB container.
+    let r = d.berth(&[
+        "run",
+        "--name",
+        "hog",
+        "-m",
+        "16m",
+        "busybox",
+        "sh",
+        "-c",
+        "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived ${#x}",
+    ]);
+    assert_eq!(r.code, 137, "stdout={} stderr={}", r.stdout, r.stderr);
+    assert!(d.eventually(Duration::from_secs(5), || d
+        .inspect("hog", "{{.State.OOMKilled}}")
+        == "true"));
+}

@@ -1,0 +1,301 @@
+//! Container life cycle through the berth CLI against a real berthd.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Daemon;
+
+#[test]
+fn run_prints_output_and_propagates_exit_codes() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let r = d.berth(&["run", "--rm", "busybox", "echo", "hello"]).ok();
+    assert_eq!(r.stdout, "hello\n");
+    let r = d.berth(&[
+        "run",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(r.code, 3);
+    assert_eq!(r.stdout, "out\n");
+    assert_eq!(r.stderr, "err\n");
+    // --rm removed the first container; the second stays, exited.
+    let ps = d.berth(&["ps", "-aq"]).ok();
+    assert_eq!(ps.stdout.lines().count(), 1, "{}", ps.stdout);
+    let r = d.berth(&["run", "--rm", "busybox", "nosuchcommand"]);
+    assert_eq!(r.code, 127, "{}", r.stderr);
+}
+
+#[test]
+fn killed_container_exits_128_plus_signal() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&["run", "-d", "--name", "victim", "busybox", "sleep", "1000"])
+        .ok();
+    d.berth(&["kill", "victim"]).ok();
+    assert_eq!(d.berth(&["wait", "victim"]).ok().out(), "137");
+    d.berth(&["start", "victim"]).ok();
+    d.berth(&["kill", "-s", "TERM", "victim"]).ok();
+    // sleep as PID 1 has no TERM handler, so the kernel ignores SIGTERM for it.
+    assert_eq!(d.inspect("victim", "{{.State.Status}}"), "running");
+    d.berth(&["kill", "-s", "USR1", "victim"]).ok();
+    assert_eq!(d.inspect("victim", "{{.State.Status}}"), "running");
+    d.berth(&["stop", "-t", "0", "victim"]).ok();
+    assert_eq!(d.inspect("victim", "{{.State.ExitCode}}"), "137");
+}
+
+#[test]
+fn detached_lifecycle_stop_restart_logs() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let script = "trap 'echo got term; exit 7' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done";
+    let id = d
+        .berth(&[
+            "run",
+            "-d",
+            "--name",
+            "ticker",
+            "-l",
+            "team=core",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ])
+        .ok();
+    assert_eq!(id.out().len(), 64);
+    assert!(d.eventually(Duration::from_secs(5), || d
+        .berth(&["logs", "ticker"])
+        .stdout
+        .contains("tick 2")));
+    assert_eq!(
+        d.berth(&["logs", "--tail", "1", "ticker"])
+            .ok()
+            .stdout
+            .lines()
+            .count(),
+        1
+    );
+    let ts = d.berth(&["logs", "-t", "--tail", "1", "ticker"]).ok();
+    assert!(
+        ts.stdout.starts_with("20") && ts.stdout.contains("Z tick"),
+        "{}",
+        ts.stdout
+    );
+    assert_eq!(
+        d.berth(&["ps", "-q", "--filter", "label=team=core"])
+            .ok()
+            .stdout
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(
+        d.berth(&["ps", "-q", "--filter", "name=ticker"])
+            .ok()
+            .stdout
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(
+        d.berth(&["ps", "-q", "--filter", "status=exited"])
+            .ok()
+            .stdout
+            .lines()
+            .count(),
+        0
+    );
+
+    d.berth(&["stop", "-t", "5", "ticker"]).ok();
+    assert_eq!(
+        d.inspect("ticker", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 7"
+    );
+    assert!(d
+        .berth(&["logs", "ticker"])
+        .ok()
+        .stdout
+        .contains("got term"));
+    assert_eq!(d.berth(&["ps", "-q"]).ok().out(), "");
+    assert_eq!(
+        d.berth(&["ps", "-aq", "--filter", "status=exited"])
+            .ok()
+            .stdout
+            .lines()
+            .count(),
+        1
+    );
+
+    d.berth(&["restart", "-t", "1", "ticker"]).ok();
+    assert_eq!(d.inspect("ticker", "{{.State.Running}}"), "true");
+    // A name in use is a 409 conflict.
+    let dup = d.berth(&["create", "--name", "ticker", "busybox", "true"]);
+    assert_eq!(
+        dup.code, 125,
+        "docker's exit code for a daemon-side create error"
+    );
+    assert!(dup.stderr.contains("is already in use"), "{}", dup.stderr);
+    // A running container is not removed without -f.
+    let rm = d.berth(&["rm", "ticker"]);
+    assert_eq!(rm.code, 1);
+    assert!(
+        rm.stderr.contains("stop the container before removing"),
+        "{}",
+        rm.stderr
+    );
+    d.berth(&["rm", "-f", "ticker"]).ok();
+    assert_eq!(d.berth(&["ps", "-aq"]).ok().out(), "");
+}
+
+#[test]
+fn logs_follow_streams_until_exit() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "follow",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo line$i; sleep 0.1; done",
+    ])
+    .ok();
+    let r = d.berth(&["logs", "-f", "follow"]).ok();
+    assert_eq!(r.stdout, "line1\nline2\nline3\nline4\nline5\n");
+}
+
+#[test]
+fn create_then_start_attached_and_stdin() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&[
+        "create",
+        "--name",
+        "c1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo created-then-started; exit 4",
+    ])
+    .ok();
+    assert_eq!(d.inspect("c1", "{{.State.Status}}"), "created");
+    let r = d.berth(&["start", "-a", "c1"]);
+    assert_eq!(r.code, 4);
+    assert_eq!(r.stdout, "created-then-started\n");
+    let r = d
+        .berth_stdin(
+            &["run", "-i", "--rm", "busybox", "sh", "-c", "tr a-z A-Z"],
+            b"streamed stdin\n",
+        )
+        .ok();
+    assert_eq!(r.stdout, "STREAMED STDIN\n");
+}
+
+#[test]
+fn restart_policies_restart_with_backoff() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ])
+    .ok();
+    assert!(d.eventually(Duration::from_secs(10), || {
+        d.inspect("flaky", "{{.RestartCount}} {{.State.Status}}") == "2 exited"
+    }));
+    assert_eq!(
+        d.berth(&["logs", "flaky"])
+            .ok()
+            .stdout
+            .matches("run")
+            .count(),
+        3
+    );
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 0",
+    ])
+    .ok();
+    assert!(d.eventually(Duration::from_secs(10), || {
+        d.inspect("always", "{{.RestartCount}}")
+            .parse::<i64>()
+            .unwrap_or(0)
+            >= 2
+    }));
+    d.berth(&["stop", "always"]).ok();
+    let count = d.inspect("always", "{{.RestartCount}}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        d.inspect("always", "{{.RestartCount}}"),
+        count,
+        "a stopped container must not restart"
+    );
+    assert_eq!(d.inspect("always", "{{.State.Status}}"), "exited");
+}
+
+#[test]
+fn containers_survive_berthd_kill_9_and_are_adopted() {
+    let mut d = Daemon::start();
+    d.import_busybox();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "survivor",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 9' TERM; while true; do sleep 0.1; done",
+    ])
+    .ok();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "short",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.5; echo done-while-down; exit 5",
+    ])
+    .ok();
+    let survivor_pid = d.inspect("survivor", "{{.State.Pid}}");
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(
+        std::path::Path::new(&format!("/proc/{survivor_pid}")).exists(),
+        "container died with berthd"
+    );
+    d.respawn();
+    assert_eq!(
+        d.inspect("short", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 5"
+    );
+    assert_eq!(d.berth(&["logs", "short"]).ok().out(), "done-while-down");
+    assert_eq!(d.inspect("survivor", "{{.State.Status}}"), "running");
+    assert_eq!(d.berth(&["ps", "-q"]).ok().stdout.lines().count(), 1);
+    d.berth(&["stop", "survivor"]).ok();
+    assert_eq!(d.inspect("survivor", "{{.State.ExitCode}}"), "9");
+}
