@@ -54,12 +54,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
         (Some(r), _) if !r.is_empty() => Some(r.to_string()),
         _ => None,
     };
-    let changes: Vec<String> = ctx
-        .query
-        .iter()
-        .filter(|(k, _)| k.as_str() == "changes")
-        .map(|(_, v)| v.clone())
-        .collect();
+    let changes = ctx.all("changes");
     let opts = ImportOptions {
         reference,
         changes,

@@ -15,7 +15,6 @@ mod containers;
 mod images;
 mod system;
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -68,12 +67,24 @@ pub async fn serve(engine: Arc<Engine>, listener: UnixListener) {
 
 pub(crate) struct Ctx {
     pub engine: Arc<Engine>,
-    pub query: HashMap<String, String>,
+    /// Query parameters in order; a key may repeat (`changes=...&changes=...`).
+    pub query: Vec<(String, String)>,
 }
 
 impl Ctx {
     pub fn q(&self, key: &str) -> Option<&str> {
-        self.query.get(key).map(String::as_str)
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.query
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     pub fn flag(&self, key: &str) -> bool {
@@ -96,13 +107,15 @@ impl Ctx {
     }
 }
 
-fn parse_query(q: Option<&str>) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        out.insert(percent_decode(k), percent_decode(v));
-    }
-    out
+fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
+    q.unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
 }
 
 fn percent_decode(s: &str) -> String {
@@ -314,9 +327,12 @@ mod tests {
 
     #[test]
     fn query_decoding() {
-        let q = parse_query(Some("changes=CMD%20%5B%22sh%22%5D&x=a+b&bad=%zz"));
-        assert_eq!(q["changes"], "CMD [\"sh\"]");
-        assert_eq!(q["x"], "a b");
-        assert_eq!(q["bad"], "%zz");
+        let q = parse_query(Some(
+            "changes=CMD%20%5B%22sh%22%5D&x=a+b&bad=%zz&changes=ENV%20A%3Db",
+        ));
+        assert_eq!(q[0], ("changes".to_string(), "CMD [\"sh\"]".to_string()));
+        assert_eq!(q[1].1, "a b");
+        assert_eq!(q[2].1, "%zz");
+        assert_eq!(q[3].1, "ENV A=b");
     }
 }

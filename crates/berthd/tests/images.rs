@@ -1,0 +1,199 @@
+//! Images: import (file and stdin, with --change), tag, inspect, rmi, layer sharing,
+//! and hostile archives.
+
+mod common;
+
+use common::Daemon;
+
+#[test]
+fn import_tag_inspect_remove() {
+    let d = Daemon::start();
+    let tar = common::busybox_tar();
+    let id = d
+        .berth(&[
+            "import",
+            "-c",
+            "CMD [\"echo\", \"from-cmd\"]",
+            "-c",
+            "ENV GREETING=hi",
+            "-c",
+            "WORKDIR /tmp",
+            tar.to_str().expect("path"),
+            "box:1",
+        ])
+        .ok()
+        .out()
+        .to_string();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    assert_eq!(d.berth(&["run", "--rm", "box:1"]).ok().out(), "from-cmd");
+    assert_eq!(
+        d.berth(&["run", "--rm", "box:1", "sh", "-c", "echo $GREETING $(pwd)"])
+            .ok()
+            .out(),
+        "hi /tmp"
+    );
+    // Same content from stdin: same layer, same diff ID.
+    let bytes = std::fs::read(&tar).expect("read tar");
+    d.berth_stdin(&["import", "-", "box:stdin"], &bytes).ok();
+    let layers_a = d.inspect("box:1", "{{json .RootFS.Layers}}");
+    let layers_b = d.inspect("box:stdin", "{{json .RootFS.Layers}}");
+    assert_eq!(layers_a, layers_b);
+    // The layer's digest is the sha256 of its tar.
+    let diff_id = serde_json::from_str::<Vec<String>>(&layers_a).expect("layers")[0].clone();
+    let blob = d
+        .data_root
+        .join("image/blobs/sha256")
+        .join(diff_id.trim_start_matches("sha256:"));
+    assert_eq!(
+        std::fs::metadata(&blob).expect("blob").len(),
+        bytes.len() as u64
+    );
+
+    d.berth(&["tag", "box:1", "other/name:v2"]).ok();
+    let images = d.berth(&["images"]).ok().stdout;
+    assert!(
+        images.contains("other/name") && images.contains("v2"),
+        "{images}"
+    );
+    assert_eq!(d.inspect("other/name:v2", "{{.Id}}"), id);
+    // Untag one of two tags: the image stays.
+    let r = d.berth(&["rmi", "other/name:v2"]).ok();
+    assert!(r.stdout.contains("Untagged: other/name:v2"));
+    assert_eq!(d.inspect("box:1", "{{.Id}}"), id);
+    // An image used by a container cannot be removed without force.
+    d.berth(&["create", "--name", "user", "box:1"]).ok();
+    let r = d.berth(&["rmi", "box:1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("conflict"), "{}", r.stderr);
+    d.berth(&["rm", "user"]).ok();
+    d.berth(&["rmi", "box:stdin"]).ok();
+    let r = d.berth(&["rmi", "box:1"]).ok();
+    assert!(r.stdout.contains(&format!("Deleted: {id}")), "{}", r.stdout);
+    assert!(!blob.exists(), "unreferenced layer blob is removed");
+    assert_eq!(d.berth(&["images", "-q"]).ok().out(), "");
+}
+
+#[test]
+fn containers_share_image_layers() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(
+            d.berth(&["run", "-d", "busybox", "sleep", "60"])
+                .ok()
+                .out()
+                .to_string(),
+        );
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let lowers: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            let line = mountinfo
+                .lines()
+                .find(|l| l.contains(&format!("{id}/rootfs")) && l.contains("overlay"))
+                .unwrap_or_else(|| panic!("no overlay mount for {id}"));
+            line.split("lowerdir=")
+                .nth(1)
+                .and_then(|s| s.split(',').next())
+                .expect("lowerdir")
+                .to_string()
+        })
+        .collect();
+    assert!(lowers.iter().all(|l| l == &lowers[0]), "{lowers:?}");
+    assert!(lowers[0].starts_with(d.data_root.join("image/layers").to_str().expect("path")));
+    // A file written in one container does not show up in another or in the layer.
+    d.berth(&["run", "--rm", "busybox", "touch", "/only-here"])
+        .ok();
+    let r = d.berth(&["run", "--rm", "busybox", "ls", "/only-here"]);
+    assert_eq!(r.code, 1);
+    assert!(!std::path::Path::new(&lowers[0]).join("only-here").exists());
+}
+
+/// One raw tar header + data, so hostile names the tar crate would refuse can be written.
+fn entry(out: &mut Vec<u8>, path: &str, kind: u8, link: &str, data: &[u8]) {
+    let mut h = [0u8; 512];
+    h[..path.len()].copy_from_slice(path.as_bytes());
+    h[100..108].copy_from_slice(b"0000755\0");
+    h[108..116].copy_from_slice(b"0000000\0");
+    h[116..124].copy_from_slice(b"0000000\0");
+    h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+    h[136..148].copy_from_slice(b"00000000000\0");
+    h[156] = kind;
+    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| b as u32).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(data);
+    out.extend(std::iter::repeat_n(0u8, (512 - data.len() % 512) % 512));
+}
+
+#[test]
+fn hostile_archives_are_refused_and_leave_nothing() {
+    let d = Daemon::start();
+    let outside = d.root.join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("dotdot", {
+            let mut t = Vec::new();
+            entry(
+                &mut t,
+                "../../../../../../../tmp/berth-evil",
+                b'0',
+                "",
+                b"pwned",
+            );
+            t
+        }),
+        ("symlink-escape", {
+            let mut t = Vec::new();
+            entry(&mut t, "esc", b'2', outside.to_str().expect("path"), b"");
+            entry(&mut t, "esc/evil", b'0', "", b"pwned");
+            t
+        }),
+        ("hardlink-out", {
+            let mut t = Vec::new();
+            entry(&mut t, "h", b'1', "/etc/passwd", b"");
+            t
+        }),
+    ];
+    for (name, mut tar) in cases {
+        tar.extend(std::iter::repeat_n(0u8, 1024));
+        let r = d.berth_stdin(&["import", "-", &format!("hostile:{name}")], &tar);
+        assert_ne!(r.code, 0, "{name} was accepted");
+        assert!(
+            r.stderr.contains("refusing archive"),
+            "{name}: {}",
+            r.stderr
+        );
+    }
+    assert!(!std::path::Path::new("/tmp/berth-evil").exists());
+    assert!(std::fs::read_dir(&outside)
+        .expect("outside")
+        .next()
+        .is_none());
+    assert_eq!(d.berth(&["images", "-q"]).ok().out(), "");
+    let tmp = d.data_root.join("image/tmp");
+    assert!(
+        std::fs::read_dir(&tmp).expect("tmp").next().is_none(),
+        "half-written layers left in {tmp:?}"
+    );
+    let layers = d.data_root.join("image/layers");
+    assert!(std::fs::read_dir(&layers).expect("layers").next().is_none());
+    // A device node is skipped, not created.
+    let mut tar = Vec::new();
+    entry(&mut tar, "dev/", b'5', "", b"");
+    entry(&mut tar, "dev/mem", b'3', "", b"");
+    entry(&mut tar, "bin/", b'5', "", b"");
+    tar.extend(std::iter::repeat_n(0u8, 1024));
+    d.berth_stdin(&["import", "-", "devices:1"], &tar).ok();
+    let found = std::fs::read_dir(&layers)
+        .expect("layers")
+        .flatten()
+        .any(|l| l.path().join("dev/mem").exists());
+    assert!(!found, "device node was created");
+}
