@@ -416,13 +416,39 @@ pub async fn attach(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> Resp {
         Err(e) => return engine_error(e),
     };
     let upgrade = req.headers().get(hyper::header::UPGRADE).is_some();
-    let content_type = if tty {
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    spawn_pump(upgrade, on_upgrade, stream, tty).unwrap_or_else(|| hijack_response(tty))
+}
+
+fn content_type(tty: bool) -> &'static str {
+    if tty {
         "application/vnd.docker.raw-stream"
     } else {
         "application/vnd.docker.multiplexed-stream"
-    };
+    }
+}
+
+/// The `101 UPGRADED` answer to a hijack request.
+pub(crate) fn hijack_response(tty: bool) -> Resp {
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header("Content-Type", content_type(tty))
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "tcp")
+        .body(Body::empty())
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// Connects a monitor stream to the client: through the upgraded connection when the
+/// client asked for one (returns `None`: answer with [`hijack_response`]), otherwise
+/// as a streamed response body carrying the output only.
+pub(crate) fn spawn_pump(
+    upgrade: bool,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    stream: AttachStream,
+    tty: bool,
+) -> Option<Resp> {
     if !upgrade {
-        // No hijack possible: stream the output as the response body.
         let (tx, body) = mpsc::channel(16);
         tokio::spawn(async move {
             let Some(mut monitor) = resolve(stream).await else {
@@ -440,12 +466,13 @@ pub async fn attach(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> Resp {
                 }
             }
         });
-        return Response::builder()
-            .header("Content-Type", content_type)
-            .body(Body::Stream(body))
-            .unwrap_or_else(|_| Response::new(Body::empty()));
+        return Some(
+            Response::builder()
+                .header("Content-Type", content_type(tty))
+                .body(Body::Stream(body))
+                .unwrap_or_else(|_| Response::new(Body::empty())),
+        );
     }
-    let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
             return;
@@ -455,13 +482,7 @@ pub async fn attach(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> Resp {
         };
         pump(TokioIo::new(upgraded), monitor, tty).await;
     });
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header("Content-Type", content_type)
-        .header("Connection", "Upgrade")
-        .header("Upgrade", "tcp")
-        .body(Body::empty())
-        .unwrap_or_else(|_| Response::new(Body::empty()))
+    None
 }
 
 async fn resolve(stream: AttachStream) -> Option<tokio::net::UnixStream> {

@@ -12,6 +12,7 @@
 
 mod body;
 mod containers;
+mod exec;
 mod images;
 mod system;
 
@@ -270,6 +271,10 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (&Method::GET, ["containers", id, "logs"]) => containers::logs(&ctx, id),
         (&Method::POST, ["containers", id, "attach"]) => containers::attach(&ctx, id, req).await,
         (&Method::POST, ["containers", id, "resize"]) => containers::resize(&ctx, id).await,
+        (&Method::POST, ["containers", id, "exec"]) => exec::create(&ctx, id, req).await,
+        (&Method::POST, ["exec", id, "start"]) => exec::start(&ctx, id, req).await,
+        (&Method::GET, ["exec", id, "json"]) => exec::inspect(&ctx, id),
+        (&Method::POST, ["exec", id, "resize"]) => exec::resize(&ctx, id).await,
 
         (&Method::POST, ["images", "create"]) => images::create(&ctx, req).await,
         (&Method::GET, ["images", "json"]) => images::list(&ctx),

@@ -167,27 +167,7 @@ impl Client {
         }
         let mut reader = BufReader::new(stream);
         let (status, headers) = read_head(&mut reader)?;
-        let chunked = headers.iter().any(|(k, v)| {
-            k.eq_ignore_ascii_case("transfer-encoding")
-                && v.to_ascii_lowercase().contains("chunked")
-        });
-        let length = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.trim().parse::<u64>().ok());
-        let body: Box<dyn Read + Send> = if status == 204 || status == 304 || method == "HEAD" {
-            Box::new(io::empty())
-        } else if chunked {
-            Box::new(Chunked {
-                inner: reader,
-                remaining: 0,
-                done: false,
-            })
-        } else if let Some(n) = length {
-            Box::new(reader.take(n))
-        } else {
-            Box::new(reader)
-        };
+        let body = body_reader(reader, &headers, status, method);
         Ok(Response {
             status,
             headers,
@@ -239,14 +219,45 @@ impl Client {
         let mut reader = BufReader::new(stream);
         let (status, headers) = read_head(&mut reader)?;
         if status != 101 && status != 200 {
-            let resp = Response {
+            // The connection stays open (keep-alive): read exactly the error body.
+            let body = body_reader(reader, &headers, status, "POST");
+            return Err(Response {
                 status,
                 headers,
-                body: Box::new(reader),
-            };
-            return Err(resp.into_error());
+                body,
+            }
+            .into_error());
         }
         Ok(Hijacked { reader, writer })
+    }
+}
+
+/// The response body as framed by its headers: chunked, sized, or until EOF.
+fn body_reader(
+    reader: BufReader<UnixStream>,
+    headers: &[(String, String)],
+    status: u16,
+    method: &str,
+) -> Box<dyn Read + Send> {
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked")
+    });
+    let length = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<u64>().ok());
+    if status == 204 || status == 304 || method == "HEAD" {
+        Box::new(io::empty())
+    } else if chunked {
+        Box::new(Chunked {
+            inner: reader,
+            remaining: 0,
+            done: false,
+        })
+    } else if let Some(n) = length {
+        Box::new(reader.take(n))
+    } else {
+        Box::new(reader)
     }
 }
 

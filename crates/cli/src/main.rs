@@ -156,6 +156,36 @@ enum Command {
         #[command(flatten)]
         opts: ContainerOpts,
     },
+    /// Execute a command in a running container
+    #[command(disable_help_flag = true)]
+    Exec {
+        #[arg(long, action = clap::ArgAction::Help, help = "Print help")]
+        help: Option<bool>,
+        /// Detached mode: run command in the background
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Keep STDIN open even if not attached
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// Allocate a pseudo-TTY
+        #[arg(short = 't', long)]
+        tty: bool,
+        /// Set environment variables
+        #[arg(short = 'e', long = "env")]
+        env: Vec<String>,
+        /// Working directory inside the container
+        #[arg(short = 'w', long = "workdir")]
+        workdir: Option<String>,
+        /// Username or UID (format: <name|uid>[:<group|gid>])
+        #[arg(short = 'u', long)]
+        user: Option<String>,
+        /// Give extended privileges to the command
+        #[arg(long)]
+        privileged: bool,
+        /// CONTAINER COMMAND [ARG...]
+        #[arg(value_name = "CONTAINER COMMAND [ARG...]", required = true, num_args = 2.., trailing_var_arg = true, allow_hyphen_values = true)]
+        container_and_command: Vec<String>,
+    },
     /// Start one or more stopped containers
     Start {
         /// Attach STDOUT/STDERR and forward signals
@@ -401,6 +431,33 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
             let id = run::create(client, &opts)?;
             println!("{id}");
             Ok(0)
+        }
+        Command::Exec {
+            detach,
+            interactive,
+            tty,
+            env,
+            workdir,
+            user,
+            privileged,
+            container_and_command,
+            ..
+        } => {
+            let opts = run::ExecOpts {
+                detach,
+                interactive,
+                tty,
+                env: &env,
+                workdir: workdir.as_deref(),
+                user: user.as_deref(),
+                privileged,
+            };
+            run::exec(
+                client,
+                &container_and_command[0],
+                &container_and_command[1..],
+                opts,
+            )
         }
         Command::Start {
             attach,

@@ -270,6 +270,43 @@ pub fn attach_start_wait(
     }
     spawn_signal_forwarder(client, id, signals, tty);
 
+    pump(hijacked, tty, stdin)?;
+    drop(raw);
+    let status = wait.json().map_err(|e| Failure {
+        message: format!("berth: {e}"),
+        code: DAEMON_ERROR,
+    })?;
+    Ok(status["StatusCode"].as_i64().unwrap_or(DAEMON_ERROR as i64) as i32)
+}
+
+/// Forwards SIGINT/SIGTERM/... to the container (docker's --sig-proxy) and window
+/// size changes to its terminal.
+fn spawn_signal_forwarder(client: &Client, id: &str, signals: nix::sys::signal::SigSet, tty: bool) {
+    let id = id.to_string();
+    let client = Client::new(&client.host());
+    std::thread::spawn(move || loop {
+        let Ok(sig) = signals.wait() else { return };
+        if sig == nix::sys::signal::Signal::SIGWINCH {
+            if let (true, Some((h, w))) = (tty, term::window_size()) {
+                let _ = client.call(
+                    "POST",
+                    &format!("/containers/{id}/resize?h={h}&w={w}"),
+                    RequestBody::None,
+                );
+            }
+            continue;
+        }
+        let _ = client.call(
+            "POST",
+            &format!("/containers/{id}/kill?signal={}", sig as i32),
+            RequestBody::None,
+        );
+    });
+}
+
+/// Copies stdin to a hijacked stream (half-closing it at EOF) and the stream's output
+/// to stdout/stderr (raw with a TTY, demultiplexed without) until it ends.
+pub fn pump(hijacked: crate::client::Hijacked, tty: bool, stdin: bool) -> Result<(), Failure> {
     let writer = hijacked.writer;
     if stdin {
         let mut w = writer.try_clone()?;
@@ -311,35 +348,94 @@ pub fn attach_start_wait(
     } else {
         let _ = demux(&mut reader, &mut stdout.lock(), &mut stderr.lock());
     }
-    drop(raw);
-    let status = wait.json().map_err(|e| Failure {
-        message: format!("berth: {e}"),
-        code: DAEMON_ERROR,
-    })?;
-    Ok(status["StatusCode"].as_i64().unwrap_or(DAEMON_ERROR as i64) as i32)
+    Ok(())
 }
 
-/// Forwards SIGINT/SIGTERM/... to the container (docker's --sig-proxy) and window
-/// size changes to its terminal.
-fn spawn_signal_forwarder(client: &Client, id: &str, signals: nix::sys::signal::SigSet, tty: bool) {
-    let id = id.to_string();
-    let client = Client::new(&client.host());
-    std::thread::spawn(move || loop {
-        let Ok(sig) = signals.wait() else { return };
-        if sig == nix::sys::signal::Signal::SIGWINCH {
-            if let (true, Some((h, w))) = (tty, term::window_size()) {
-                let _ = client.call(
-                    "POST",
-                    &format!("/containers/{id}/resize?h={h}&w={w}"),
-                    RequestBody::None,
-                );
-            }
-            continue;
-        }
-        let _ = client.call(
-            "POST",
-            &format!("/containers/{id}/kill?signal={}", sig as i32),
-            RequestBody::None,
-        );
+pub struct ExecOpts<'a> {
+    pub detach: bool,
+    pub interactive: bool,
+    pub tty: bool,
+    pub env: &'a [String],
+    pub workdir: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub privileged: bool,
+}
+
+/// `exec`: create the exec instance, start it attached (or detached), and exit with
+/// the process's exit code.
+pub fn exec(
+    client: &Client,
+    container: &str,
+    command: &[String],
+    opts: ExecOpts<'_>,
+) -> crate::CmdResult {
+    let body = json!({
+        "AttachStdin": opts.interactive && !opts.detach,
+        "AttachStdout": !opts.detach,
+        "AttachStderr": !opts.detach,
+        "Tty": opts.tty,
+        "Cmd": command,
+        "Env": opts.env,
+        "WorkingDir": opts.workdir.unwrap_or(""),
+        "User": opts.user.unwrap_or(""),
+        "Privileged": opts.privileged,
     });
+    let created = client
+        .post_json(&format!("/containers/{container}/exec"), Some(&body))
+        .map_err(|e| Failure {
+            message: e.to_string(),
+            code: 1,
+        })?;
+    let id = created["Id"].as_str().unwrap_or_default().to_string();
+    if opts.detach {
+        client
+            .call(
+                "POST",
+                &format!("/exec/{id}/start"),
+                RequestBody::Json(&json!({ "Detach": true, "Tty": opts.tty })),
+            )
+            .map_err(start_failure)?;
+        return Ok(0);
+    }
+    let hijacked = client
+        .hijack(
+            &format!("/exec/{id}/start"),
+            Some(&json!({ "Detach": false, "Tty": opts.tty })),
+        )
+        .map_err(start_failure)?;
+    let raw = if opts.tty && opts.interactive && term::is_terminal(0) {
+        term::RawMode::enter()
+    } else {
+        None
+    };
+    if opts.tty {
+        if let Some((h, w)) = term::window_size() {
+            let _ = client.call(
+                "POST",
+                &format!("/exec/{id}/resize?h={h}&w={w}"),
+                RequestBody::None,
+            );
+        }
+        let signals = term::block(&[nix::sys::signal::Signal::SIGWINCH]);
+        let host = client.host();
+        let exec_id = id.clone();
+        std::thread::spawn(move || {
+            let client = Client::new(&host);
+            while let Ok(sig) = signals.wait() {
+                if sig == nix::sys::signal::Signal::SIGWINCH {
+                    if let Some((h, w)) = term::window_size() {
+                        let _ = client.call(
+                            "POST",
+                            &format!("/exec/{exec_id}/resize?h={h}&w={w}"),
+                            RequestBody::None,
+                        );
+                    }
+                }
+            }
+        });
+    }
+    pump(hijacked, opts.tty, opts.interactive)?;
+    drop(raw);
+    let inspect = client.get_json(&format!("/exec/{id}/json"))?;
+    Ok(inspect["ExitCode"].as_i64().unwrap_or(126) as i32)
 }

@@ -48,8 +48,7 @@ pub fn window_size() -> Option<(u16, u16)> {
 /// Blocks the signals the CLI forwards, in this thread and all threads it starts
 /// later, and returns the set for a `sigwait` loop.
 pub fn block_forwarded_signals() -> SigSet {
-    let mut set = SigSet::empty();
-    for s in [
+    block(&[
         Signal::SIGINT,
         Signal::SIGTERM,
         Signal::SIGHUP,
@@ -57,8 +56,15 @@ pub fn block_forwarded_signals() -> SigSet {
         Signal::SIGWINCH,
         Signal::SIGUSR1,
         Signal::SIGUSR2,
-    ] {
-        set.add(s);
+    ])
+}
+
+/// Blocks `signals` in this thread and all threads it starts later; only call this
+/// when a thread will `sigwait` on the returned set.
+pub fn block(signals: &[Signal]) -> SigSet {
+    let mut set = SigSet::empty();
+    for s in signals {
+        set.add(*s);
     }
     let _ = set.thread_block();
     set

@@ -9,6 +9,7 @@
 
 pub mod db;
 mod events;
+mod exec;
 
 mod container;
 mod image;
@@ -25,6 +26,7 @@ use berth_store::Store;
 
 pub use container::Filters;
 pub use events::Event;
+pub use exec::{ExecConfig, ExecRecord};
 pub use image::{normalize_reference, ImportOptions};
 pub use logs::{AttachStream, LogOptions};
 pub use model::*;
@@ -78,6 +80,8 @@ pub struct Engine {
     db: db::Db,
     store: Store,
     state: Mutex<State>,
+    /// Exec instances, kept in memory only, as docker does.
+    execs: Mutex<exec::Execs>,
     events: events::EventBus,
 }
 
@@ -119,6 +123,7 @@ impl Engine {
             db,
             store,
             state: Mutex::new(state),
+            execs: Mutex::new(exec::Execs::default()),
             events: events::EventBus::new(),
         });
         engine.adopt_running();

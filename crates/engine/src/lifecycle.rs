@@ -559,7 +559,7 @@ fn read_exit_file(path: &Path) -> Option<ExitRecord> {
 
 /// Resolves docker's `-u` forms (`uid`, `uid:gid`, `name`, `name:group`) against
 /// the container's /etc/passwd and /etc/group.
-fn resolve_user(user: &str, snapshot: &Snapshot) -> Result<(u32, u32, Vec<u32>)> {
+pub(crate) fn resolve_user(user: &str, snapshot: &Snapshot) -> Result<(u32, u32, Vec<u32>)> {
     if user.is_empty() {
         return Ok((0, 0, Vec::new()));
     }

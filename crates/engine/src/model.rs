@@ -186,7 +186,7 @@ pub struct ImageRecord {
     pub config: ImageConfigBlob,
 }
 
-fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Default + Deserialize<'de>,
@@ -195,7 +195,7 @@ where
 }
 
 /// Docker accepts `Cmd`/`Entrypoint` as a list, a single string, or null.
-fn string_or_list<'de, D>(d: D) -> Result<Vec<String>, D::Error>
+pub(crate) fn string_or_list<'de, D>(d: D) -> Result<Vec<String>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# berth's speed and memory, side by side with bare runc and (where installed, or with
+# PEERS=1 to install them) docker and podman, in one run. Reports ratios.
+#
+#   bench/run.sh                 berth vs bare runc (installs hyperfine, runc, jq)
+#   PEERS=1 bench/run.sh         also dockerd and podman via ../shared/bench/peer-bench.sh
+#
+# Knobs: RUNS (30), WARMUP (3), BURST (50), W (work dir, /tmp/berth-bench).
+# Needs root. Everything it makes lives under $W, /run/bbench and cgroup berth-bench,
+# and is removed at exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-30}
+WARMUP=${WARMUP:-3}
+BURST=${BURST:-50}
+W=${W:-/tmp/berth-bench}
+EXEC=/run/bbench
+SOCK=$W/berth.sock
+CG=berth-bench
+PEER_BENCH=${PEER_BENCH:-../shared/bench/peer-bench.sh}
+export DEBIAN_FRONTEND=noninteractive
+
+need=(hyperfine jq bc runc busybox-static libseccomp-dev pkg-config)
+[ "${PEERS:-0}" = 1 ] && need+=(docker.io containerd crun podman conmon containernetworking-plugins iptables)
+missing=()
+for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+cargo build --release -q
+
+BERTH="target/release/berth -H unix://$SOCK"
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+pss_kb() { awk '/^Pss:/{print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
+ms() { jq -r '.results[0].median*1000 | .*10 | round/10' "$1"; }
+
+BPID=""
+cleanup() {
+  set +e
+  if [ -n "$BPID" ]; then
+    ids=$($BERTH ps -aq 2>/dev/null); [ -n "$ids" ] && $BERTH rm -f $ids >/dev/null 2>&1
+    kill "$BPID" 2>/dev/null; wait "$BPID" 2>/dev/null
+  fi
+  runc delete -f bbench-runc >/dev/null 2>&1
+  findmnt -rn -o TARGET | grep -E "^($W|$EXEC)/" | sort -r | while read -r m; do umount -l "$m"; done
+  for d in /sys/fs/cgroup/*/$CG /sys/fs/cgroup/$CG; do [ -d "$d" ] && rmdir "$d"/* "$d" 2>/dev/null; done
+  rm -rf "$W" "$EXEC"
+}
+trap cleanup EXIT
+cleanup
+mkdir -p "$W/bundle/rootfs"
+
+log "berthd + busybox image"
+target/release/berthd -H "unix://$SOCK" --data-root "$W/data" --exec-root "$EXEC" \
+  --pidfile "$W/berthd.pid" --cgroup-parent "$CG" >"$W/berthd.log" 2>&1 &
+BPID=$!
+for _ in $(seq 200); do [ -S "$SOCK" ] && break; sleep 0.02; done
+scripts/mkbusybox.sh "$W/busybox.tar"
+$BERTH import "$W/busybox.tar" busybox:latest >/dev/null
+sleep 1
+IDLE_RSS=$(rss_kb "$BPID")
+
+log "bare runc bundle from the same rootfs"
+tar -C "$W/bundle/rootfs" -xf "$W/busybox.tar"
+( cd "$W/bundle" && runc spec )
+jq '.process.terminal=false | .process.args=["/bin/true"]' "$W/bundle/config.json" >"$W/bundle/c.json"
+mv "$W/bundle/c.json" "$W/bundle/config.json"
+
+HF=(hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --style basic)
+log "run --rm true: berth vs runc run"
+"${HF[@]}" --export-json "$W/berth-run.json" "$BERTH run --rm busybox true" >"$W/berth-run.txt"
+"${HF[@]}" --export-json "$W/runc-run.json" "runc run --bundle $W/bundle bbench-runc" >"$W/runc-run.txt"
+BERTH_RUN=$(ms "$W/berth-run.json")
+RUNC_RUN=$(ms "$W/runc-run.json")
+
+log "burst of $BURST detached runs"
+t0=$(date +%s.%N)
+for i in $(seq "$BURST"); do $BERTH run -d --name "burst$i" busybox sleep 300 >/dev/null; done
+t1=$(date +%s.%N)
+BURST_MS=$(echo "($t1-$t0)*1000/1" | bc)
+pss=0; rss=0; n=0
+for p in $(pgrep -f "berth-monitor .*$EXEC"); do pss=$((pss + $(pss_kb "$p"))); rss=$((rss + $(rss_kb "$p"))); n=$((n + 1)); done
+BUSY_RSS=$(rss_kb "$BPID")
+t2=$(date +%s.%N)
+$BERTH rm -f $($BERTH ps -aq) >/dev/null
+t3=$(date +%s.%N)
+RM_MS=$(echo "($t3-$t2)*1000/1" | bc)
+
+cat <<REPORT
+
+=== berth ($(date -Is), kernel $(uname -r), $(nproc) cpus) ===
+run --rm busybox true, median        ${BERTH_RUN} ms
+bare runc run (same rootfs), median  ${RUNC_RUN} ms
+ratio berth / runc                   $(echo "scale=2; $BERTH_RUN / $RUNC_RUN" | bc)
+$BURST detached runs (sequential)       ${BURST_MS} ms
+rm -f of all $BURST                      ${RM_MS} ms
+berthd idle RSS                      ${IDLE_RSS} kB
+berthd RSS with $n running           ${BUSY_RSS} kB
+monitor PSS, sum over $n             ${pss} kB (avg $((pss / (n > 0 ? n : 1))) kB)
+monitor RSS, sum over $n             ${rss} kB (avg $((rss / (n > 0 ? n : 1))) kB)
+REPORT
+
+if [ "${PEERS:-0}" = 1 ] || command -v dockerd >/dev/null 2>&1 || command -v podman >/dev/null 2>&1; then
+  if [ -x "$PEER_BENCH" ]; then
+    log "peers (docker, podman, crun, runc) via $PEER_BENCH"
+    PW=$W/peers
+    W="$PW" RUNS="$RUNS" WARMUP="$WARMUP" BURST="$BURST" KEEP=0 "$PEER_BENCH" >"$W/peers.txt" 2>"$W/peers.err" || true
+    table=$(ls -d "$PW"/results-*/table.tsv 2>/dev/null | tail -1)
+    if [ -n "$table" ]; then
+      cat "$W/peers.txt"
+      val() { awk -F'\t' -v n="$1" '$1==n{print $2}' "$table"; }
+      echo; echo "=== ratios (peer / berth; >1 means berth is faster) ==="
+      for peer in docker-none podman-none runc-run crun-run; do
+        v=$(val "$peer"); [ -n "$v" ] && [ "$v" != FAIL ] && printf '%-22s %8s ms  x%s\n' "$peer" "$v" "$(echo "scale=2; $v / $BERTH_RUN" | bc)"
+      done
+      for peer in docker podman; do
+        v=$(val "$peer-burst-$BURST-start"); [ -n "$v" ] && printf '%-22s %8s ms  x%s\n' "$peer-burst-$BURST" "$v" "$(echo "scale=2; $v / $BURST_MS" | bc)"
+      done
+    else
+      echo "peer bench produced no table; see $W/peers.err"; tail -20 "$W/peers.err"
+    fi
+  fi
+fi
