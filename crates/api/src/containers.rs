@@ -289,43 +289,47 @@ pub async fn wait(ctx: &Ctx, id: &str) -> Resp {
     let id = c.id.clone();
     tokio::spawn(async move {
         let mut code = c.state.exit_code;
+        let mut error = serde_json::Value::Null;
         loop {
-            match events.recv().await {
-                Ok(ev) if ev.id == id && ev.kind == "container" => {
-                    if ev.action == "die" {
-                        code = ev
-                            .attributes
-                            .get("exitCode")
-                            .and_then(|c| c.parse().ok())
-                            .unwrap_or(code);
-                        if condition != "removed" {
+            let ev = match events.recv().await {
+                Ok(ev) => ev,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // Events were missed: fall back to the record.
+                    match engine.container(&id) {
+                        Err(_) => break,
+                        Ok(c) if !c.state.running && condition != "removed" => {
+                            code = c.state.exit_code;
                             break;
                         }
+                        Ok(_) => continue,
                     }
-                    if ev.action == "destroy" {
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            };
+            if ev.id != id || ev.kind != "container" {
+                continue;
+            }
+            match ev.action.as_str() {
+                "die" => {
+                    code = ev
+                        .attributes
+                        .get("exitCode")
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(code);
+                    if condition != "removed" {
                         break;
                     }
                 }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    if condition != "removed"
-                        && engine
-                            .container(&id)
-                            .map(|c| !c.state.running)
-                            .unwrap_or(true)
-                    {
-                        if let Ok(c) = engine.container(&id) {
-                            code = c.state.exit_code;
-                        }
-                        if engine.container(&id).is_err() || condition != "next-exit" {
-                            break;
-                        }
-                    }
+                "destroy" => break,
+                "remove-failed" => {
+                    error = json!({ "Message": ev.attributes.get("error") });
+                    break;
                 }
-                Err(_) => break,
+                _ => {}
             }
         }
         let mut line =
-            serde_json::to_vec(&json!({ "StatusCode": code, "Error": null })).unwrap_or_default();
+            serde_json::to_vec(&json!({ "StatusCode": code, "Error": error })).unwrap_or_default();
         line.push(b'\n');
         let _ = tx.send(Bytes::from(line)).await;
     });

@@ -118,6 +118,9 @@ pub fn events(ctx: &Ctx) -> Resp {
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(_) => return,
             };
+            if ev.action == "remove-failed" {
+                continue;
+            }
             let line = json!({
                 "status": ev.action, "id": ev.id, "from": ev.attributes.get("image"),
                 "Type": ev.kind, "Action": ev.action,

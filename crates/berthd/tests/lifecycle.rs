@@ -299,3 +299,23 @@ fn containers_survive_berthd_kill_9_and_are_adopted() {
     d.berth(&["stop", "survivor"]).ok();
     assert_eq!(d.inspect("survivor", "{{.State.ExitCode}}"), "9");
 }
+
+/// A process that exits before berthd asks the monitor for its exit used to be
+/// answered before the monitor had unmounted and written its record, so the
+/// auto-remove raced the monitor and `run --rm` waited forever.
+#[test]
+fn run_rm_of_instant_exits_never_hangs_or_leaks() {
+    let d = Daemon::start();
+    d.import_busybox();
+    for _ in 0..40 {
+        d.berth(&["run", "--rm", "busybox", "true"]).ok();
+    }
+    assert_eq!(d.berth(&["ps", "-aq"]).ok().out(), "");
+    let left: Vec<_> = std::fs::read_dir(d.data_root.join("containers"))
+        .expect("containers dir")
+        .collect();
+    assert!(
+        left.is_empty(),
+        "container directories left behind: {left:?}"
+    );
+}

@@ -205,25 +205,55 @@ impl Engine {
     /// Deletes a stopped container's record and files.
     pub(crate) fn forget_container(&self, id: &str) -> Result<()> {
         let record = {
-            let mut st = self.lock();
+            let st = self.lock();
             let Some(c) = st.containers.get(id) else {
                 return Ok(());
             };
             if c.state.running {
                 return Err(EngineError::Conflict(format!("container {id} is running")));
             }
-            let c = c.clone();
-            self.db.delete(db::CONTAINERS, id)?;
-            st.containers.remove(id);
-            c
+            c.clone()
         };
+        // Files first, record last: a crash in between leaves a record whose `rm`
+        // can simply be repeated, never files that no record points to.
         let dir = self.container_dir(id);
         // The monitor unmounts on exit; this covers a monitor that was killed.
         let _ = berth_snapshot::unmount(&dir.join("rootfs"));
         remove_dir_if_exists(&dir)?;
         remove_dir_if_exists(&self.bundle_dir(id))?;
+        {
+            let mut st = self.lock();
+            self.db.delete(db::CONTAINERS, id)?;
+            st.containers.remove(id);
+        }
         self.emit_container("destroy", &record);
         Ok(())
+    }
+
+    /// Removes container directories that no record owns (left by a crash of an
+    /// older berthd, or by hand).
+    pub(crate) fn remove_orphan_dirs(&self) {
+        let known: std::collections::HashSet<String> =
+            self.lock().containers.keys().cloned().collect();
+        for base in [
+            self.config.data_root.join("containers"),
+            self.config.exec_root.join("containers"),
+        ] {
+            let Ok(entries) = std::fs::read_dir(&base) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if known.contains(&name) {
+                    continue;
+                }
+                let _ = berth_snapshot::unmount(&e.path().join("rootfs"));
+                tracing::info!(path = %e.path().display(), "removing orphaned container directory");
+                if let Err(err) = remove_dir_if_exists(&e.path()) {
+                    tracing::warn!(path = %e.path().display(), error = %err, "cannot remove orphan");
+                }
+            }
+        }
     }
 }
 

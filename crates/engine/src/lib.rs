@@ -126,6 +126,7 @@ impl Engine {
             execs: Mutex::new(exec::Execs::default()),
             events: events::EventBus::new(),
         });
+        engine.remove_orphan_dirs();
         engine.adopt_running();
         Ok(engine)
     }

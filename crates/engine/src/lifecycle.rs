@@ -354,6 +354,10 @@ impl Engine {
         if record.host_config.auto_remove {
             if let Err(e) = self.forget_container(id) {
                 tracing::warn!(id, error = %e, "auto-remove failed");
+                // Waiters for `removed` must not hang on a removal that will not come.
+                let attrs =
+                    std::collections::BTreeMap::from([("error".to_string(), e.to_string())]);
+                self.events.emit("container", "remove-failed", id, attrs);
             }
             return;
         }

@@ -412,13 +412,9 @@ impl Monitor {
                     unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) };
                 }
             }
-            Request::Wait => {
-                if let Some(exit) = &self.exit {
-                    let _ = send_line(&client.stream, exit);
-                    return;
-                }
-                self.clients.push(client);
-            }
+            // Answered only from finish(), after the exit record is on disk and the
+            // rootfs is unmounted: whoever waits may remove the container at once.
+            Request::Wait => self.clients.push(client),
             Request::Attach { stdin, .. } => {
                 let reads_stdin = stdin && self.stdin.is_some();
                 self.clients.push(Client {
