@@ -54,15 +54,13 @@ impl Engine {
         if c.state.running {
             return Err(EngineError::NotModified("container already started".into()));
         }
-        self.update(&c.id, |r| {
-            r.manually_stopped = false;
-            r.restart_count = 0;
-        })?;
-        self.spawn_container(&c.id).await
+        self.spawn_container(&c.id, true).await
     }
 
     /// Starts the container's process under a new monitor.
-    async fn spawn_container(self: &Arc<Self>, id: &str) -> Result<()> {
+    /// `user_start`: a start by a user (not a restart policy), which clears the
+    /// manual-stop mark and the restart count.
+    async fn spawn_container(self: &Arc<Self>, id: &str, user_start: bool) -> Result<()> {
         let c = self.container(id)?;
         let image = self.image(&c.image_id)?;
         let engine = self.clone();
@@ -119,6 +117,10 @@ impl Engine {
             }
         };
         let record = self.update(id, |r| {
+            if user_start {
+                r.manually_stopped = false;
+                r.restart_count = 0;
+            }
             r.state.status = "running".into();
             r.state.running = true;
             r.state.restarting = false;
@@ -338,7 +340,7 @@ impl Engine {
             oom_killed: false,
             finished_at: now_rfc3339(),
         });
-        let Ok(record) = self.update(id, |r| {
+        let mark_exited = |r: &mut ContainerRecord| {
             r.state.status = "exited".into();
             r.state.running = false;
             r.state.paused = false;
@@ -346,12 +348,18 @@ impl Engine {
             r.state.exit_code = exit.exit_code;
             r.state.oom_killed = exit.oom_killed;
             r.state.finished_at = exit.finished_at.clone();
-        }) else {
+        };
+        let Ok(current) = self.container(id) else {
             return;
         };
-        let _ = std::fs::remove_file(self.container_dir(id).join("exit.json"));
-        self.emit_container("die", &record);
-        if record.host_config.auto_remove {
+        if current.host_config.auto_remove {
+            // Going straight to removal: the intermediate "exited" record would be
+            // deleted a moment later, so it is not written (a crash in between is
+            // handled by adoption, which finds no monitor and removes it then).
+            let mut record = current;
+            mark_exited(&mut record);
+            self.set_in_memory(record.clone());
+            self.emit_container("die", &record);
             if let Err(e) = self.forget_container(id) {
                 tracing::warn!(id, error = %e, "auto-remove failed");
                 // Waiters for `removed` must not hang on a removal that will not come.
@@ -361,6 +369,11 @@ impl Engine {
             }
             return;
         }
+        let Ok(record) = self.update(id, mark_exited) else {
+            return;
+        };
+        let _ = std::fs::remove_file(self.container_dir(id).join("exit.json"));
+        self.emit_container("die", &record);
         let policy = &record.host_config.restart_policy;
         let restart = !record.manually_stopped
             && match policy.name.as_str() {
@@ -396,7 +409,7 @@ impl Engine {
             if c.manually_stopped || !c.state.restarting {
                 return;
             }
-            if let Err(e) = engine.spawn_container(&id).await {
+            if let Err(e) = engine.spawn_container(&id, false).await {
                 tracing::warn!(id, error = %e, "restart failed");
                 let _ = engine.update(&id, |r| {
                     r.state.restarting = false;
@@ -406,6 +419,13 @@ impl Engine {
                 engine.emit_container("restart", &c);
             }
         });
+    }
+
+    /// Replaces a record in memory only (its durable copy is about to be deleted).
+    fn set_in_memory(&self, record: ContainerRecord) {
+        if let Some(c) = self.lock().containers.get_mut(&record.id) {
+            *c = record;
+        }
     }
 
     pub(crate) fn update(
