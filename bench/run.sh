@@ -67,12 +67,25 @@ tar -C "$W/bundle/rootfs" -xf "$W/busybox.tar"
 jq '.process.terminal=false | .process.args=["/bin/true"]' "$W/bundle/config.json" >"$W/bundle/c.json"
 mv "$W/bundle/c.json" "$W/bundle/config.json"
 
+# A second runc bundle with the seccomp filter berth applies (docker's profile), so
+# that the comparison also shows what the same security costs runc.
+probe=$($BERTH run -d busybox true)
+$BERTH wait "$probe" >/dev/null
+cp -r "$W/bundle" "$W/bundle-seccomp"
+jq --slurpfile b "$EXEC/containers/$probe/config.json" '.linux.seccomp = $b[0].linux.seccomp' \
+  "$W/bundle/config.json" >"$W/bundle-seccomp/config.json"
+$BERTH rm -f "$probe" >/dev/null
+
 HF=(hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --style basic)
 log "run --rm true: berth vs runc run"
 "${HF[@]}" --export-json "$W/berth-run.json" "$BERTH run --rm busybox true" >"$W/berth-run.txt"
+"${HF[@]}" --export-json "$W/berth-run-noseccomp.json" "$BERTH run --rm --security-opt seccomp=unconfined busybox true" >"$W/berth-run-noseccomp.txt"
 "${HF[@]}" --export-json "$W/runc-run.json" "runc run --bundle $W/bundle bbench-runc" >"$W/runc-run.txt"
+"${HF[@]}" --export-json "$W/runc-run-seccomp.json" "runc run --bundle $W/bundle-seccomp bbench-runc" >"$W/runc-run-seccomp.txt"
 BERTH_RUN=$(ms "$W/berth-run.json")
+BERTH_RUN_NOSEC=$(ms "$W/berth-run-noseccomp.json")
 RUNC_RUN=$(ms "$W/runc-run.json")
+RUNC_RUN_SEC=$(ms "$W/runc-run-seccomp.json")
 
 log "burst of $BURST detached runs"
 t0=$(date +%s.%N)
@@ -90,9 +103,13 @@ RM_MS=$(echo "($t3-$t2)*1000/1" | bc)
 cat <<REPORT
 
 === berth ($(date -Is), kernel $(uname -r), $(nproc) cpus) ===
-run --rm busybox true, median        ${BERTH_RUN} ms
-bare runc run (same rootfs), median  ${RUNC_RUN} ms
-ratio berth / runc                   $(echo "scale=2; $BERTH_RUN / $RUNC_RUN" | bc)
+run --rm busybox true, median              ${BERTH_RUN} ms
+bare runc run (same rootfs), median        ${RUNC_RUN} ms   (runc spec: no seccomp)
+ratio berth / bare runc                    $(echo "scale=2; $BERTH_RUN / $RUNC_RUN" | bc)
+runc run with docker's seccomp profile     ${RUNC_RUN_SEC} ms
+ratio berth / runc with the same seccomp   $(echo "scale=2; $BERTH_RUN / $RUNC_RUN_SEC" | bc)
+berth run --rm, seccomp=unconfined         ${BERTH_RUN_NOSEC} ms
+ratio berth / bare runc, both no seccomp   $(echo "scale=2; $BERTH_RUN_NOSEC / $RUNC_RUN" | bc)
 $BURST detached runs (sequential)       ${BURST_MS} ms
 rm -f of all $BURST                      ${RM_MS} ms
 berthd idle RSS                      ${IDLE_RSS} kB
