@@ -544,3 +544,13 @@ where
     let _ = client_w.shutdown().await;
     stdin_task.abort();
 }
+
+pub fn export(ctx: &Ctx, id: &str) -> Resp {
+    match ctx.engine.export_container(id) {
+        Ok(rx) => Response::builder()
+            .header("Content-Type", "application/x-tar")
+            .body(Body::Stream(rx))
+            .unwrap_or_else(|_| Response::new(Body::empty())),
+        Err(e) => engine_error(e),
+    }
+}

@@ -271,6 +271,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (&Method::GET, ["containers", id, "logs"]) => containers::logs(&ctx, id),
         (&Method::POST, ["containers", id, "attach"]) => containers::attach(&ctx, id, req).await,
         (&Method::POST, ["containers", id, "resize"]) => containers::resize(&ctx, id).await,
+        (&Method::GET, ["containers", id, "export"]) => containers::export(&ctx, id),
         (&Method::POST, ["containers", id, "exec"]) => exec::create(&ctx, id, req).await,
         (&Method::POST, ["exec", id, "start"]) => exec::start(&ctx, id, req).await,
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(&ctx, id),

@@ -197,3 +197,81 @@ fn hostile_archives_are_refused_and_leave_nothing() {
         .any(|l| l.path().join("dev/mem").exists());
     assert!(!found, "device node was created");
 }
+
+#[test]
+fn export_round_trips_a_containers_filesystem() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&[
+        "run",
+        "--name",
+        "src",
+        "busybox",
+        "sh",
+        "-c",
+        "echo payload > /data; rm /bin/vi",
+    ])
+    .ok();
+    let out = d.root.join("export.tar");
+    d.berth(&["export", "-o", out.to_str().expect("path"), "src"])
+        .ok();
+    d.berth(&["import", out.to_str().expect("path"), "exported:1"])
+        .ok();
+    let r = d
+        .berth(&[
+            "run",
+            "--rm",
+            "exported:1",
+            "sh",
+            "-c",
+            "cat /data; ls /bin/vi 2>&1 || true",
+        ])
+        .ok();
+    assert!(r.stdout.starts_with("payload\n"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("No such file"),
+        "deleted file came back: {}",
+        r.stdout
+    );
+    // Nothing stays mounted from exporting a stopped container.
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(!mountinfo.contains("/export-"), "{mountinfo}");
+}
+
+#[test]
+fn kill_9_during_import_leaves_a_consistent_store() {
+    use std::io::Write;
+    let mut d = Daemon::start();
+    let tar = std::fs::read(common::busybox_tar()).expect("tar");
+    let mut child = d
+        .berth_cmd(&["import", "-", "half:1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn import");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(&tar[..tar.len() / 2]).expect("feed half");
+    stdin.flush().expect("flush");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    d.kill9();
+    drop(stdin);
+    let _ = child.wait();
+    d.respawn();
+    assert_eq!(d.berth(&["images", "-q"]).ok().out(), "");
+    for dir in ["image/tmp", "image/layers"] {
+        let p = d.data_root.join(dir);
+        assert!(
+            std::fs::read_dir(&p).expect("dir").next().is_none(),
+            "{dir} not clean after crash"
+        );
+    }
+    // The store still works.
+    d.import_busybox();
+    assert_eq!(
+        d.berth(&["run", "--rm", "busybox", "echo", "ok"])
+            .ok()
+            .out(),
+        "ok"
+    );
+}

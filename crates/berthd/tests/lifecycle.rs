@@ -319,3 +319,56 @@ fn run_rm_of_instant_exits_never_hangs_or_leaks() {
         "container directories left behind: {left:?}"
     );
 }
+
+#[test]
+fn json_file_log_rotates_by_size() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let script = "i=0; while [ $i -lt 400 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done";
+    d.berth(&[
+        "run",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=4k",
+        "--log-opt",
+        "max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ])
+    .ok();
+    let id = d.container_id("chatty");
+    let dir = d.data_root.join("containers").join(&id);
+    let mut logs: Vec<String> = std::fs::read_dir(&dir)
+        .expect("container dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("container.log"))
+        .collect();
+    logs.sort();
+    assert_eq!(
+        logs,
+        vec!["container.log", "container.log.1", "container.log.2"]
+    );
+    for l in &logs {
+        let size = std::fs::metadata(dir.join(l)).expect("log").len();
+        assert!(size <= 4096, "{l} is {size} bytes");
+        for line in std::fs::read_to_string(dir.join(l)).expect("read").lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("json-file line");
+            assert!(v["log"].is_string() && v["stream"] == "stdout" && v["time"].is_string());
+        }
+    }
+    // `logs` reads across the rotated files in order and ends with the last line.
+    let out = d.berth(&["logs", "chatty"]).ok().stdout;
+    assert!(out.ends_with("line-399-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n"));
+    let numbers: Vec<u32> = out
+        .lines()
+        .filter_map(|l| l.split('-').nth(1)?.parse().ok())
+        .collect();
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1),
+        "lines out of order"
+    );
+}

@@ -356,3 +356,32 @@ pub fn info(client: &Client) -> CmdResult {
     }
     Ok(0)
 }
+
+pub fn export(client: &Client, name: &str, output: Option<&str>) -> CmdResult {
+    if output.is_none() && crate::term::is_terminal(1) {
+        return Err(fail(
+            "cowardly refusing to save to a terminal. Use the -o flag or redirect",
+        ));
+    }
+    let mut resp = client.call(
+        "GET",
+        &format!("/containers/{name}/export"),
+        RequestBody::None,
+    )?;
+    match output {
+        Some(path) => {
+            let tmp = format!("{path}.tmp{}", std::process::id());
+            let mut file =
+                std::fs::File::create(&tmp).map_err(|e| fail(format!("create {tmp}: {e}")))?;
+            io::copy(&mut resp.body, &mut file)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path).map_err(|e| fail(format!("rename to {path}: {e}")))?;
+        }
+        None => {
+            let mut out = io::stdout().lock();
+            io::copy(&mut resp.body, &mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(0)
+}

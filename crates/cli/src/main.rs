@@ -338,6 +338,13 @@ enum Command {
         #[arg(required = true)]
         images: Vec<String>,
     },
+    /// Export a container's filesystem as a tar archive
+    Export {
+        /// Write to a file, instead of STDOUT
+        #[arg(short = 'o', long)]
+        output: Option<String>,
+        container: String,
+    },
     /// Show the berth version information
     Version,
     /// Display system-wide information
@@ -529,6 +536,9 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
         },
         Command::Tag { source, target } => images::tag(client, &source, &target),
         Command::Rmi { force, images } => images::remove(client, &images, force),
+        Command::Export { output, container } => {
+            containers::export(client, &container, output.as_deref())
+        }
         Command::Version => containers::version(client),
         Command::Info => containers::info(client),
     }

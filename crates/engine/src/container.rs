@@ -217,8 +217,9 @@ impl Engine {
         // Files first, record last: a crash in between leaves a record whose `rm`
         // can simply be repeated, never files that no record points to.
         let dir = self.container_dir(id);
-        // The monitor unmounts on exit; this covers a monitor that was killed.
-        let _ = berth_snapshot::unmount(&dir.join("rootfs"));
+        // The monitor unmounts on exit; this covers a monitor that was killed, and
+        // an export interrupted by a crash.
+        berth_snapshot::unmount_all_under(&dir);
         remove_dir_if_exists(&dir)?;
         remove_dir_if_exists(&self.bundle_dir(id))?;
         {
@@ -247,7 +248,7 @@ impl Engine {
                 if known.contains(&name) {
                     continue;
                 }
-                let _ = berth_snapshot::unmount(&e.path().join("rootfs"));
+                berth_snapshot::unmount_all_under(&e.path());
                 tracing::info!(path = %e.path().display(), "removing orphaned container directory");
                 if let Err(err) = remove_dir_if_exists(&e.path()) {
                     tracing::warn!(path = %e.path().display(), error = %err, "cannot remove orphan");

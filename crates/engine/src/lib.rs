@@ -10,6 +10,7 @@
 pub mod db;
 mod events;
 mod exec;
+mod export;
 
 mod container;
 mod image;

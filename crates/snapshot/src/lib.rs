@@ -100,6 +100,38 @@ impl Snapshot {
     }
 }
 
+/// Stacks `layers` (topmost first) read-only at `target`: a merged view with no
+/// writable layer, for reading a stopped container's filesystem.
+pub fn mount_readonly(layers: &[PathBuf], target: &Path) -> Result<()> {
+    let lowerdir: Vec<String> = layers.iter().map(|p| p.display().to_string()).collect();
+    // overlayfs needs two lowers when there is no upper; a lone layer is bound instead.
+    if lowerdir.len() == 1 {
+        return mount(
+            Some(layers[0].as_path()),
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(|source| SnapshotError::Mount {
+            target: target.to_path_buf(),
+            source,
+        });
+    }
+    let data = format!("lowerdir={}", lowerdir.join(":"));
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::MS_RDONLY,
+        Some(data.as_str()),
+    )
+    .map_err(|source| SnapshotError::Mount {
+        target: target.to_path_buf(),
+        source,
+    })
+}
+
 /// Lazily unmounts `target`; "not mounted" and "missing" count as success.
 pub fn unmount(target: &Path) -> Result<()> {
     match umount2(target, MntFlags::MNT_DETACH) {
@@ -108,6 +140,23 @@ pub fn unmount(target: &Path) -> Result<()> {
             target: target.to_path_buf(),
             source,
         }),
+    }
+}
+
+/// Detaches every mount at or below `dir`, deepest first (what a crash can leave).
+pub fn unmount_all_under(dir: &Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let prefix = dir.display().to_string();
+    let mut points: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|mp| *mp == prefix || mp.starts_with(&format!("{prefix}/")))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = unmount(Path::new(p));
     }
 }
 
