@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends busybox-static libseccomp-dev pkg-config iproute2 >/dev/null
+apt-get install -y -qq --no-install-recommends busybox-static libseccomp-dev pkg-config iproute2 runc >/dev/null
 cargo build --release
 berth=target/release/berth
 socket=${BERTH_SOCKET:-/run/berth/berth.sock}

@@ -29,6 +29,10 @@ struct Args {
     /// Parent cgroup of every container.
     #[arg(long, default_value = "berth")]
     cgroup_parent: String,
+    /// Register an external OCI runtime (NAME=PATH), usable with `--runtime NAME`.
+    /// `runc` is registered by default when it is on PATH.
+    #[arg(long = "add-runtime", value_name = "NAME=PATH")]
+    add_runtime: Vec<String>,
     /// Debug logging.
     #[arg(short = 'D', long)]
     debug: bool,
@@ -79,6 +83,14 @@ fn monitor_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("berth-monitor"))
 }
 
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(name))
+        .find(|p| p.is_file())
+}
+
 fn write_pidfile(path: &Path) -> Result<(), String> {
     if let Ok(old) = std::fs::read_to_string(path) {
         if let Ok(pid) = old.trim().parse::<i32>() {
@@ -110,11 +122,22 @@ async fn run(args: Args) -> Result<(), String> {
     })?;
     let socket = PathBuf::from(socket);
     write_pidfile(&args.pidfile)?;
+    let mut runtimes = std::collections::HashMap::new();
+    if let Some(runc) = find_in_path("runc") {
+        runtimes.insert("runc".to_string(), runc);
+    }
+    for entry in &args.add_runtime {
+        let (name, path) = entry
+            .split_once('=')
+            .ok_or_else(|| format!("--add-runtime {entry:?}: expected NAME=PATH"))?;
+        runtimes.insert(name.to_string(), PathBuf::from(path));
+    }
     let engine = Engine::open(EngineConfig {
         data_root: args.data_root.clone(),
         exec_root: args.exec_root.clone(),
         cgroup_parent: args.cgroup_parent.clone(),
         monitor_bin: monitor_binary(),
+        runtimes,
     })
     .await
     .map_err(|e| e.to_string())?;

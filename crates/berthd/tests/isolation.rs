@@ -337,3 +337,66 @@ fn oom_kill_reports_137_and_oomkilled() {
         .inspect("hog", "{{.State.OOMKilled}}")
         == "true"));
 }
+
+#[test]
+fn external_runc_runtime_runs_the_same_spec() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let r = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--runtime",
+            "runc",
+            "busybox",
+            "cat",
+            "/proc/self/status",
+        ])
+        .ok();
+    assert_eq!(cap_eff(&r.stdout), DOCKER_DEFAULT_CAPS);
+    assert!(r.stdout.contains("Seccomp:\t2"));
+    assert_eq!(
+        d.berth(&[
+            "run",
+            "--rm",
+            "--runtime",
+            "runc",
+            "busybox",
+            "sh",
+            "-c",
+            "exit 7"
+        ])
+        .code,
+        7
+    );
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "viarunc",
+        "--runtime",
+        "runc",
+        "-m",
+        "32m",
+        "busybox",
+        "sleep",
+        "60",
+    ])
+    .ok();
+    let id = d.container_id("viarunc");
+    let limit = std::fs::read_to_string(d.cgroup_file(&id, "memory", "memory.limit_in_bytes"))
+        .unwrap_or_default();
+    assert_eq!(limit.trim(), (32u64 << 20).to_string());
+    let r = d.berth(&["exec", "viarunc", "sh", "-c", "echo exec-ok; exit 3"]);
+    assert_eq!((r.code, r.stdout.as_str()), (3, "exec-ok\n"));
+    assert_eq!(d.inspect("viarunc", "{{.HostConfig.Runtime}}"), "runc");
+    d.berth(&["kill", "viarunc"]).ok();
+    assert_eq!(d.berth(&["wait", "viarunc"]).ok().out(), "137");
+    let r = d.berth(&["run", "--rm", "--runtime", "nope", "busybox", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr.contains("Unknown runtime specified nope"),
+        "{}",
+        r.stderr
+    );
+}

@@ -122,6 +122,9 @@ pub struct ContainerOpts {
     /// Optional parent cgroup for the container
     #[arg(long = "cgroup-parent")]
     pub cgroup_parent: Option<String>,
+    /// Runtime to use for this container (berth, or one berthd registered: runc)
+    #[arg(long)]
+    pub runtime: Option<String>,
     /// IMAGE [COMMAND] [ARG...]: everything after the image belongs to the command,
     /// even if it looks like a flag.
     #[arg(value_name = "IMAGE [COMMAND] [ARG...]", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]

@@ -140,6 +140,9 @@ pub fn create_body(opts: &ContainerOpts, detach: bool) -> Result<Value, Failure>
     if let Some(p) = &opts.cgroup_parent {
         host["CgroupParent"] = json!(p);
     }
+    if let Some(r) = &opts.runtime {
+        host["Runtime"] = json!(r);
+    }
     config["HostConfig"] = host;
     Ok(config)
 }

@@ -62,6 +62,7 @@ impl Engine {
                 )));
             }
         }
+        self.runtime_binary(&host_config.runtime)?;
         for cap in host_config.cap_add.iter().chain(&host_config.cap_drop) {
             berth_runtime::caps::normalize(cap)
                 .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;

@@ -148,6 +148,7 @@ impl Engine {
             oom_files: Vec::new(),
             loopback_up: false,
             attach_before_start: usize::from(attach.is_some()),
+            runtime: self.runtime_binary(&c.host_config.runtime)?,
         };
         let mut pending = Vec::new();
         let mut stream = None;

@@ -74,7 +74,12 @@ pub struct EngineConfig {
     pub cgroup_parent: String,
     /// The `berth-monitor` binary.
     pub monitor_bin: PathBuf,
+    /// External OCI runtimes by name (`--runtime NAME`), besides the built-in one.
+    pub runtimes: HashMap<String, PathBuf>,
 }
+
+/// The name of the built-in runtime (libcontainer inside the monitor).
+pub const DEFAULT_RUNTIME: &str = "berth";
 
 pub struct Engine {
     config: EngineConfig,
@@ -147,6 +152,21 @@ impl Engine {
 
     fn bundle_dir(&self, id: &str) -> PathBuf {
         self.config.exec_root.join("containers").join(id)
+    }
+
+    /// The external runtime binary a container uses, or `None` for the built-in one.
+    pub(crate) fn runtime_binary(&self, name: &str) -> Result<Option<PathBuf>> {
+        if name.is_empty() || name == DEFAULT_RUNTIME {
+            return Ok(None);
+        }
+        self.config
+            .runtimes
+            .get(name)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| {
+                EngineError::InvalidArgument(format!("Unknown runtime specified {name}"))
+            })
     }
 
     fn runtime_root(&self) -> PathBuf {

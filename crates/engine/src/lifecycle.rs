@@ -95,6 +95,7 @@ impl Engine {
             oom_files: self.oom_files(&c),
             loopback_up: self.network_mode(&c) == NetworkMode::None,
             attach_before_start: 0,
+            runtime: self.runtime_binary(&c.host_config.runtime)?,
         };
         let mut monitor_config = monitor_config;
         let pending = self.lock().pending_attach.remove(id).unwrap_or_default();

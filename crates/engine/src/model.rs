@@ -90,6 +90,9 @@ pub struct HostConfig {
     pub dns: Vec<String>,
     pub init: Option<bool>,
     pub cgroup_parent: String,
+    /// OCI runtime: empty or `berth` for the built-in one, else a name the daemon
+    /// knows (`runc`).
+    pub runtime: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -69,6 +69,9 @@ pub struct MonitorConfig {
     /// output is missed (docker's `run` attaches first, then starts).
     #[serde(default)]
     pub attach_before_start: usize,
+    /// An external OCI runtime binary (runc) instead of the built-in libcontainer.
+    #[serde(default)]
+    pub runtime: Option<PathBuf>,
 }
 
 /// First line the monitor prints on stdout: the process started, or why not.

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use berth_monitor::{
     frame_header, ExitRecord, Mode, MonitorConfig, Request, StartReply, STDERR, STDOUT,
 };
+use berth_runtime::external::ExternalRuntime;
 use berth_runtime::youki::{self, Stdio};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -253,26 +254,39 @@ impl Monitor {
             None
         };
         let console_path = console.as_ref().map(|_| config.console_socket.as_path());
-        let pid = match config.mode {
-            Mode::Init => youki::create_and_start(
+        let before_start = |pid| {
+            if config.loopback_up {
+                berth_runtime::netdev::loopback_up(pid)?;
+            }
+            Ok(())
+        };
+        let pid = match (config.mode, external_runtime(config)) {
+            (Mode::Init, None) => youki::create_and_start(
                 &config.id,
                 &config.state_root,
                 &config.bundle,
                 stdio,
                 console_path,
-                |pid| {
-                    if config.loopback_up {
-                        berth_runtime::netdev::loopback_up(pid)?;
-                    }
-                    Ok(())
-                },
+                before_start,
             ),
-            Mode::Exec => {
+            (Mode::Init, Some(rt)) => rt.create_and_start(
+                &config.id,
+                &config.bundle,
+                stdio,
+                console_path,
+                before_start,
+            ),
+            (Mode::Exec, rt) => {
                 let process = config
                     .process_json
                     .as_deref()
                     .ok_or_else(|| "exec without process.json".to_string())?;
-                youki::exec(&config.id, &config.state_root, process, stdio, console_path)
+                match rt {
+                    None => {
+                        youki::exec(&config.id, &config.state_root, process, stdio, console_path)
+                    }
+                    Some(rt) => rt.exec(&config.id, &config.bundle, process, stdio, console_path),
+                }
             }
         }
         .map_err(|e| e.to_string())?;
@@ -532,7 +546,11 @@ impl Monitor {
             finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         });
         if self.config.mode == Mode::Init {
-            if let Err(e) = youki::delete(&self.config.id, &self.config.state_root) {
+            let deleted = match external_runtime(&self.config) {
+                None => youki::delete(&self.config.id, &self.config.state_root),
+                Some(rt) => rt.delete(&self.config.id, &self.config.bundle),
+            };
+            if let Err(e) = deleted {
                 tracing::warn!(id = %self.config.id, error = %e, "runtime delete failed");
             }
             if let Some(snapshot) = &self.config.rootfs {
@@ -586,6 +604,13 @@ fn accept_client(listener: &UnixListener, timeout: Duration) -> Option<Client> {
         stream,
         request,
         reads_stdin: false,
+    })
+}
+
+fn external_runtime(config: &MonitorConfig) -> Option<ExternalRuntime> {
+    config.runtime.as_ref().map(|binary| ExternalRuntime {
+        binary: binary.clone(),
+        root: config.state_root.join("external"),
     })
 }
 

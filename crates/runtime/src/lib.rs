@@ -7,9 +7,11 @@
 //! * [`youki`] drives youki's `libcontainer`. It forks with raw clone3, blocks and
 //!   changes process-wide attributes, so it must only ever run inside a single-threaded
 //!   monitor process, never inside berthd.
+//! * [`external`] drives an external OCI runtime binary (runc) for `--runtime`.
 //! * [`netdev`] brings up loopback inside a container's network namespace.
 
 pub mod caps;
+pub mod external;
 pub mod netdev;
 pub mod seccomp;
 pub mod spec;
