@@ -296,7 +296,33 @@ fn containers_survive_berthd_kill_9_and_are_adopted() {
     assert_eq!(d.berth(&["logs", "short"]).ok().out(), "done-while-down");
     assert_eq!(d.inspect("survivor", "{{.State.Status}}"), "running");
     assert_eq!(d.berth(&["ps", "-q"]).ok().stdout.lines().count(), 1);
+    // The adopted container is fully usable: exec, attach-less logs -f, stop, wait.
+    let r = d
+        .berth(&[
+            "exec",
+            "survivor",
+            "sh",
+            "-c",
+            "echo adopted-exec; echo to-log > /proc/1/fd/1",
+        ])
+        .ok();
+    assert_eq!(r.out(), "adopted-exec");
+    let follower = d
+        .berth_cmd(&["logs", "-f", "survivor"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("logs -f");
+    let waiter = d
+        .berth_cmd(&["wait", "survivor"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("wait");
     d.berth(&["stop", "survivor"]).ok();
+    let followed = common::wait_output(follower, Duration::from_secs(20));
+    assert_eq!(String::from_utf8_lossy(&followed.stdout), "to-log\n");
+    let waited = common::wait_output(waiter, Duration::from_secs(20));
+    assert_eq!(String::from_utf8_lossy(&waited.stdout).trim(), "9");
     assert_eq!(d.inspect("survivor", "{{.State.ExitCode}}"), "9");
 }
 
