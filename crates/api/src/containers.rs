@@ -97,6 +97,7 @@ fn status_text(c: &ContainerRecord) -> String {
     let s = &c.state;
     match s.status.as_str() {
         "running" => format!("Up {}", human_duration(&s.started_at)),
+        "paused" => format!("Up {} (Paused)", human_duration(&s.started_at)),
         "restarting" => format!(
             "Restarting ({}) {} ago",
             s.exit_code,
@@ -553,4 +554,77 @@ pub fn export(ctx: &Ctx, id: &str) -> Resp {
             .unwrap_or_else(|_| Response::new(Body::empty())),
         Err(e) => engine_error(e),
     }
+}
+
+pub fn pause(ctx: &Ctx, id: &str) -> Resp {
+    done(ctx.engine.pause_container(id))
+}
+
+pub fn unpause(ctx: &Ctx, id: &str) -> Resp {
+    done(ctx.engine.unpause_container(id))
+}
+
+pub fn rename(ctx: &Ctx, id: &str) -> Resp {
+    match ctx.q("name").filter(|n| !n.is_empty()) {
+        Some(name) => done(ctx.engine.rename_container(id, name)),
+        None => error(StatusCode::BAD_REQUEST, "name is required"),
+    }
+}
+
+pub fn top(ctx: &Ctx, id: &str) -> Resp {
+    match ctx.engine.top(id) {
+        Ok(v) => json(StatusCode::OK, &v),
+        Err(e) => engine_error(e),
+    }
+}
+
+pub fn changes(ctx: &Ctx, id: &str) -> Resp {
+    match ctx.engine.changes(id) {
+        Ok(v) => json(StatusCode::OK, &v),
+        Err(e) => engine_error(e),
+    }
+}
+
+/// `stats`: a JSON stream, one sample a second; with `stream=false` one sample
+/// whose `precpu_stats` come from a sample taken just before (docker's behaviour),
+/// or with `one-shot=true` a single sample without them.
+pub fn stats(ctx: &Ctx, id: &str) -> Resp {
+    let c = match ctx.engine.container(id) {
+        Ok(c) => c,
+        Err(e) => return engine_error(e),
+    };
+    let stream = !matches!(ctx.q("stream"), Some("0") | Some("false") | Some("False"));
+    let one_shot = ctx.flag("one-shot");
+    let (tx, body) = mpsc::channel(2);
+    let engine = ctx.engine.clone();
+    tokio::spawn(async move {
+        let mut previous: Option<serde_json::Value> = None;
+        if !stream && !one_shot && c.state.running {
+            previous = engine.stats_sample(&c.id, None).ok();
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        loop {
+            let Ok(sample) = engine.stats_sample(&c.id, previous.as_ref()) else {
+                return;
+            };
+            let mut line = serde_json::to_vec(&sample).unwrap_or_default();
+            line.push(b'\n');
+            if tx.send(Bytes::from(line)).await.is_err() || !stream {
+                return;
+            }
+            let running = engine
+                .container(&c.id)
+                .map(|c| c.state.running)
+                .unwrap_or(false);
+            if !running {
+                return;
+            }
+            previous = Some(sample);
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
+    Response::builder()
+        .header("Content-Type", "application/json")
+        .body(Body::Stream(body))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
 }

@@ -192,3 +192,10 @@ pub fn remove(ctx: &Ctx, name: &str) -> Resp {
         Err(e) => engine_error(e),
     }
 }
+
+pub fn history(ctx: &Ctx, name: &str) -> Resp {
+    match ctx.engine.image_history(name) {
+        Ok(h) => json(StatusCode::OK, &h),
+        Err(e) => engine_error(e),
+    }
+}

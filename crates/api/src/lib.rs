@@ -272,6 +272,13 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (&Method::POST, ["containers", id, "attach"]) => containers::attach(&ctx, id, req).await,
         (&Method::POST, ["containers", id, "resize"]) => containers::resize(&ctx, id).await,
         (&Method::GET, ["containers", id, "export"]) => containers::export(&ctx, id),
+        (&Method::POST, ["containers", id, "pause"]) => containers::pause(&ctx, id),
+        (&Method::POST, ["containers", id, "unpause"]) => containers::unpause(&ctx, id),
+        (&Method::POST, ["containers", id, "rename"]) => containers::rename(&ctx, id),
+        (&Method::GET, ["containers", id, "top"]) => containers::top(&ctx, id),
+        (&Method::GET, ["containers", id, "changes"]) => containers::changes(&ctx, id),
+        (&Method::GET, ["containers", id, "stats"]) => containers::stats(&ctx, id),
+        (&Method::GET, ["system", "df"]) => system::disk_usage(&ctx),
         (&Method::POST, ["containers", id, "exec"]) => exec::create(&ctx, id, req).await,
         (&Method::POST, ["exec", id, "start"]) => exec::start(&ctx, id, req).await,
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(&ctx, id),
@@ -281,6 +288,9 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (&Method::GET, ["images", "json"]) => images::list(&ctx),
         (&Method::GET, ["images", rest @ .., "json"]) if !rest.is_empty() => {
             images::inspect(&ctx, &rest.join("/"))
+        }
+        (&Method::GET, ["images", rest @ .., "history"]) if !rest.is_empty() => {
+            images::history(&ctx, &rest.join("/"))
         }
         (&Method::POST, ["images", rest @ .., "tag"]) if !rest.is_empty() => {
             images::tag(&ctx, &rest.join("/"))

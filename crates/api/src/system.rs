@@ -140,3 +140,7 @@ pub fn events(ctx: &Ctx) -> Resp {
         .body(Body::Stream(body))
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
+
+pub fn disk_usage(ctx: &Ctx) -> Resp {
+    json(StatusCode::OK, &ctx.engine.disk_usage())
+}

@@ -385,3 +385,159 @@ pub fn export(client: &Client, name: &str, output: Option<&str>) -> CmdResult {
     }
     Ok(0)
 }
+
+pub fn simple_post(client: &Client, names: &[String], verb: &str) -> CmdResult {
+    each(names, |n| {
+        client
+            .call(
+                "POST",
+                &format!("/containers/{n}/{verb}"),
+                RequestBody::None,
+            )
+            .map(|_| ())
+    })
+}
+
+pub fn rename(client: &Client, name: &str, new_name: &str) -> CmdResult {
+    let q = encode_query(&[("name", new_name.to_string())]);
+    client.call(
+        "POST",
+        &format!("/containers/{name}/rename{q}"),
+        RequestBody::None,
+    )?;
+    Ok(0)
+}
+
+pub fn top(client: &Client, name: &str) -> CmdResult {
+    let v = client.get_json(&format!("/containers/{name}/top"))?;
+    let titles: Vec<&str> = v["Titles"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t.as_str()).collect())
+        .unwrap_or_default();
+    let rows: Vec<Vec<String>> = v["Processes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| {
+                    p.as_array()
+                        .map(|f| {
+                            f.iter()
+                                .map(|x| x.as_str().unwrap_or_default().to_string())
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    format::table(&titles, &rows);
+    Ok(0)
+}
+
+pub fn diff(client: &Client, name: &str) -> CmdResult {
+    let v = client.get_json(&format!("/containers/{name}/changes"))?;
+    for change in v.as_array().cloned().unwrap_or_default() {
+        let kind = match change["Kind"].as_i64() {
+            Some(1) => "A",
+            Some(2) => "D",
+            _ => "C",
+        };
+        println!("{kind} {}", change["Path"].as_str().unwrap_or_default());
+    }
+    Ok(0)
+}
+
+fn stats_row(v: &Value) -> Vec<String> {
+    let cpu = &v["cpu_stats"];
+    let pre = &v["precpu_stats"];
+    let cpu_delta = cpu["cpu_usage"]["total_usage"].as_f64().unwrap_or(0.0)
+        - pre["cpu_usage"]["total_usage"].as_f64().unwrap_or(0.0);
+    let sys_delta = cpu["system_cpu_usage"].as_f64().unwrap_or(0.0)
+        - pre["system_cpu_usage"].as_f64().unwrap_or(0.0);
+    let cpus = cpu["online_cpus"].as_f64().unwrap_or(1.0);
+    let cpu_pct = if sys_delta > 0.0 && cpu_delta > 0.0 {
+        cpu_delta / sys_delta * cpus * 100.0
+    } else {
+        0.0
+    };
+    let mem = &v["memory_stats"];
+    let inactive = mem["stats"]["total_inactive_file"]
+        .as_f64()
+        .or(mem["stats"]["inactive_file"].as_f64())
+        .unwrap_or(0.0);
+    let used = (mem["usage"].as_f64().unwrap_or(0.0) - inactive).max(0.0);
+    let limit = mem["limit"].as_f64().unwrap_or(0.0);
+    vec![
+        v["id"]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .take(12)
+            .collect(),
+        v["name"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string(),
+        format!("{cpu_pct:.2}%"),
+        format!(
+            "{} / {}",
+            format::bytes_size(used),
+            format::bytes_size(limit)
+        ),
+        format!(
+            "{:.2}%",
+            if limit > 0.0 {
+                used / limit * 100.0
+            } else {
+                0.0
+            }
+        ),
+        v["pids_stats"]["current"].as_u64().unwrap_or(0).to_string(),
+    ]
+}
+
+pub fn stats(client: &Client, names: &[String], no_stream: bool) -> CmdResult {
+    let names: Vec<String> = if names.is_empty() {
+        client
+            .get_json("/containers/json")?
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c["Id"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        names.to_vec()
+    };
+    let header = [
+        "CONTAINER ID",
+        "NAME",
+        "CPU %",
+        "MEM USAGE / LIMIT",
+        "MEM %",
+        "PIDS",
+    ];
+    loop {
+        let mut rows = Vec::new();
+        for n in &names {
+            let v = client
+                .call(
+                    "GET",
+                    &format!("/containers/{n}/stats?stream=false"),
+                    RequestBody::None,
+                )?
+                .json()?;
+            rows.push(stats_row(&v));
+        }
+        if !no_stream {
+            print!("\x1b[2J\x1b[H");
+        }
+        format::table(&header, &rows);
+        if no_stream {
+            return Ok(0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}

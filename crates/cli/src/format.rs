@@ -45,23 +45,44 @@ pub fn ago(unix: i64) -> String {
     format!("{text} ago")
 }
 
-pub fn human_size(bytes: f64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
+/// Three significant digits, like Go's `%.3g` (what docker's size helpers use).
+fn three_digits(v: f64) -> String {
+    let text = if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    };
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+fn scaled(bytes: f64, base: f64, units: &[&str]) -> String {
     let mut v = bytes;
     let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
+    while v >= base && i + 1 < units.len() {
+        v /= base;
         i += 1;
     }
-    if v >= 100.0 || i == 0 {
-        format!("{:.0}{}", v, units[i])
-    } else {
-        format!("{:.3}", v)
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-            + units[i]
-    }
+    format!("{}{}", three_digits(v), units[i])
+}
+
+/// Decimal sizes for images and disk usage (docker's `HumanSize`): 2.13MB.
+pub fn human_size(bytes: f64) -> String {
+    scaled(bytes, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB"])
+}
+
+/// Binary sizes for memory (docker's `BytesSize`): 64MiB.
+pub fn bytes_size(bytes: f64) -> String {
+    scaled(
+        bytes,
+        1024.0,
+        &["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"],
+    )
 }
 
 fn lookup<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
@@ -146,5 +167,8 @@ mod tests {
     fn sizes() {
         assert_eq!(human_size(2_129_920.0), "2.13MB");
         assert_eq!(human_size(512.0), "512B");
+        assert_eq!(human_size(67_108_864.0), "67.1MB");
+        assert_eq!(bytes_size(67_108_864.0), "64MiB");
+        assert_eq!(bytes_size(620_000.0), "605KiB");
     }
 }

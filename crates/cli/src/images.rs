@@ -159,3 +159,98 @@ pub fn remove(client: &Client, names: &[String], force: bool) -> CmdResult {
     }
     Ok(code)
 }
+
+pub fn history(client: &Client, name: &str) -> CmdResult {
+    let v = client.get_json(&format!("/images/{name}/history"))?;
+    let rows: Vec<Vec<String>> = v
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|h| {
+            let id = h["Id"].as_str().unwrap_or_default();
+            vec![
+                if id.starts_with("sha256:") {
+                    id[7..19].to_string()
+                } else {
+                    id.to_string()
+                },
+                format::ago(h["Created"].as_i64().unwrap_or(0)),
+                h["CreatedBy"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(45)
+                    .collect(),
+                format::human_size(h["Size"].as_f64().unwrap_or(0.0)),
+                h["Comment"].as_str().unwrap_or_default().to_string(),
+            ]
+        })
+        .collect();
+    format::table(
+        &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+        &rows,
+    );
+    Ok(0)
+}
+
+pub fn disk_usage(client: &Client) -> CmdResult {
+    let v = client.get_json("/system/df")?;
+    let images = v["Images"].as_array().cloned().unwrap_or_default();
+    let containers = v["Containers"].as_array().cloned().unwrap_or_default();
+    let active_images = images
+        .iter()
+        .filter(|i| i["Containers"].as_i64().unwrap_or(0) > 0)
+        .count();
+    let layers = v["LayersSize"].as_f64().unwrap_or(0.0);
+    let unused: f64 = images
+        .iter()
+        .filter(|i| i["Containers"].as_i64().unwrap_or(0) == 0)
+        .map(|i| i["Size"].as_f64().unwrap_or(0.0) - i["SharedSize"].as_f64().unwrap_or(0.0))
+        .sum();
+    let rw: f64 = containers
+        .iter()
+        .map(|c| c["SizeRw"].as_f64().unwrap_or(0.0))
+        .sum();
+    let running = containers
+        .iter()
+        .filter(|c| c["State"] == "running")
+        .count();
+    let stopped_rw: f64 = containers
+        .iter()
+        .filter(|c| c["State"] != "running")
+        .map(|c| c["SizeRw"].as_f64().unwrap_or(0.0))
+        .sum();
+    let rows = vec![
+        vec![
+            "Images".into(),
+            images.len().to_string(),
+            active_images.to_string(),
+            format::human_size(layers),
+            format::human_size(unused.max(0.0)),
+        ],
+        vec![
+            "Containers".into(),
+            containers.len().to_string(),
+            running.to_string(),
+            format::human_size(rw),
+            format::human_size(stopped_rw),
+        ],
+        vec![
+            "Local Volumes".into(),
+            "0".into(),
+            "0".into(),
+            "0B".into(),
+            "0B".into(),
+        ],
+        vec![
+            "Build Cache".into(),
+            "0".into(),
+            "0".into(),
+            "0B".into(),
+            "0B".into(),
+        ],
+    ];
+    format::table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows);
+    Ok(0)
+}

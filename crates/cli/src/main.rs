@@ -341,6 +341,36 @@ enum Command {
         #[arg(required = true)]
         images: Vec<String>,
     },
+    /// Pause all processes within one or more containers
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Unpause all processes within one or more containers
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Rename a container
+    Rename { container: String, new_name: String },
+    /// Display the running processes of a container
+    Top { container: String },
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff { container: String },
+    /// Display a live stream of container resource usage statistics
+    Stats {
+        /// Disable streaming stats and only pull the first result
+        #[arg(long = "no-stream")]
+        no_stream: bool,
+        containers: Vec<String>,
+    },
+    /// Show the history of an image
+    History { image: String },
+    /// Manage berth
+    System {
+        #[command(subcommand)]
+        command: SystemCommand,
+    },
     /// Export a container's filesystem as a tar archive
     Export {
         /// Write to a file, instead of STDOUT
@@ -350,6 +380,14 @@ enum Command {
     },
     /// Show the berth version information
     Version,
+    /// Display system-wide information
+    Info,
+}
+
+#[derive(Subcommand)]
+enum SystemCommand {
+    /// Show berth disk usage
+    Df,
     /// Display system-wide information
     Info,
 }
@@ -542,6 +580,23 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
         Command::Export { output, container } => {
             containers::export(client, &container, output.as_deref())
         }
+        Command::Pause { containers } => containers::simple_post(client, &containers, "pause"),
+        Command::Unpause { containers } => containers::simple_post(client, &containers, "unpause"),
+        Command::Rename {
+            container,
+            new_name,
+        } => containers::rename(client, &container, &new_name),
+        Command::Top { container } => containers::top(client, &container),
+        Command::Diff { container } => containers::diff(client, &container),
+        Command::Stats {
+            no_stream,
+            containers,
+        } => containers::stats(client, &containers, no_stream),
+        Command::History { image } => images::history(client, &image),
+        Command::System { command } => match command {
+            SystemCommand::Df => images::disk_usage(client),
+            SystemCommand::Info => containers::info(client),
+        },
         Command::Version => containers::version(client),
         Command::Info => containers::info(client),
     }

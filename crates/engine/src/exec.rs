@@ -59,6 +59,12 @@ impl Engine {
                 c.id
             )));
         }
+        if c.state.paused {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                c.id
+            )));
+        }
         if config.cmd.is_empty() {
             return Err(EngineError::InvalidArgument(
                 "No exec command specified".into(),
@@ -120,6 +126,12 @@ impl Engine {
         if !c.state.running {
             return Err(EngineError::Conflict(format!(
                 "Container {} is not running",
+                c.id
+            )));
+        }
+        if c.state.paused {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is paused, unpause the container before exec",
                 c.id
             )));
         }

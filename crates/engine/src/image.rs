@@ -304,6 +304,41 @@ impl Engine {
         Ok(report)
     }
 
+    /// `history`: the image's build steps, newest first, in docker's shape.
+    pub fn image_history(&self, reference: &str) -> Result<Vec<serde_json::Value>> {
+        let image = self.image(reference)?;
+        let mut layers = image.config.rootfs.diff_ids.iter().rev();
+        let mut out = Vec::new();
+        let history: Vec<&serde_json::Value> = image.config.history.iter().rev().collect();
+        for (i, h) in history.iter().enumerate() {
+            let empty = h["empty_layer"].as_bool().unwrap_or(false);
+            let size = if empty {
+                0
+            } else {
+                layers
+                    .next()
+                    .and_then(|d| Digest::parse(d).ok())
+                    .and_then(|d| std::fs::metadata(self.store.blob_path(&d)).ok())
+                    .map(|m| m.len())
+                    .unwrap_or(0)
+            };
+            let created = h["created"]
+                .as_str()
+                .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                .map(|t| t.timestamp())
+                .unwrap_or(0);
+            out.push(json!({
+                "Id": if i == 0 { image.id.clone() } else { "<missing>".to_string() },
+                "Created": created,
+                "CreatedBy": h["created_by"].as_str().unwrap_or(""),
+                "Tags": if i == 0 { json!(image.repo_tags) } else { serde_json::Value::Null },
+                "Size": size,
+                "Comment": h["comment"].as_str().unwrap_or(""),
+            }));
+        }
+        Ok(out)
+    }
+
     /// Layer directories of an image, topmost first (overlayfs lowerdir order).
     pub(crate) fn image_lowers(&self, image: &ImageRecord) -> Result<Vec<std::path::PathBuf>> {
         let mut lowers = Vec::new();

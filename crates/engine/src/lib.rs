@@ -18,6 +18,7 @@ mod lifecycle;
 mod logs;
 pub mod model;
 mod names;
+mod ops;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

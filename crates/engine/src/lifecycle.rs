@@ -16,6 +16,7 @@ use crate::{db, now_rfc3339, Engine, EngineError, Result};
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const DEFAULT_STOP_TIMEOUT: i64 = 10;
+const MONITOR_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Docker's default json-file cap is "unlimited"; berth caps by default.
 const DEFAULT_LOG_MAX_SIZE: u64 = 20 * 1024 * 1024;
 const DEFAULT_LOG_MAX_FILES: u32 = 5;
@@ -180,7 +181,20 @@ impl Engine {
             }
         }
         let mut line = String::new();
-        let read = BufReader::new(stdout).read_line(&mut line).await;
+        // A monitor stuck inside the runtime (say, joining a frozen cgroup) must not
+        // hang the API call forever.
+        let read = match tokio::time::timeout(
+            MONITOR_REPLY_TIMEOUT,
+            BufReader::new(stdout).read_line(&mut line),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no reply within 60 s",
+            )),
+        };
         // The first half of the monitor exits as soon as it has forked.
         let _ = child.wait().await;
         read.map_err(|e| EngineError::Internal(format!("read monitor reply: {e}")))?;
@@ -470,7 +484,17 @@ impl Engine {
             self.set_manually_stopped(&c.id)?;
         }
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.state.pid), sig)
-            .map_err(|e| EngineError::Internal(format!("signal container {}: {e}", c.id)))
+            .map_err(|e| EngineError::Internal(format!("signal container {}: {e}", c.id)))?;
+        if c.state.paused {
+            self.thaw(&c)?;
+        }
+        // Like docker, a SIGKILL returns once the container is down, so that an
+        // `rm` right after `kill` finds it stopped.
+        if matches!(sig, nix::sys::signal::Signal::SIGKILL) {
+            self.wait_not_running(&c.id, Some(Duration::from_secs(10)))
+                .await;
+        }
+        Ok(())
     }
 
     /// `stop`: the stop signal, then SIGKILL after `timeout` seconds.
@@ -495,6 +519,9 @@ impl Engine {
         let sig = parse_signal(&signal)?;
         let pid = nix::unistd::Pid::from_raw(c.state.pid);
         let _ = nix::sys::signal::kill(pid, sig);
+        if c.state.paused {
+            self.thaw(&c)?;
+        }
         let limit = if timeout < 0 {
             None
         } else {

@@ -3,6 +3,7 @@
 //! * [`spec`] builds the OCI runtime spec (namespaces, mounts, capabilities, seccomp,
 //!   masked paths, cgroup limits) from berth's plain [`spec::SpecOptions`].
 //! * [`seccomp`] evaluates Docker's default seccomp profile for a given capability set.
+//! * [`cgroups`] reads and freezes a container's cgroup from outside (pause, stats, top).
 //! * [`caps`] knows Docker's default capability set and what the caller holds.
 //! * [`youki`] drives youki's `libcontainer`. It forks with raw clone3, blocks and
 //!   changes process-wide attributes, so it must only ever run inside a single-threaded
@@ -11,6 +12,7 @@
 //! * [`netdev`] brings up loopback inside a container's network namespace.
 
 pub mod caps;
+pub mod cgroups;
 pub mod external;
 pub mod netdev;
 pub mod seccomp;

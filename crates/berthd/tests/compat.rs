@@ -1,0 +1,221 @@
+//! Pause/unpause, rename, top, diff, stats, history and system df, through berth's
+//! CLI and through the unmodified docker CLI (28.x, /usr/local/bin/docker).
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Daemon, Run};
+
+fn docker(d: &Daemon, args: &[&str]) -> Run {
+    let child = Command::new("/usr/local/bin/docker")
+        .args(args)
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .env("DOCKER_CONFIG", d.root.join("docker-config"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the docker CLI is part of this machine image");
+    let out = common::wait_output(child, Duration::from_secs(30));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn pause_freezes_and_unpause_thaws() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let id = d
+        .berth(&[
+            "run",
+            "-d",
+            "--name",
+            "counter",
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do date +%s%N; sleep 0.05; done",
+        ])
+        .ok()
+        .out()
+        .to_string();
+    d.berth(&["pause", "counter"]).ok();
+    assert_eq!(
+        d.inspect("counter", "{{.State.Status}} {{.State.Paused}}"),
+        "paused true"
+    );
+    let state =
+        std::fs::read_to_string(d.cgroup_file(&id, "freezer", "freezer.state")).unwrap_or_default();
+    assert_eq!(state.trim(), "FROZEN");
+    let before = d.berth(&["logs", "counter"]).ok().stdout.lines().count();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        d.berth(&["logs", "counter"]).ok().stdout.lines().count(),
+        before,
+        "a frozen container kept running"
+    );
+    let r = d.berth(&["exec", "counter", "true"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("is paused"), "{}", r.stderr);
+    assert_eq!(
+        d.berth(&["pause", "counter"]).code,
+        1,
+        "pausing twice is a conflict"
+    );
+    d.berth(&["unpause", "counter"]).ok();
+    assert!(d.eventually(Duration::from_secs(5), || d
+        .berth(&["logs", "counter"])
+        .stdout
+        .lines()
+        .count()
+        > before));
+    // Stopping a paused container works: it is thawed after the signal.
+    d.berth(&["pause", "counter"]).ok();
+    d.berth(&["stop", "-t", "1", "counter"]).ok();
+    assert_eq!(
+        d.inspect("counter", "{{.State.Status}} {{.State.Paused}}"),
+        "exited false"
+    );
+}
+
+#[test]
+fn rename_top_diff_stats_history_df() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "old",
+        "-m",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /added; rm /bin/vi; sleep 100",
+    ])
+    .ok();
+    d.berth(&["rename", "old", "new"]).ok();
+    assert_eq!(d.inspect("new", "{{.Name}}"), "/new");
+    assert_eq!(d.berth(&["inspect", "old"]).code, 1);
+    d.berth(&["run", "-d", "--name", "other", "busybox", "sleep", "100"])
+        .ok();
+    let r = d.berth(&["rename", "new", "other"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("already in use"));
+    let top = d.berth(&["top", "new"]).ok().stdout;
+    assert!(top.starts_with("UID") && top.contains("sleep 100"), "{top}");
+    let diff = d.berth(&["diff", "new"]).ok().stdout;
+    assert_eq!(diff, "A /added\nC /bin\nD /bin/vi\n");
+    let stats = d.berth(&["stats", "--no-stream", "new"]).ok().stdout;
+    assert!(
+        stats.contains("new") && stats.contains("/ 64MiB"),
+        "{stats}"
+    );
+    let history = d.berth(&["history", "busybox"]).ok().stdout;
+    assert!(history.contains("Imported from -"), "{history}");
+    let df = d.berth(&["system", "df"]).ok().stdout;
+    assert!(
+        df.lines()
+            .any(|l| l.starts_with("Containers") && l.contains(" 2 ")),
+        "{df}"
+    );
+}
+
+#[test]
+fn the_docker_cli_drives_berthd() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let v = docker(&d, &["version", "--format", "{{.Server.APIVersion}}"]);
+    assert_eq!((v.code, v.out()), (0, "1.45"), "{}", v.stderr);
+    let r = docker(&d, &["run", "--rm", "busybox", "echo", "hello from docker"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "hello from docker\n"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        docker(&d, &["run", "busybox", "sh", "-c", "exit 3"]).code,
+        3
+    );
+    let id = docker(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "svc",
+            "-l",
+            "tier=web",
+            "busybox",
+            "sh",
+            "-c",
+            "echo up; sleep 100",
+        ],
+    );
+    assert_eq!(id.code, 0, "{}", id.stderr);
+    let ps = docker(
+        &d,
+        &[
+            "ps",
+            "--filter",
+            "label=tier=web",
+            "--format",
+            "{{.Names}} {{.Image}}",
+        ],
+    );
+    assert_eq!(ps.out(), "svc busybox");
+    assert!(
+        d.eventually(Duration::from_secs(5), || docker(&d, &["logs", "svc"])
+            .stdout
+            == "up\n")
+    );
+    let ex = docker(&d, &["exec", "svc", "sh", "-c", "echo in-exec; exit 4"]);
+    assert_eq!((ex.code, ex.stdout.as_str()), (4, "in-exec\n"));
+    assert_eq!(
+        docker(
+            &d,
+            &[
+                "inspect",
+                "-f",
+                "{{.State.Running}} {{.Config.Labels.tier}}",
+                "svc"
+            ]
+        )
+        .out(),
+        "true web"
+    );
+    assert_eq!(docker(&d, &["pause", "svc"]).code, 0);
+    assert_eq!(docker(&d, &["unpause", "svc"]).code, 0);
+    assert_eq!(docker(&d, &["rename", "svc", "svc2"]).code, 0);
+    assert!(docker(&d, &["top", "svc2"]).stdout.contains("sleep 100"));
+    assert_eq!(
+        docker(
+            &d,
+            &["stats", "--no-stream", "--format", "{{.Name}}", "svc2"]
+        )
+        .out(),
+        "svc2"
+    );
+    assert_eq!(docker(&d, &["stop", "-t", "1", "svc2"]).code, 0);
+    assert_eq!(docker(&d, &["wait", "svc2"]).out(), "137");
+    assert_eq!(docker(&d, &["rm", "svc2"]).code, 0);
+    let missing = docker(&d, &["inspect", "nope"]);
+    assert_ne!(missing.code, 0);
+    assert!(
+        missing.stderr.contains("No such object") || missing.stderr.contains("No such container"),
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        docker(&d, &["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .stdout
+            .contains("busybox:latest")
+    );
+}

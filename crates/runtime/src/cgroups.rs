@@ -1,0 +1,153 @@
+//! Reading and poking a container's cgroup from outside it (freezer, stats, procs),
+//! on cgroup v1 (one hierarchy per controller) and v2 (one unified hierarchy).
+
+use std::path::{Path, PathBuf};
+
+use crate::{Result, RuntimeError};
+
+const ROOT: &str = "/sys/fs/cgroup";
+
+/// True when /sys/fs/cgroup is itself the unified (v2) hierarchy.
+pub fn is_unified() -> bool {
+    Path::new(ROOT).join("cgroup.controllers").exists()
+}
+
+/// The directory of `controller` for the cgroup at `rel` (e.g. `/berth/<id>`).
+pub fn dir(controller: &str, rel: &str) -> PathBuf {
+    let rel = rel.trim_start_matches('/');
+    if is_unified() {
+        Path::new(ROOT).join(rel)
+    } else {
+        Path::new(ROOT).join(controller).join(rel)
+    }
+}
+
+fn read(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+fn write(path: &Path, value: &str) -> Result<()> {
+    std::fs::write(path, value)
+        .map_err(|e| RuntimeError::io(format!("write {value:?} to {}", path.display()), e))
+}
+
+/// Freezes (`true`) or thaws every process of the cgroup at `rel`, and waits until
+/// the kernel reports the new state.
+pub fn set_frozen(rel: &str, frozen: bool) -> Result<()> {
+    let (file, value, done) = if is_unified() {
+        (
+            dir("", rel).join("cgroup.freeze"),
+            if frozen { "1" } else { "0" },
+            None,
+        )
+    } else {
+        let state = if frozen { "FROZEN" } else { "THAWED" };
+        (
+            dir("freezer", rel).join("freezer.state"),
+            state,
+            Some(state),
+        )
+    };
+    write(&file, value)?;
+    if let Some(want) = done {
+        // v1 freezing is asynchronous: FREEZING until every task stopped.
+        for _ in 0..1000 {
+            if read(&file).as_deref() == Some(want) {
+                return Ok(());
+            }
+            write(&file, value)?;
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        return Err(RuntimeError::Runtime(format!(
+            "{} did not become {want}",
+            file.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Process IDs in the cgroup at `rel` (host pid namespace).
+pub fn pids(rel: &str) -> Vec<i32> {
+    read(&dir("pids", rel).join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// A snapshot of the numbers `docker stats` shows.
+#[derive(Debug, Default, Clone)]
+pub struct Usage {
+    pub memory_usage: u64,
+    pub memory_limit: u64,
+    pub memory_stat: Vec<(String, u64)>,
+    /// Total CPU time in nanoseconds.
+    pub cpu_total_ns: u64,
+    pub cpu_user_ns: u64,
+    pub cpu_system_ns: u64,
+    pub pids: u64,
+    pub pids_limit: u64,
+}
+
+fn parse_kv(text: &str) -> Vec<(String, u64)> {
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Reads memory, CPU and pids usage of the cgroup at `rel`.
+pub fn usage(rel: &str) -> Usage {
+    let num = |p: PathBuf| read(&p).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let mut u = Usage::default();
+    if is_unified() {
+        let d = dir("", rel);
+        u.memory_usage = num(d.join("memory.current"));
+        u.memory_limit = read(&d.join("memory.max"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX);
+        u.memory_stat = parse_kv(&read(&d.join("memory.stat")).unwrap_or_default());
+        let cpu = parse_kv(&read(&d.join("cpu.stat")).unwrap_or_default());
+        let get = |k: &str| {
+            cpu.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| *v * 1000)
+                .unwrap_or(0)
+        };
+        u.cpu_total_ns = get("usage_usec");
+        u.cpu_user_ns = get("user_usec");
+        u.cpu_system_ns = get("system_usec");
+        u.pids = num(d.join("pids.current"));
+        u.pids_limit = read(&d.join("pids.max"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+    } else {
+        let m = dir("memory", rel);
+        u.memory_usage = num(m.join("memory.usage_in_bytes"));
+        u.memory_limit = num(m.join("memory.limit_in_bytes"));
+        u.memory_stat = parse_kv(&read(&m.join("memory.stat")).unwrap_or_default());
+        let c = dir("cpuacct", rel);
+        u.cpu_total_ns = num(c.join("cpuacct.usage"));
+        let ticks = parse_kv(&read(&c.join("cpuacct.stat")).unwrap_or_default());
+        // cpuacct.stat is in USER_HZ (100 per second on Linux).
+        let get = |k: &str| {
+            ticks
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| *v * 10_000_000)
+                .unwrap_or(0)
+        };
+        u.cpu_user_ns = get("user");
+        u.cpu_system_ns = get("system");
+        let p = dir("pids", rel);
+        u.pids = num(p.join("pids.current"));
+        u.pids_limit = read(&p.join("pids.max"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+    }
+    u
+}
