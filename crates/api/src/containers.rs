@@ -39,7 +39,7 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
     }
 }
 
-fn parse_filters(raw: Option<&str>) -> Result<Filters, Resp> {
+pub(crate) fn parse_filters(raw: Option<&str>) -> Result<Filters, Resp> {
     let Some(raw) = raw.filter(|r| !r.is_empty()) else {
         return Ok(Filters::new());
     };

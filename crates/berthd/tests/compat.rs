@@ -219,3 +219,76 @@ fn the_docker_cli_drives_berthd() {
             .contains("busybox:latest")
     );
 }
+
+#[test]
+fn events_history_live_and_filters() {
+    let d = Daemon::start();
+    d.import_busybox();
+    // Live: a follower started first sees the next container's life.
+    let follower = d
+        .berth_cmd(&[
+            "events",
+            "--filter",
+            "type=container",
+            "--filter",
+            "container=watched",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("events");
+    std::thread::sleep(Duration::from_millis(200));
+    d.berth(&["run", "--rm", "--name", "watched", "busybox", "true"])
+        .ok();
+    d.berth(&["run", "--rm", "--name", "ignored", "busybox", "true"])
+        .ok();
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: plain kill(2) of our child.
+    unsafe { libc::kill(follower.id() as i32, libc::SIGTERM) };
+    let live = common::wait_output(follower, Duration::from_secs(10));
+    let live = String::from_utf8_lossy(&live.stdout).into_owned();
+    let actions: Vec<&str> = live
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert_eq!(actions, vec!["create", "start", "die", "destroy"], "{live}");
+    assert!(!live.contains("ignored"));
+    // History with since/until ends by itself, through berth and through docker.
+    let past = d
+        .berth(&[
+            "events",
+            "--since",
+            "1m",
+            "--until",
+            "0s",
+            "--filter",
+            "event=die",
+        ])
+        .ok();
+    assert_eq!(past.stdout.lines().count(), 2, "{}", past.stdout);
+    let since = (chrono_now() - 60).to_string();
+    let until = chrono_now().to_string();
+    let r = docker(
+        &d,
+        &[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "container=watched",
+            "--format",
+            "{{.Action}}",
+        ],
+    );
+    assert_eq!(r.stdout, "create\nstart\ndie\ndestroy\n", "{}", r.stderr);
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+        + 1
+}

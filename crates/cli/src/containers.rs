@@ -541,3 +541,95 @@ pub fn stats(client: &Client, names: &[String], no_stream: bool) -> CmdResult {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
+
+/// Docker CLI time arguments: unix seconds, RFC 3339, or a duration ago (`10m`, `1h30m`).
+fn timestamp(arg: &str) -> Result<String, Failure> {
+    if arg.parse::<f64>().is_ok() || chrono::DateTime::parse_from_rfc3339(arg).is_ok() {
+        return Ok(arg.to_string());
+    }
+    let mut total = 0f64;
+    let mut number = String::new();
+    for ch in arg.chars() {
+        if ch.is_ascii_digit() || ch == '.' {
+            number.push(ch);
+            continue;
+        }
+        let n: f64 = number
+            .parse()
+            .map_err(|_| fail(format!("invalid time {arg:?}")))?;
+        number.clear();
+        total += n * match ch {
+            's' => 1.0,
+            'm' => 60.0,
+            'h' => 3600.0,
+            _ => return Err(fail(format!("invalid time {arg:?}"))),
+        };
+    }
+    if !number.is_empty() {
+        return Err(fail(format!("invalid time {arg:?}")));
+    }
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as f64 / 1e9;
+    Ok(format!("{:.9}", now - total))
+}
+
+pub fn events(
+    client: &Client,
+    since: Option<String>,
+    until: Option<String>,
+    filters: &[String],
+) -> CmdResult {
+    let mut q = Vec::new();
+    if let Some(s) = since {
+        q.push(("since", timestamp(&s)?));
+    }
+    if let Some(u) = until {
+        q.push(("until", timestamp(&u)?));
+    }
+    let mut map = serde_json::Map::new();
+    for f in filters {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| fail(format!("bad format of filter (expected name=value): {f}")))?;
+        let entry = map.entry(k.to_string()).or_insert_with(|| json!({}));
+        entry[v] = json!(true);
+    }
+    if !map.is_empty() {
+        q.push(("filters", Value::Object(map).to_string()));
+    }
+    let resp = client.call(
+        "GET",
+        &format!("/events{}", encode_query(&q)),
+        RequestBody::None,
+    )?;
+    let reader = io::BufReader::new(resp.body);
+    let mut out = io::stdout().lock();
+    for line in io::BufRead::lines(reader) {
+        let Ok(line) = line else { break };
+        let Ok(ev) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        let nanos = ev["timeNano"].as_i64().unwrap_or(0);
+        let time =
+            chrono::DateTime::from_timestamp(nanos / 1_000_000_000, (nanos % 1_000_000_000) as u32)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+                .unwrap_or_default();
+        let attrs: Vec<String> = ev["Actor"]["Attributes"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{time} {} {} {} ({})",
+            ev["Type"].as_str().unwrap_or_default(),
+            ev["Action"].as_str().unwrap_or_default(),
+            ev["Actor"]["ID"].as_str().unwrap_or_default(),
+            attrs.join(", ")
+        )?;
+        out.flush()?;
+    }
+    Ok(0)
+}

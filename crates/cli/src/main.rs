@@ -366,6 +366,18 @@ enum Command {
     },
     /// Show the history of an image
     History { image: String },
+    /// Get real time events from the server
+    Events {
+        /// Show all events created since timestamp (unix, RFC 3339, or relative: 10m)
+        #[arg(long)]
+        since: Option<String>,
+        /// Stream events until this timestamp
+        #[arg(long)]
+        until: Option<String>,
+        /// Filter output based on conditions provided (type=, event=, container=, image=, label=)
+        #[arg(short = 'f', long = "filter")]
+        filter: Vec<String>,
+    },
     /// Manage berth
     System {
         #[command(subcommand)]
@@ -597,6 +609,11 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
             SystemCommand::Df => images::disk_usage(client),
             SystemCommand::Info => containers::info(client),
         },
+        Command::Events {
+            since,
+            until,
+            filter,
+        } => containers::events(client, since, until, &filter),
         Command::Version => containers::version(client),
         Command::Info => containers::info(client),
     }

@@ -190,6 +190,11 @@ impl Engine {
         self.events.subscribe()
     }
 
+    /// Recent events (for `--since`) and the live stream that follows them.
+    pub fn subscribe_with_history(&self) -> (Vec<Event>, tokio::sync::broadcast::Receiver<Event>) {
+        self.events.subscribe_with_history()
+    }
+
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let st = self.lock();
         let running = st.containers.values().filter(|c| c.state.running).count();
