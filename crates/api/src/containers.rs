@@ -628,3 +628,30 @@ pub fn stats(ctx: &Ctx, id: &str) -> Resp {
         .body(Body::Stream(body))
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
+
+fn label_filters(ctx: &Ctx) -> Result<Vec<String>, Resp> {
+    let filters = parse_filters(ctx.q("filters"))?;
+    for key in filters.keys() {
+        if key != "label" {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid filter '{key}'"),
+            ));
+        }
+    }
+    Ok(filters.get("label").cloned().unwrap_or_default())
+}
+
+pub async fn prune(ctx: &Ctx) -> Resp {
+    let labels = match label_filters(ctx) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    match ctx.engine.prune_containers(&labels).await {
+        Ok(ids) => json(
+            StatusCode::OK,
+            &json!({ "ContainersDeleted": ids, "SpaceReclaimed": 0 }),
+        ),
+        Err(e) => engine_error(e),
+    }
+}

