@@ -115,6 +115,7 @@ pub fn ps(
     filters: &[String],
     no_trunc: bool,
     last: Option<i64>,
+    template: Option<&str>,
 ) -> CmdResult {
     let mut map = serde_json::Map::new();
     for f in filters {
@@ -151,6 +152,49 @@ pub fn ps(
         for c in &list {
             println!("{}", short(c["Id"].as_str().unwrap_or_default()));
         }
+        return Ok(0);
+    }
+    if let Some(template) = template {
+        let objects: Vec<Value> = list
+            .iter()
+            .map(|c| {
+                let labels: Vec<String> = c["Labels"]
+                    .as_object()
+                    .map(|o| o.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect())
+                    .unwrap_or_default();
+                json!({
+                    "ID": short(c["Id"].as_str().unwrap_or_default()),
+                    "Image": c["Image"],
+                    "Command": format!("\"{}\"", c["Command"].as_str().unwrap_or_default()),
+                    "CreatedAt": chrono::DateTime::from_timestamp(c["Created"].as_i64().unwrap_or(0), 0)
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
+                        .unwrap_or_default(),
+                    "RunningFor": format::ago(c["Created"].as_i64().unwrap_or(0)),
+                    "Status": c["Status"],
+                    "State": c["State"],
+                    "Ports": "",
+                    "Names": c["Names"][0].as_str().unwrap_or_default().trim_start_matches('/'),
+                    "Labels": labels.join(","),
+                    "Networks": c["HostConfig"]["NetworkMode"],
+                    "Mounts": "",
+                })
+            })
+            .collect();
+        let headers = [
+            ("ID", "CONTAINER ID"),
+            ("Image", "IMAGE"),
+            ("Command", "COMMAND"),
+            ("CreatedAt", "CREATED AT"),
+            ("RunningFor", "CREATED"),
+            ("Status", "STATUS"),
+            ("State", "STATE"),
+            ("Ports", "PORTS"),
+            ("Names", "NAMES"),
+            ("Labels", "LABELS"),
+            ("Networks", "NETWORKS"),
+            ("Mounts", "MOUNTS"),
+        ];
+        format::print_formatted(template, &objects, &headers).map_err(fail)?;
         return Ok(0);
     }
     let rows: Vec<Vec<String>> = list

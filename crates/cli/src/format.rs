@@ -145,6 +145,36 @@ pub fn render(template: &str, value: &Value) -> Result<String, String> {
     Ok(out.replace("\\n", "\n").replace("\\t", "\t"))
 }
 
+/// `--format` for listings: a template per object, or `table TEMPLATE` for aligned
+/// columns (tab-separated in the template) under docker's column headers.
+pub fn print_formatted(
+    template: &str,
+    objects: &[Value],
+    headers: &[(&str, &str)],
+) -> Result<(), String> {
+    let template = template.replace("\\t", "\t");
+    let Some(table_template) = template.strip_prefix("table") else {
+        for o in objects {
+            println!("{}", render(&template, o)?);
+        }
+        return Ok(());
+    };
+    let table_template = table_template.trim_start();
+    let mut header_obj = serde_json::Map::new();
+    for (key, title) in headers {
+        header_obj.insert(key.to_string(), Value::String(title.to_string()));
+    }
+    let header = render(table_template, &Value::Object(header_obj))?;
+    let header: Vec<String> = header.split('\t').map(String::from).collect();
+    let rows: Vec<Vec<String>> = objects
+        .iter()
+        .map(|o| render(table_template, o).map(|r| r.split('\t').map(String::from).collect()))
+        .collect::<Result<_, _>>()?;
+    let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
+    table(&header_refs, &rows);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +191,18 @@ mod tests {
         assert_eq!(render("{{json .Config.Env}}", &v).unwrap(), "[\"A=b\"]");
         assert_eq!(render("{{.Missing}}", &v).unwrap(), "<no value>");
         assert!(render("{{range .X}}", &v).is_err());
+    }
+
+    #[test]
+    fn table_format_renders_headers() {
+        let objs = vec![json!({"Names": "a", "ID": "1"})];
+        assert!(print_formatted(
+            "table {{.ID}}\t{{.Names}}",
+            &objs,
+            &[("ID", "CONTAINER ID"), ("Names", "NAMES")]
+        )
+        .is_ok());
+        assert!(print_formatted("{{.Nope", &objs, &[]).is_err());
     }
 
     #[test]

@@ -267,6 +267,9 @@ enum Command {
         /// Show the latest created container
         #[arg(short = 'l', long)]
         latest: bool,
+        /// Format output using a Go-template subset ({{.Names}}, `table ...`)
+        #[arg(long)]
+        format: Option<String>,
     },
     /// Fetch the logs of a container
     Logs {
@@ -577,6 +580,7 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
             no_trunc,
             last,
             latest,
+            format,
         } => containers::ps(
             client,
             all,
@@ -584,6 +588,7 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
             &filter,
             no_trunc,
             if latest { Some(1) } else { last },
+            format.as_deref(),
         ),
         Command::Logs {
             follow,
@@ -625,7 +630,7 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
         Command::Container { command } => match command {
             ContainerCommand::Prune { force, filter } => containers::prune(client, force, &filter),
             ContainerCommand::Ls { all, quiet } => {
-                containers::ps(client, all, quiet, &[], false, None)
+                containers::ps(client, all, quiet, &[], false, None, None)
             }
         },
         Command::Tag { source, target } => images::tag(client, &source, &target),
