@@ -109,6 +109,21 @@ fn detached_lifecycle_stop_restart_logs() {
             .count(),
         0
     );
+    let formatted = d
+        .berth(&["ps", "--format", "{{.Names}}|{{.State}}|{{.Labels}}"])
+        .ok();
+    assert_eq!(formatted.out(), "ticker|running|team=core");
+    let table = d
+        .berth(&["ps", "--format", "table {{.Names}}\t{{.Image}}"])
+        .ok();
+    let header: Vec<&str> = table
+        .stdout
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, vec!["NAMES", "IMAGE"]);
 
     d.berth(&["stop", "-t", "5", "ticker"]).ok();
     assert_eq!(
