@@ -213,3 +213,71 @@ pub fn prune(ctx: &Ctx) -> Resp {
         Err(e) => engine_error(e),
     }
 }
+
+pub fn save(ctx: &Ctx, names: Vec<String>) -> Resp {
+    if names.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "no image names given");
+    }
+    match ctx.engine.save_images(&names) {
+        Ok(rx) => hyper::Response::builder()
+            .header("Content-Type", "application/x-tar")
+            .body(crate::Body::Stream(rx))
+            .unwrap_or_else(|_| hyper::Response::new(crate::Body::empty())),
+        Err(e) => engine_error(e),
+    }
+}
+
+pub async fn load(ctx: &Ctx, req: Request<Incoming>) -> Resp {
+    let (tx, rx) = std_mpsc::sync_channel::<Bytes>(16);
+    let mut body = req.into_body();
+    let feeder = tokio::spawn(async move {
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return };
+            if let Ok(data) = frame.into_data() {
+                let tx = tx.clone();
+                if tokio::task::spawn_blocking(move || tx.send(data))
+                    .await
+                    .map(|r| r.is_err())
+                    .unwrap_or(true)
+                {
+                    return;
+                }
+            }
+        }
+    });
+    let engine = ctx.engine.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        engine.load_images(ChannelReader {
+            rx,
+            current: Bytes::new(),
+        })
+    })
+    .await;
+    feeder.abort();
+    match result {
+        Ok(Ok(loaded)) => {
+            let mut out = Vec::new();
+            for r in loaded {
+                let what = if r.starts_with("sha256:") {
+                    "Loaded image ID"
+                } else {
+                    "Loaded image"
+                };
+                out.extend(
+                    serde_json::to_vec(&json!({ "stream": format!("{what}: {r}\n") }))
+                        .unwrap_or_default(),
+                );
+                out.push(b'\n');
+            }
+            hyper::Response::builder()
+                .header("Content-Type", "application/json")
+                .body(crate::Body::full(out))
+                .unwrap_or_else(|_| hyper::Response::new(crate::Body::empty()))
+        }
+        Ok(Err(e)) => engine_error(e),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("load failed: {e}"),
+        ),
+    }
+}

@@ -262,6 +262,8 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (&Method::POST, ["containers", "create"]) => containers::create(&ctx, req).await,
         (&Method::POST, ["containers", "prune"]) => containers::prune(&ctx).await,
         (&Method::POST, ["images", "prune"]) => images::prune(&ctx),
+        (&Method::GET, ["images", "get"]) => images::save(&ctx, ctx.all("names")),
+        (&Method::POST, ["images", "load"]) => images::load(&ctx, req).await,
         (&Method::GET, ["containers", "json"]) => containers::list(&ctx),
         (&Method::GET, ["containers", id, "json"]) => containers::inspect(&ctx, id),
         (&Method::POST, ["containers", id, "start"]) => containers::start(&ctx, id).await,
@@ -290,6 +292,9 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (&Method::GET, ["images", "json"]) => images::list(&ctx),
         (&Method::GET, ["images", rest @ .., "json"]) if !rest.is_empty() => {
             images::inspect(&ctx, &rest.join("/"))
+        }
+        (&Method::GET, ["images", rest @ .., "get"]) if !rest.is_empty() => {
+            images::save(&ctx, vec![rest.join("/")])
         }
         (&Method::GET, ["images", rest @ .., "history"]) if !rest.is_empty() => {
             images::history(&ctx, &rest.join("/"))

@@ -275,3 +275,135 @@ fn kill_9_during_import_leaves_a_consistent_store() {
         "ok"
     );
 }
+
+#[test]
+fn save_and_load_round_trip_with_berth_docker_and_podman() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let id = d.inspect("busybox", "{{.Id}}");
+    let saved = d.root.join("saved.tar");
+    d.berth(&["save", "-o", saved.to_str().expect("path"), "busybox"])
+        .ok();
+    d.berth(&["rmi", "busybox"]).ok();
+    let r = d.berth(&["load", "-i", saved.to_str().expect("path")]).ok();
+    assert_eq!(r.out(), "Loaded image: busybox:latest");
+    assert_eq!(
+        d.inspect("busybox", "{{.Id}}"),
+        id,
+        "the image ID survives the round trip"
+    );
+    assert_eq!(
+        d.berth(&["run", "--rm", "busybox", "echo", "loaded"])
+            .ok()
+            .out(),
+        "loaded"
+    );
+
+    // podman reads berth's archive and keeps the ID; berth reads podman's
+    // docker-archive and oci-archive (gzip layers) back to the same ID.
+    let pm = d.root.join("podman");
+    let podman = |args: &[&str]| {
+        let child = std::process::Command::new("podman")
+            .arg("--root")
+            .arg(pm.join("root"))
+            .arg("--runroot")
+            .arg(pm.join("run"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--events-backend",
+                "file",
+                "--cgroup-manager",
+                "cgroupfs",
+            ])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("podman is installed by .ci/run");
+        let out = common::wait_output(child, std::time::Duration::from_secs(120));
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    podman(&["load", "-i", saved.to_str().expect("path")]);
+    let podman_id = podman(&["images", "--no-trunc", "--format", "{{.ID}}"]);
+    assert_eq!(
+        podman_id.trim().trim_start_matches("sha256:"),
+        id.trim_start_matches("sha256:")
+    );
+    for format in ["docker-archive", "oci-archive"] {
+        let out = pm.join(format!("{format}.tar"));
+        podman(&[
+            "save",
+            "--format",
+            format,
+            "-o",
+            out.to_str().expect("path"),
+            "localhost/busybox:latest",
+        ]);
+        d.berth(&["rmi", "-f", &id]).ok();
+        let r = d.berth(&["load", "-i", out.to_str().expect("path")]).ok();
+        assert!(r.out().contains("busybox:latest"), "{format}: {}", r.out());
+        assert_eq!(
+            d.inspect("localhost/busybox:latest", "{{.Id}}"),
+            id,
+            "{format}"
+        );
+    }
+    podman(&["rmi", "-a", "-f"]);
+    let _ = std::fs::remove_dir_all(&pm);
+
+    // A layer that does not match the config's diff ID is refused, nothing stored.
+    let bad = d.root.join("bad");
+    std::fs::create_dir_all(bad.join("blobs/sha256")).expect("mkdir");
+    let layer = b"not the layer the config names";
+    let layer_hex = sha256_hex(layer);
+    std::fs::write(bad.join("blobs/sha256").join(&layer_hex), layer).expect("write");
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["sha256:{}"]}}}}"#,
+        "0".repeat(64)
+    );
+    std::fs::write(bad.join("config.json"), &config).expect("write");
+    std::fs::write(bad.join("manifest.json"), format!(r#"[{{"Config":"config.json","RepoTags":["bad:1"],"Layers":["blobs/sha256/{layer_hex}"]}}]"#)).expect("write");
+    let tarball = d.root.join("bad.tar");
+    assert!(std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&bad)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .expect("tar")
+        .success());
+    let r = d.berth(&["load", "-i", tarball.to_str().expect("path")]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("digest"), "{}", r.stderr);
+    assert_eq!(d.berth(&["inspect", "bad:1"]).code, 1);
+    assert!(std::fs::read_dir(d.data_root.join("image/tmp"))
+        .expect("tmp")
+        .next()
+        .is_none());
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(bytes)?;
+            c.wait_with_output()
+        })
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}

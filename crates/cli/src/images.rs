@@ -286,3 +286,60 @@ pub fn prune(client: &Client, all: bool, force: bool) -> CmdResult {
     println!("Total reclaimed space: 0B");
     Ok(0)
 }
+
+pub fn save(client: &Client, names: &[String], output: Option<&str>) -> CmdResult {
+    if output.is_none() && crate::term::is_terminal(1) {
+        return Err(fail(
+            "cowardly refusing to save to a terminal. Use the -o flag or redirect",
+        ));
+    }
+    let q: Vec<(&str, String)> = names.iter().map(|n| ("names", n.clone())).collect();
+    let mut resp = client.call(
+        "GET",
+        &format!("/images/get{}", encode_query(&q)),
+        RequestBody::None,
+    )?;
+    match output {
+        Some(path) => {
+            let tmp = format!("{path}.tmp{}", std::process::id());
+            let mut file =
+                std::fs::File::create(&tmp).map_err(|e| fail(format!("create {tmp}: {e}")))?;
+            std::io::copy(&mut resp.body, &mut file)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path).map_err(|e| fail(format!("rename to {path}: {e}")))?;
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            std::io::copy(&mut resp.body, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+        }
+    }
+    Ok(0)
+}
+
+pub fn load(client: &Client, input: Option<&str>, quiet: bool) -> CmdResult {
+    let mut reader: Box<dyn Read> = match input {
+        Some(path) => {
+            Box::new(std::fs::File::open(path).map_err(|e| fail(format!("open {path}: {e}")))?)
+        }
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let resp = client.call(
+        "POST",
+        "/images/load",
+        RequestBody::Stream(&mut *reader, "application/x-tar"),
+    )?;
+    let mut text = String::new();
+    let mut body = resp.body;
+    body.read_to_string(&mut text)?;
+    for line in text.lines() {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+            if let Some(s) = v["stream"].as_str() {
+                if !quiet {
+                    print!("{s}");
+                }
+            }
+        }
+    }
+    Ok(0)
+}

@@ -374,6 +374,23 @@ enum Command {
     },
     /// Show the history of an image
     History { image: String },
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save {
+        /// Write to a file, instead of STDOUT
+        #[arg(short = 'o', long)]
+        output: Option<String>,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Load an image from a tar archive or STDIN
+    Load {
+        /// Read from tar archive file, instead of STDIN
+        #[arg(short = 'i', long)]
+        input: Option<String>,
+        /// Suppress the load output
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
     /// Get real time events from the server
     Events {
         /// Show all events created since timestamp (unix, RFC 3339, or relative: 10m)
@@ -660,6 +677,8 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
             until,
             filter,
         } => containers::events(client, since, until, &filter),
+        Command::Save { output, images } => images::save(client, &images, output.as_deref()),
+        Command::Load { input, quiet } => images::load(client, input.as_deref(), quiet),
         Command::Version => containers::version(client),
         Command::Info => containers::info(client),
     }

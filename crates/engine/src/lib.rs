@@ -7,6 +7,7 @@
 //! disk never disagree for longer than one call. Long work (unpacking, waiting for a
 //! container) happens outside the lock.
 
+mod archive;
 pub mod db;
 mod events;
 mod exec;

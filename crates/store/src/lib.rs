@@ -193,9 +193,20 @@ impl Store {
     /// Stores a (possibly gzip-compressed) layer tar: the uncompressed tar becomes a
     /// blob named by its diff ID, then it is unpacked once under `layers/`.
     pub fn import_layer(&self, reader: impl Read) -> Result<StoredLayer> {
+        self.import_layer_expecting(reader, None)
+    }
+
+    /// Like [`Store::import_layer`], but the uncompressed tar must hash to
+    /// `expected` (a diff ID from an image config), checked before anything is
+    /// unpacked.
+    pub fn import_layer_expecting(
+        &self,
+        reader: impl Read,
+        expected: Option<&Digest>,
+    ) -> Result<StoredLayer> {
         let mut buffered = BufReader::with_capacity(256 * 1024, reader);
         let tar_stream = decompressed(&mut buffered)?;
-        let (diff_id, size) = self.write_blob(tar_stream, None)?;
+        let (diff_id, size) = self.write_blob(tar_stream, expected)?;
         self.unpack_layer(&diff_id)?;
         Ok(StoredLayer { diff_id, size })
     }
