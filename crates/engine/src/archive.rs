@@ -241,11 +241,11 @@ impl Engine {
                         .iter()
                         .map(|l| inside(root, l))
                         .collect::<Result<Vec<_>>>()?;
-                    Ok((
-                        inside(root, &m.config)?,
+                    Ok(ArchiveImage {
+                        config: inside(root, &m.config)?,
                         layers,
-                        m.repo_tags.unwrap_or_default(),
-                    ))
+                        tags: m.repo_tags.unwrap_or_default(),
+                    })
                 })
                 .collect::<Result<_>>()?
         } else if root.join("index.json").is_file() {
