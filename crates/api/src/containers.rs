@@ -655,3 +655,14 @@ pub async fn prune(ctx: &Ctx) -> Resp {
         Err(e) => engine_error(e),
     }
 }
+
+pub async fn update(ctx: &Ctx, id: &str, req: Request<Incoming>) -> Resp {
+    let body: berth_engine::UpdateConfig = match read_json(req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match ctx.engine.update_container(id, body) {
+        Ok(()) => json(StatusCode::OK, &json!({ "Warnings": [] })),
+        Err(e) => engine_error(e),
+    }
+}

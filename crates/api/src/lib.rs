@@ -279,6 +279,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (&Method::POST, ["containers", id, "pause"]) => containers::pause(&ctx, id),
         (&Method::POST, ["containers", id, "unpause"]) => containers::unpause(&ctx, id),
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(&ctx, id),
+        (&Method::POST, ["containers", id, "update"]) => containers::update(&ctx, id, req).await,
         (&Method::GET, ["containers", id, "top"]) => containers::top(&ctx, id),
         (&Method::GET, ["containers", id, "changes"]) => containers::changes(&ctx, id),
         (&Method::GET, ["containers", id, "stats"]) => containers::stats(&ctx, id),

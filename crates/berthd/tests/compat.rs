@@ -337,3 +337,61 @@ fn prune_removes_only_what_is_unused() {
         "an image in use was pruned"
     );
 }
+
+#[test]
+fn update_changes_limits_of_a_running_container() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&[
+        "run", "-d", "--name", "elastic", "-m", "32m", "busybox", "sleep", "60",
+    ])
+    .ok();
+    let id = d.container_id("elastic");
+    let read = |ctrl: &str, file: &str| {
+        std::fs::read_to_string(d.cgroup_file(&id, ctrl, file))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        read("memory", "memory.limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    let r = docker(
+        &d,
+        &[
+            "update",
+            "-m",
+            "128m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "50",
+            "elastic",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        read("memory", "memory.limit_in_bytes"),
+        (128u64 << 20).to_string()
+    );
+    assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
+    assert_eq!(read("pids", "pids.max"), "50");
+    d.berth(&["update", "--cpu-shares", "256", "elastic"]).ok();
+    assert_eq!(read("cpu", "cpu.shares"), "256");
+    assert_eq!(
+        d.inspect("elastic", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}"),
+        "134217728 500000000"
+    );
+    // The new limits survive a restart.
+    d.berth(&["restart", "-t", "0", "elastic"]).ok();
+    assert_eq!(
+        read("memory", "memory.limit_in_bytes"),
+        (128u64 << 20).to_string()
+    );
+    assert_eq!(
+        d.berth(&["update", "-m", "1m", "elastic"]).code,
+        1,
+        "below docker's 6MB minimum"
+    );
+}

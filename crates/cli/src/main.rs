@@ -363,6 +363,26 @@ enum Command {
     Rename { container: String, new_name: String },
     /// Display the running processes of a container
     Top { container: String },
+    /// Update configuration of one or more containers
+    Update {
+        /// Memory limit
+        #[arg(short = 'm', long)]
+        memory: Option<String>,
+        /// Number of CPUs
+        #[arg(long)]
+        cpus: Option<f64>,
+        /// CPU shares (relative weight)
+        #[arg(short = 'c', long = "cpu-shares")]
+        cpu_shares: Option<i64>,
+        /// Tune container pids limit (-1 for unlimited)
+        #[arg(long = "pids-limit", allow_hyphen_values = true)]
+        pids_limit: Option<i64>,
+        /// Restart policy to apply when a container exits
+        #[arg(long)]
+        restart: Option<String>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
     /// Inspect changes to files or directories on a container's filesystem
     Diff { container: String },
     /// Display a live stream of container resource usage statistics
@@ -679,6 +699,22 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
         } => containers::events(client, since, until, &filter),
         Command::Save { output, images } => images::save(client, &images, output.as_deref()),
         Command::Load { input, quiet } => images::load(client, input.as_deref(), quiet),
+        Command::Update {
+            memory,
+            cpus,
+            cpu_shares,
+            pids_limit,
+            restart,
+            containers,
+        } => run::update(
+            client,
+            &containers,
+            memory.as_deref(),
+            cpus,
+            cpu_shares,
+            pids_limit,
+            restart.as_deref(),
+        ),
         Command::Version => containers::version(client),
         Command::Info => containers::info(client),
     }

@@ -442,3 +442,46 @@ pub fn exec(
     let inspect = client.get_json(&format!("/exec/{id}/json"))?;
     Ok(inspect["ExitCode"].as_i64().unwrap_or(126) as i32)
 }
+
+/// `update`: new limits for running or stopped containers.
+pub fn update(
+    client: &Client,
+    names: &[String],
+    memory: Option<&str>,
+    cpus: Option<f64>,
+    cpu_shares: Option<i64>,
+    pids_limit: Option<i64>,
+    restart: Option<&str>,
+) -> crate::CmdResult {
+    let mut body = json!({});
+    if let Some(m) = memory {
+        body["Memory"] = json!(parse_bytes(m)?);
+    }
+    if let Some(c) = cpus {
+        body["NanoCpus"] = json!((c * 1e9) as i64);
+    }
+    if let Some(s) = cpu_shares {
+        body["CpuShares"] = json!(s);
+    }
+    if let Some(p) = pids_limit {
+        body["PidsLimit"] = json!(p);
+    }
+    if let Some(r) = restart {
+        let (name, count) = r.split_once(':').unwrap_or((r, "0"));
+        let count: i64 = count
+            .parse()
+            .map_err(|_| crate::fail(format!("invalid restart policy format: {r}")))?;
+        body["RestartPolicy"] = json!({ "Name": name, "MaximumRetryCount": count });
+    }
+    let mut code = 0;
+    for n in names {
+        match client.post_json(&format!("/containers/{n}/update"), Some(&body)) {
+            Ok(_) => println!("{n}"),
+            Err(e) => {
+                eprintln!("{e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}

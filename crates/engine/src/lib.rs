@@ -33,6 +33,7 @@ pub use exec::{ExecConfig, ExecRecord};
 pub use image::{normalize_reference, ImportOptions};
 pub use logs::{AttachStream, LogOptions};
 pub use model::*;
+pub use ops::UpdateConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -151,3 +151,70 @@ pub fn usage(rel: &str) -> Usage {
     }
     u
 }
+
+/// New limits for a running container (`docker update`); `None` leaves one as is.
+#[derive(Debug, Default, Clone)]
+pub struct Limits {
+    /// Bytes; 0 or less means unlimited.
+    pub memory: Option<i64>,
+    /// (quota, period) in microseconds; quota 0 or less means unlimited.
+    pub cpu: Option<(i64, u64)>,
+    pub cpu_shares: Option<u64>,
+    /// 0 or less means unlimited.
+    pub pids: Option<i64>,
+}
+
+/// Writes `limits` into the cgroup at `rel`.
+pub fn apply(rel: &str, limits: &Limits) -> Result<()> {
+    let unified = is_unified();
+    if let Some(memory) = limits.memory {
+        if unified {
+            let v = if memory > 0 {
+                memory.to_string()
+            } else {
+                "max".into()
+            };
+            write(&dir("", rel).join("memory.max"), &v)?;
+        } else {
+            write(
+                &dir("memory", rel).join("memory.limit_in_bytes"),
+                &(if memory > 0 { memory } else { -1 }).to_string(),
+            )?;
+        }
+    }
+    if let Some((quota, period)) = limits.cpu {
+        if unified {
+            let q = if quota > 0 {
+                quota.to_string()
+            } else {
+                "max".into()
+            };
+            write(&dir("", rel).join("cpu.max"), &format!("{q} {period}"))?;
+        } else {
+            let d = dir("cpu", rel);
+            write(&d.join("cpu.cfs_period_us"), &period.to_string())?;
+            write(
+                &d.join("cpu.cfs_quota_us"),
+                &(if quota > 0 { quota } else { -1 }).to_string(),
+            )?;
+        }
+    }
+    if let Some(shares) = limits.cpu_shares {
+        if unified {
+            // The OCI conversion from shares (2..262144) to weight (1..10000).
+            let weight = 1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142;
+            write(&dir("", rel).join("cpu.weight"), &weight.to_string())?;
+        } else {
+            write(&dir("cpu", rel).join("cpu.shares"), &shares.to_string())?;
+        }
+    }
+    if let Some(pids) = limits.pids {
+        let v = if pids > 0 {
+            pids.to_string()
+        } else {
+            "max".into()
+        };
+        write(&dir("pids", rel).join("pids.max"), &v)?;
+    }
+    Ok(())
+}
