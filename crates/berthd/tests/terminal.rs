@@ -28,10 +28,22 @@ fn set_size(fd: &impl AsRawFd, rows: u16, cols: u16) {
 }
 
 fn spawn_in_pty(d: &Daemon, args: &[&str]) -> Pty {
+    spawn_cmd_in_pty(d.berth_cmd(args))
+}
+
+/// The unmodified docker CLI, pointed at this berthd.
+fn docker_in_pty(d: &Daemon, args: &[&str]) -> Pty {
+    let mut cmd = std::process::Command::new("/usr/local/bin/docker");
+    cmd.args(args)
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .env("DOCKER_CONFIG", d.root.join("docker-config"));
+    spawn_cmd_in_pty(cmd)
+}
+
+fn spawn_cmd_in_pty(mut cmd: std::process::Command) -> Pty {
     let pty = nix::pty::openpty(None, None).expect("openpty");
     set_size(&pty.master, 40, 100);
     let slave: OwnedFd = pty.slave;
-    let mut cmd = d.berth_cmd(args);
     cmd.stdin(Stdio::from(slave.try_clone().expect("dup")))
         .stdout(Stdio::from(slave.try_clone().expect("dup")))
         .stderr(Stdio::from(slave));
@@ -178,4 +190,25 @@ fn exec_it_joins_a_running_container() {
         .to_string();
     d.berth(&["wait", &stopped]).ok();
     assert_eq!(d.berth(&["exec", &stopped, "true"]).code, 1);
+}
+
+#[test]
+fn docker_cli_run_it_and_exec_it() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let mut t = docker_in_pty(
+        &d,
+        &["run", "-it", "--rm", "--name", "dockertty", "busybox", "sh"],
+    );
+    t.expect("# ");
+    t.send("echo $((6*7)); stty size\r");
+    let out = t.expect("40 100");
+    assert!(out.contains("42"), "{out}");
+    let mut e = docker_in_pty(&d, &["exec", "-it", "dockertty", "sh"]);
+    e.expect("# ");
+    e.send("tty; exit 6\r");
+    e.expect("/dev/pts/");
+    assert_eq!(e.exit_code(), 6);
+    t.send("exit 2\r");
+    assert_eq!(t.exit_code(), 2);
 }
