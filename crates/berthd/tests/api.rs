@@ -158,3 +158,66 @@ fn create_inspect_and_list_shapes() {
     let (s, _, _) = d.http("DELETE", "/containers/shape", None);
     assert_eq!(s, 404);
 }
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn many_followers_and_abrupt_disconnects_leak_nothing() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "chatty",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo line; sleep 0.02; done",
+    ])
+    .ok();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let baseline = open_fds(d.pid());
+    let mut followers = Vec::new();
+    for i in 0..20 {
+        let args: &[&str] = if i % 2 == 0 {
+            &["logs", "-f", "chatty"]
+        } else {
+            &["events"]
+        };
+        followers.push(
+            d.berth_cmd(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("follower"),
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // berthd keeps serving everyone else while 20 streams are open.
+    assert_eq!(d.berth(&["ps", "-q"]).ok().stdout.lines().count(), 1);
+    d.berth(&["run", "--rm", "busybox", "true"]).ok();
+    // Clients that vanish mid-stream (SIGKILL) release their connections.
+    for mut f in followers {
+        let _ = f.kill();
+        let _ = f.wait();
+    }
+    // A request body cut off halfway: the handler gives up, no record is made.
+    {
+        use std::io::Write;
+        let mut s = std::os::unix::net::UnixStream::connect(&d.socket).expect("connect");
+        let _ = s.write_all(b"POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"Image\":");
+    }
+    assert!(
+        d.eventually(std::time::Duration::from_secs(10), || open_fds(d.pid())
+            <= baseline + 2),
+        "berthd holds {} fds, {} before the followers",
+        open_fds(d.pid()),
+        baseline
+    );
+    assert_eq!(d.berth(&["ps", "-aq"]).ok().stdout.lines().count(), 1);
+}
