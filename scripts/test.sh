@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --workspace --bins
+# The docker Python SDK, for the compatibility tests (PyPI).
+if [ ! -x target/sdk-venv/bin/python ] || ! target/sdk-venv/bin/python -c 'import docker' 2>/dev/null; then
+  python3 -m venv target/sdk-venv
+  target/sdk-venv/bin/pip install -q 'docker>=7,<8'
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -395,3 +395,35 @@ fn update_changes_limits_of_a_running_container() {
         "below docker's 6MB minimum"
     );
 }
+
+/// The docker Python SDK from PyPI, in the venv scripts/test.sh makes.
+#[test]
+fn the_docker_python_sdk_drives_berthd() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let python = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/sdk-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/test.sh, which creates it",
+        python.display()
+    );
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/docker_sdk.py");
+    let child = Command::new(python)
+        .arg(script)
+        .arg(&d.socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python");
+    let out = common::wait_output(child, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "stdout={} stderr={}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "docker-py ok");
+}
