@@ -12,6 +12,33 @@ use serde_json::json;
 
 use crate::{engine_error, error, json, Ctx, Resp};
 
+/// Feeds the async request body into a blocking `Read` (for the importer and the
+/// loader, which run on a blocking thread). Abort the handle when done.
+fn blocking_body(req: Request<Incoming>) -> (ChannelReader, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = std_mpsc::sync_channel::<Bytes>(16);
+    let mut body = req.into_body();
+    let feeder = tokio::spawn(async move {
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return };
+            if let Ok(data) = frame.into_data() {
+                let tx = tx.clone();
+                // A full channel means the reader is busy writing; wait off-thread.
+                let sent = tokio::task::spawn_blocking(move || tx.send(data)).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    return;
+                }
+            }
+        }
+    });
+    (
+        ChannelReader {
+            rx,
+            current: Bytes::new(),
+        },
+        feeder,
+    )
+}
+
 /// Adapts the async request body into a blocking `Read` for the importer.
 struct ChannelReader {
     rx: std_mpsc::Receiver<Bytes>,
@@ -61,35 +88,9 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
         message: ctx.q("message").unwrap_or("").to_string(),
     };
 
-    let (tx, rx) = std_mpsc::sync_channel::<Bytes>(16);
-    let mut body = req.into_body();
-    let feeder = tokio::spawn(async move {
-        while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else { return };
-            if let Ok(data) = frame.into_data() {
-                let tx = tx.clone();
-                // A full channel means the importer is busy writing; wait off-thread.
-                if tokio::task::spawn_blocking(move || tx.send(data))
-                    .await
-                    .map(|r| r.is_err())
-                    .unwrap_or(true)
-                {
-                    return;
-                }
-            }
-        }
-    });
+    let (reader, feeder) = blocking_body(req);
     let engine = ctx.engine.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        engine.import_image(
-            ChannelReader {
-                rx,
-                current: Bytes::new(),
-            },
-            opts,
-        )
-    })
-    .await;
+    let result = tokio::task::spawn_blocking(move || engine.import_image(reader, opts)).await;
     feeder.abort();
     match result {
         Ok(Ok(image)) => json(StatusCode::OK, &json!({ "status": image.id })),
@@ -228,31 +229,9 @@ pub fn save(ctx: &Ctx, names: Vec<String>) -> Resp {
 }
 
 pub async fn load(ctx: &Ctx, req: Request<Incoming>) -> Resp {
-    let (tx, rx) = std_mpsc::sync_channel::<Bytes>(16);
-    let mut body = req.into_body();
-    let feeder = tokio::spawn(async move {
-        while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else { return };
-            if let Ok(data) = frame.into_data() {
-                let tx = tx.clone();
-                if tokio::task::spawn_blocking(move || tx.send(data))
-                    .await
-                    .map(|r| r.is_err())
-                    .unwrap_or(true)
-                {
-                    return;
-                }
-            }
-        }
-    });
+    let (reader, feeder) = blocking_body(req);
     let engine = ctx.engine.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        engine.load_images(ChannelReader {
-            rx,
-            current: Bytes::new(),
-        })
-    })
-    .await;
+    let result = tokio::task::spawn_blocking(move || engine.load_images(reader)).await;
     feeder.abort();
     match result {
         Ok(Ok(loaded)) => {

@@ -117,14 +117,7 @@ pub fn ps(
     last: Option<i64>,
     template: Option<&str>,
 ) -> CmdResult {
-    let mut map = serde_json::Map::new();
-    for f in filters {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| fail(format!("bad format of filter (expected name=value): {f}")))?;
-        let entry = map.entry(k.to_string()).or_insert_with(|| json!({}));
-        entry[v] = json!(true);
-    }
+    let filters_json = filters_json(filters)?;
     let mut q = vec![(
         "all",
         if all || last.is_some() {
@@ -133,8 +126,8 @@ pub fn ps(
             "0".to_string()
         },
     )];
-    if !map.is_empty() {
-        q.push(("filters", Value::Object(map).to_string()));
+    if let Some(f) = filters_json {
+        q.push(("filters", f));
     }
     if let Some(n) = last {
         q.push(("limit", n.to_string()));
@@ -412,22 +405,45 @@ pub fn export(client: &Client, name: &str, output: Option<&str>) -> CmdResult {
         &format!("/containers/{name}/export"),
         RequestBody::None,
     )?;
+    write_output(&mut resp.body, output)?;
+    Ok(0)
+}
+
+/// Docker's `--filter k=v` flags as the API's JSON (`{"k":{"v":true}}`).
+pub(crate) fn filters_json(filters: &[String]) -> Result<Option<String>, Failure> {
+    if filters.is_empty() {
+        return Ok(None);
+    }
+    let mut map = serde_json::Map::new();
+    for f in filters {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| fail(format!("bad format of filter (expected name=value): {f}")))?;
+        let entry = map.entry(k.to_string()).or_insert_with(|| json!({}));
+        entry[v] = json!(true);
+    }
+    Ok(Some(Value::Object(map).to_string()))
+}
+
+/// Copies an archive body to `output` (atomically: temp file, fsync, rename) or to
+/// stdout.
+pub(crate) fn write_output(body: &mut dyn io::Read, output: Option<&str>) -> Result<(), Failure> {
     match output {
         Some(path) => {
             let tmp = format!("{path}.tmp{}", std::process::id());
             let mut file =
                 std::fs::File::create(&tmp).map_err(|e| fail(format!("create {tmp}: {e}")))?;
-            io::copy(&mut resp.body, &mut file)?;
+            io::copy(body, &mut file)?;
             file.sync_all()?;
             std::fs::rename(&tmp, path).map_err(|e| fail(format!("rename to {path}: {e}")))?;
         }
         None => {
             let mut out = io::stdout().lock();
-            io::copy(&mut resp.body, &mut out)?;
+            io::copy(body, &mut out)?;
             out.flush()?;
         }
     }
-    Ok(0)
+    Ok(())
 }
 
 pub fn simple_post(client: &Client, names: &[String], verb: &str) -> CmdResult {
@@ -629,16 +645,9 @@ pub fn events(
     if let Some(u) = until {
         q.push(("until", timestamp(&u)?));
     }
-    let mut map = serde_json::Map::new();
-    for f in filters {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| fail(format!("bad format of filter (expected name=value): {f}")))?;
-        let entry = map.entry(k.to_string()).or_insert_with(|| json!({}));
-        entry[v] = json!(true);
-    }
-    if !map.is_empty() {
-        q.push(("filters", Value::Object(map).to_string()));
+    let filters_json = filters_json(filters)?;
+    if let Some(f) = filters_json {
+        q.push(("filters", f));
     }
     let resp = client.call(
         "GET",
@@ -693,19 +702,10 @@ pub fn prune(client: &Client, force: bool, filters: &[String]) -> CmdResult {
     if !confirm(force, "all stopped containers")? {
         return Ok(0);
     }
-    let mut map = serde_json::Map::new();
-    for f in filters {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| fail(format!("bad format of filter (expected name=value): {f}")))?;
-        let value = v.to_string();
-        let entry = map.entry(k.to_string()).or_insert_with(|| json!({}));
-        entry[value] = json!(true);
-    }
-    let q = if map.is_empty() {
-        String::new()
-    } else {
-        encode_query(&[("filters", Value::Object(map).to_string())])
+    let filters_json = filters_json(filters)?;
+    let q = match filters_json {
+        Some(f) => encode_query(&[("filters", f)]),
+        None => String::new(),
     };
     let v = client.post_json(&format!("/containers/prune{q}"), None)?;
     let deleted = v["ContainersDeleted"]

@@ -299,21 +299,7 @@ pub fn save(client: &Client, names: &[String], output: Option<&str>) -> CmdResul
         &format!("/images/get{}", encode_query(&q)),
         RequestBody::None,
     )?;
-    match output {
-        Some(path) => {
-            let tmp = format!("{path}.tmp{}", std::process::id());
-            let mut file =
-                std::fs::File::create(&tmp).map_err(|e| fail(format!("create {tmp}: {e}")))?;
-            std::io::copy(&mut resp.body, &mut file)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path).map_err(|e| fail(format!("rename to {path}: {e}")))?;
-        }
-        None => {
-            let mut out = std::io::stdout().lock();
-            std::io::copy(&mut resp.body, &mut out)?;
-            std::io::Write::flush(&mut out)?;
-        }
-    }
+    containers::write_output(&mut resp.body, output)?;
     Ok(0)
 }
 

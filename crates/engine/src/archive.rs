@@ -15,36 +15,12 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::model::{ImageConfigBlob, ImageRecord};
+use crate::stream::ChannelWriter;
 use crate::{db, now_rfc3339, Engine, EngineError, Result};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
-
-struct ChannelWriter {
-    tx: mpsc::Sender<Bytes>,
-    buf: Vec<u8>,
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= 256 * 1024 {
-            self.flush()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        if !self.buf.is_empty() {
-            let chunk = Bytes::from(std::mem::take(&mut self.buf));
-            self.tx.blocking_send(chunk).map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away")
-            })?;
-        }
-        Ok(())
-    }
-}
 
 fn append_bytes(
     builder: &mut tar::Builder<&mut ChannelWriter>,
@@ -111,10 +87,7 @@ impl Engine {
         let (tx, rx) = mpsc::channel(8);
         let engine = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut writer = ChannelWriter {
-                tx,
-                buf: Vec::new(),
-            };
+            let mut writer = ChannelWriter::new(tx);
             if let Err(e) = engine.write_archive(&mut writer, &images) {
                 tracing::warn!(error = %e, "save ended early");
             }

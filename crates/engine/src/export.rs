@@ -7,33 +7,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::stream::ChannelWriter;
 use crate::{Engine, EngineError, Result};
-
-/// A `Write` that hands full buffers to an async receiver.
-struct ChannelWriter {
-    tx: mpsc::Sender<Bytes>,
-    buf: Vec<u8>,
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= 256 * 1024 {
-            self.flush()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        if !self.buf.is_empty() {
-            let chunk = Bytes::from(std::mem::take(&mut self.buf));
-            self.tx.blocking_send(chunk).map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away")
-            })?;
-        }
-        Ok(())
-    }
-}
 
 impl Engine {
     /// Streams the container's merged filesystem as a tar archive. A stopped
@@ -59,10 +34,7 @@ impl Engine {
         };
         let (tx, rx) = mpsc::channel(8);
         tokio::task::spawn_blocking(move || {
-            let mut writer = ChannelWriter {
-                tx,
-                buf: Vec::new(),
-            };
+            let mut writer = ChannelWriter::new(tx);
             {
                 let mut builder = tar::Builder::new(&mut writer);
                 builder.follow_symlinks(false);

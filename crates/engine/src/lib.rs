@@ -20,6 +20,7 @@ mod logs;
 pub mod model;
 mod names;
 mod ops;
+mod stream;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
