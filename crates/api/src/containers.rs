@@ -490,7 +490,7 @@ pub(crate) fn spawn_pump(
     None
 }
 
-async fn resolve(stream: AttachStream) -> Option<tokio::net::UnixStream> {
+pub(crate) async fn resolve(stream: AttachStream) -> Option<tokio::net::UnixStream> {
     match stream {
         AttachStream::Ready(s) => Some(s),
         AttachStream::Pending(rx) => rx.await.ok(),
@@ -499,7 +499,7 @@ async fn resolve(stream: AttachStream) -> Option<tokio::net::UnixStream> {
 
 /// Copies client → monitor (stdin, half-close on EOF) and monitor → client (output,
 /// framing stripped for a TTY) until the monitor closes.
-async fn pump<C>(client: C, monitor: tokio::net::UnixStream, tty: bool)
+pub(crate) async fn pump<C>(client: C, monitor: tokio::net::UnixStream, tty: bool)
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {

@@ -6,7 +6,10 @@ use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::containers::{hijack_response, spawn_pump};
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
+
+use crate::containers::{hijack_response, pump, resolve, spawn_pump};
 use crate::{engine_error, error, json, read_json, status_only, Body, Ctx, Resp};
 
 pub async fn create(ctx: &Ctx, container: &str, req: Request<Incoming>) -> Resp {
@@ -19,6 +22,8 @@ pub async fn create(ctx: &Ctx, container: &str, req: Request<Incoming>) -> Resp 
         Err(e) => engine_error(e),
     }
 }
+
+const EXEC_START_GRACE: std::time::Duration = std::time::Duration::from_millis(20);
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
@@ -46,7 +51,54 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> Resp {
             Err(e) => engine_error(e),
         };
     }
-    let c = &exec.config;
+    let c = exec.config.clone();
+    if upgrade {
+        // Like docker: answer 101 first and start the process only once the
+        // connection is ours, so that no output can arrive ahead of (and be
+        // buffered away with) the 101 response in the client's HTTP reader.
+        if let Err(e) = ctx.engine.check_exec_startable(id) {
+            return engine_error(e);
+        }
+        let engine = ctx.engine.clone();
+        let id = id.to_string();
+        let tty = c.tty;
+        tokio::spawn(async move {
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
+            let mut client = TokioIo::new(upgraded);
+            // Clients such as docker-py read the 101 through a buffered reader and
+            // then switch to the raw socket; output that lands in that buffer is
+            // lost to them. A short pause lets them switch first (this is the exec
+            // path, not the container start path).
+            tokio::time::sleep(EXEC_START_GRACE).await;
+            let attach = Some((c.attach_stdin, c.attach_stdout, c.attach_stderr));
+            match engine.start_exec(&id, attach).await {
+                Ok((tty, Some(stream))) => {
+                    if let Some(monitor) = resolve(stream).await {
+                        pump(client, monitor, tty).await;
+                    }
+                }
+                Ok((_, None)) => {}
+                Err(e) => {
+                    // The error goes into the stream (stdout frame without a TTY), as
+                    // docker does; the exit code is in the exec's inspect.
+                    let text = format!("{e}\r\n");
+                    let mut bytes = Vec::new();
+                    if !tty {
+                        bytes.extend_from_slice(&berth_monitor::frame_header(
+                            berth_monitor::STDOUT,
+                            text.len(),
+                        ));
+                    }
+                    bytes.extend_from_slice(text.as_bytes());
+                    let _ = client.write_all(&bytes).await;
+                    let _ = client.shutdown().await;
+                }
+            }
+        });
+        return hijack_response(tty);
+    }
     let (tty, stream) = match ctx
         .engine
         .start_exec(id, Some((c.attach_stdin, c.attach_stdout, c.attach_stderr)))
@@ -61,7 +113,7 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> Resp {
         }
         Err(e) => return engine_error(e),
     };
-    spawn_pump(upgrade, on_upgrade, stream, tty).unwrap_or_else(|| hijack_response(tty))
+    spawn_pump(false, on_upgrade, stream, tty).unwrap_or_else(|| hijack_response(tty))
 }
 
 pub fn inspect(ctx: &Ctx, id: &str) -> Resp {

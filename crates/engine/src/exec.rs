@@ -40,6 +40,24 @@ pub struct ExecRecord {
     pub pid: i32,
 }
 
+/// An exec needs a running container that is not frozen: joining a frozen cgroup
+/// would leave the new process (and the runtime starting it) stuck.
+fn can_exec_in(c: &crate::ContainerRecord) -> Result<()> {
+    if !c.state.running {
+        return Err(EngineError::Conflict(format!(
+            "Container {} is not running",
+            c.id
+        )));
+    }
+    if c.state.paused {
+        return Err(EngineError::Conflict(format!(
+            "Container {} is paused, unpause the container before exec",
+            c.id
+        )));
+    }
+    Ok(())
+}
+
 #[derive(Default)]
 pub(crate) struct Execs {
     pub map: HashMap<String, ExecRecord>,
@@ -53,18 +71,7 @@ impl Engine {
 
     pub fn create_exec(&self, container: &str, config: ExecConfig) -> Result<ExecRecord> {
         let c = self.container(container)?;
-        if !c.state.running {
-            return Err(EngineError::Conflict(format!(
-                "Container {} is not running",
-                c.id
-            )));
-        }
-        if c.state.paused {
-            return Err(EngineError::Conflict(format!(
-                "Container {} is paused, unpause the container before exec",
-                c.id
-            )));
-        }
+        can_exec_in(&c)?;
         if config.cmd.is_empty() {
             return Err(EngineError::InvalidArgument(
                 "No exec command specified".into(),
@@ -109,6 +116,18 @@ impl Engine {
         Ok(exec.clone())
     }
 
+    /// Fails the way [`Engine::start_exec`] would before doing anything: unknown or
+    /// already started exec, container not running or paused.
+    pub fn check_exec_startable(&self, id: &str) -> Result<()> {
+        let exec = self.exec(id)?;
+        if exec.running || exec.exit_code.is_some() {
+            return Err(EngineError::Conflict(format!(
+                "exec {id} has already been started"
+            )));
+        }
+        can_exec_in(&self.container(&exec.container_id)?)
+    }
+
     /// Starts an exec. With `attach`, returns the stream to its stdio, connected before
     /// the process runs.
     pub async fn start_exec(
@@ -123,18 +142,7 @@ impl Engine {
             )));
         }
         let c = self.container(&exec.container_id)?;
-        if !c.state.running {
-            return Err(EngineError::Conflict(format!(
-                "Container {} is not running",
-                c.id
-            )));
-        }
-        if c.state.paused {
-            return Err(EngineError::Conflict(format!(
-                "Container {} is paused, unpause the container before exec",
-                c.id
-            )));
-        }
+        can_exec_in(&c)?;
         let bundle = self.bundle_dir(&c.id);
         let process_path = bundle.join(format!("exec-{}.json", exec.id));
         self.write_exec_process(&c, &exec, &process_path)?;
@@ -185,7 +193,14 @@ impl Engine {
             .await?;
         let Some(pid) = reply.pid else {
             let msg = reply.error.unwrap_or_else(|| "exec failed".into());
-            self.set_exec(id, |e| e.exit_code = Some(126));
+            // docker's codes: 127 for a command that is not there, 126 otherwise.
+            let lower = msg.to_lowercase();
+            let code = if lower.contains("not found") || lower.contains("no such file") {
+                127
+            } else {
+                126
+            };
+            self.set_exec(id, |e| e.exit_code = Some(code));
             return Err(EngineError::Internal(msg));
         };
         self.set_exec(id, |e| {

@@ -344,7 +344,9 @@ impl Monitor {
         let clients_start = fds.len();
         for c in &self.clients {
             let events = if c.reads_stdin { libc::POLLIN } else { 0 };
-            fds.push(pfd(c.stream.as_raw_fd(), events | libc::POLLRDHUP));
+            // Not POLLRDHUP: it stays set after a client shuts its write side, which
+            // would make poll return at once forever (POLLHUP/POLLERR always arrive).
+            fds.push(pfd(c.stream.as_raw_fd(), events));
         }
         let stdin_slot = fds.len();
         if let (Some(fd), false) = (&self.stdin, self.pending_stdin.is_empty()) {
@@ -498,13 +500,8 @@ impl Monitor {
             }
             return;
         }
-        if revents & (libc::POLLHUP | libc::POLLERR | libc::POLLRDHUP) != 0
-            && !self.clients[index].reads_stdin
-        {
-            // A client that hung up entirely (not just shut its write side) is gone.
-            if revents & (libc::POLLHUP | libc::POLLERR) != 0 {
-                self.clients.remove(index);
-            }
+        if revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+            self.clients.remove(index);
         }
     }
 
