@@ -147,7 +147,7 @@ pub fn list(ctx: &Ctx) -> Resp {
                 "Status": status_text(c),
                 "HostConfig": { "NetworkMode": network_mode(c) },
                 "NetworkSettings": { "Networks": {} },
-                "Mounts": [],
+                "Mounts": c.mounts.iter().map(crate::volumes::mount_json).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -208,7 +208,7 @@ pub fn inspect(ctx: &Ctx, id: &str) -> Resp {
             "HostConfig": host_config,
             "GraphDriver": { "Name": "overlay2", "Data": {
                 "UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs") } },
-            "Mounts": [],
+            "Mounts": c.mounts.iter().map(crate::volumes::mount_json).collect::<Vec<_>>(),
             "Config": c.config,
             "NetworkSettings": { "Networks": {}, "Ports": {}, "SandboxKey": "", "IPAddress": "", "Gateway": "", "MacAddress": "" },
         }),
@@ -258,7 +258,11 @@ pub async fn kill(ctx: &Ctx, id: &str) -> Resp {
 }
 
 pub async fn remove(ctx: &Ctx, id: &str) -> Resp {
-    done(ctx.engine.remove_container(id, ctx.flag("force")).await)
+    done(
+        ctx.engine
+            .remove_container(id, ctx.flag("force"), ctx.flag("v"))
+            .await,
+    )
 }
 
 /// `wait?condition=not-running|next-exit|removed`. Subscribes before answering, so

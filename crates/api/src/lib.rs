@@ -15,6 +15,7 @@ mod containers;
 mod exec;
 mod images;
 mod system;
+mod volumes;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -288,6 +289,12 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (&Method::POST, ["exec", id, "start"]) => exec::start(&ctx, id, req).await,
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(&ctx, id),
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(&ctx, id).await,
+
+        (&Method::POST, ["volumes", "create"]) => volumes::create(&ctx, req).await,
+        (&Method::POST, ["volumes", "prune"]) => volumes::prune(&ctx),
+        (&Method::GET, ["volumes"]) => volumes::list(&ctx),
+        (&Method::GET, ["volumes", name]) => volumes::inspect(&ctx, name),
+        (&Method::DELETE, ["volumes", name]) => volumes::remove(&ctx, name),
 
         (&Method::POST, ["images", "create"]) => images::create(&ctx, req).await,
         (&Method::GET, ["images", "json"]) => images::list(&ctx),

@@ -271,7 +271,7 @@ pub fn logs(
     Ok(0)
 }
 
-fn print_objects(objects: &[Value], format: Option<&str>) -> CmdResult {
+pub(crate) fn print_objects(objects: &[Value], format: Option<&str>) -> CmdResult {
     match format {
         Some(f) => {
             for o in objects {

@@ -128,6 +128,22 @@ pub fn render(template: &str, value: &Value) -> Result<String, String> {
             Some((f, a)) => (f, a.trim()),
             None => ("", action),
         };
+        if func == "range" {
+            // {{range .List}}BODY{{end}}: BODY once per element, with `.` the element.
+            let body_and_rest = &after[end + 2..];
+            let (body, tail) = split_range_body(body_and_rest)
+                .ok_or_else(|| format!("template: unclosed range in {template:?}"))?;
+            let items = match lookup(value, arg) {
+                Some(Value::Array(a)) => a.clone(),
+                Some(Value::Object(o)) => o.values().cloned().collect(),
+                _ => Vec::new(),
+            };
+            for item in &items {
+                out.push_str(&render(body, item)?);
+            }
+            rest = tail;
+            continue;
+        }
         if !arg.starts_with('.') {
             return Err(format!("template: unsupported action {{{{{action}}}}}"));
         }
@@ -143,6 +159,28 @@ pub fn render(template: &str, value: &Value) -> Result<String, String> {
     }
     out.push_str(rest);
     Ok(out.replace("\\n", "\n").replace("\\t", "\t"))
+}
+
+/// Splits `BODY{{end}}REST` at the `{{end}}` that closes a range (nested ranges
+/// count).
+fn split_range_body(text: &str) -> Option<(&str, &str)> {
+    let mut depth = 0;
+    let mut pos = 0;
+    while let Some(start) = text[pos..].find("{{") {
+        let open = pos + start;
+        let close = open + 2 + text[open + 2..].find("}}")?;
+        let action = text[open + 2..close].trim().trim_matches('-').trim();
+        if action.starts_with("range ") {
+            depth += 1;
+        } else if action == "end" {
+            if depth == 0 {
+                return Some((&text[..open], &text[close + 2..]));
+            }
+            depth -= 1;
+        }
+        pos = close + 2;
+    }
+    None
 }
 
 /// `--format` for listings: a template per object, or `table TEMPLATE` for aligned
@@ -191,6 +229,11 @@ mod tests {
         assert_eq!(render("{{json .Config.Env}}", &v).unwrap(), "[\"A=b\"]");
         assert_eq!(render("{{.Missing}}", &v).unwrap(), "<no value>");
         assert!(render("{{range .X}}", &v).is_err());
+        let m = json!({"Mounts": [{"Name": "a"}, {"Name": "b"}]});
+        assert_eq!(
+            render("[{{range .Mounts}}{{.Name}};{{end}}]", &m).unwrap(),
+            "[a;b;]"
+        );
     }
 
     #[test]

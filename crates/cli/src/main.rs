@@ -7,6 +7,7 @@ mod format;
 mod images;
 mod run;
 mod term;
+mod volumes;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -125,6 +126,18 @@ pub struct ContainerOpts {
     /// Runtime to use for this container (berth, or one berthd registered: runc)
     #[arg(long)]
     pub runtime: Option<String>,
+    /// Bind mount a volume (SRC:DEST[:OPTS], or DEST for an anonymous volume)
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount (type=bind|volume|tmpfs,source=,target=,...)
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory (DEST[:OPTS])
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Mount volumes from the specified container(s) (CTR[:ro|rw])
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
     /// IMAGE [COMMAND] [ARG...]: everything after the image belongs to the command,
     /// even if it looks like a flag.
     #[arg(value_name = "IMAGE [COMMAND] [ARG...]", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
@@ -335,6 +348,11 @@ enum Command {
         #[command(subcommand)]
         command: ContainerCommand,
     },
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        command: VolumeCommand,
+    },
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -439,6 +457,58 @@ enum Command {
     Version,
     /// Display system-wide information
     Info,
+}
+
+#[derive(Subcommand)]
+enum VolumeCommand {
+    /// Create a volume
+    Create {
+        /// Specify volume driver name
+        #[arg(short = 'd', long, default_value = "local")]
+        driver: String,
+        /// Set driver specific options
+        #[arg(short = 'o', long = "opt")]
+        opt: Vec<String>,
+        /// Set metadata for a volume
+        #[arg(long)]
+        label: Vec<String>,
+        name: Option<String>,
+    },
+    /// List volumes
+    #[command(alias = "list")]
+    Ls {
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        #[arg(short = 'f', long)]
+        filter: Vec<String>,
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Display detailed information on one or more volumes
+    Inspect {
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        volumes: Vec<String>,
+    },
+    /// Remove one or more volumes
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true)]
+        volumes: Vec<String>,
+    },
+    /// Remove unused local volumes
+    Prune {
+        /// Remove all unused volumes, not just anonymous ones
+        #[arg(short = 'a', long)]
+        all: bool,
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(long)]
+        filter: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -663,6 +733,26 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
                 reference,
             } => images::import(client, &file, reference, &change, message),
             ImageCommand::Prune { all, force } => images::prune(client, all, force),
+        },
+        Command::Volume { command } => match command {
+            VolumeCommand::Create {
+                driver,
+                opt,
+                label,
+                name,
+            } => volumes::create(client, name.as_deref(), Some(&driver), &opt, &label),
+            VolumeCommand::Ls {
+                quiet,
+                filter,
+                format,
+            } => volumes::list(client, quiet, &filter, format.as_deref()),
+            VolumeCommand::Inspect { format, volumes } => {
+                volumes::inspect(client, &volumes, format.as_deref())
+            }
+            VolumeCommand::Rm { force, volumes } => volumes::remove(client, &volumes, force),
+            VolumeCommand::Prune { all, force, filter } => {
+                volumes::prune(client, force, all, &filter)
+            }
         },
         Command::Container { command } => match command {
             ContainerCommand::Prune { force, filter } => containers::prune(client, force, &filter),

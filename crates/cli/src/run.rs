@@ -143,6 +143,31 @@ pub fn create_body(opts: &ContainerOpts, detach: bool) -> Result<Value, Failure>
     if let Some(r) = &opts.runtime {
         host["Runtime"] = json!(r);
     }
+    if !opts.volume.is_empty() {
+        host["Binds"] = json!(opts.volume);
+    }
+    if !opts.volumes_from.is_empty() {
+        host["VolumesFrom"] = json!(opts.volumes_from);
+    }
+    if !opts.mount.is_empty() {
+        let mounts: Vec<Value> = opts
+            .mount
+            .iter()
+            .map(|m| parse_mount_flag(m))
+            .collect::<Result<_, _>>()?;
+        host["Mounts"] = json!(mounts);
+    }
+    if !opts.tmpfs.is_empty() {
+        let map: serde_json::Map<String, Value> = opts
+            .tmpfs
+            .iter()
+            .map(|t| {
+                let (dest, o) = t.split_once(':').unwrap_or((t, ""));
+                (dest.to_string(), json!(o))
+            })
+            .collect();
+        host["Tmpfs"] = Value::Object(map);
+    }
     config["HostConfig"] = host;
     Ok(config)
 }
@@ -484,4 +509,90 @@ pub fn update(
         }
     }
     Ok(code)
+}
+
+/// `--mount type=...,source=...,target=...` into docker's `Mount` object.
+fn parse_mount_flag(spec: &str) -> Result<Value, Failure> {
+    let bad = |why: &str| Failure {
+        message: format!("invalid argument \"{spec}\" for \"--mount\" flag: {why}"),
+        code: DAEMON_ERROR,
+    };
+    let truthy = |v: Option<&str>| -> Result<bool, Failure> {
+        match v {
+            None | Some("1") | Some("true") => Ok(true),
+            Some("0") | Some("false") => Ok(false),
+            Some(other) => Err(bad(&format!("invalid value {other:?}"))),
+        }
+    };
+    let mut m = json!({ "Type": "volume" });
+    let mut bind = serde_json::Map::new();
+    let mut volume = serde_json::Map::new();
+    let mut tmpfs = serde_json::Map::new();
+    let mut driver_opts = serde_json::Map::new();
+    let mut labels = serde_json::Map::new();
+    for field in spec.split(',').filter(|f| !f.is_empty()) {
+        let (key, value) = match field.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (field, None),
+        };
+        let need = || {
+            value.ok_or_else(|| bad(&format!("invalid field '{field}' must be a key=value pair")))
+        };
+        match key.to_ascii_lowercase().as_str() {
+            "type" => m["Type"] = json!(need()?),
+            "source" | "src" => m["Source"] = json!(need()?),
+            "target" | "destination" | "dst" => m["Target"] = json!(need()?),
+            "readonly" | "ro" => m["ReadOnly"] = json!(truthy(value)?),
+            "bind-propagation" => {
+                bind.insert("Propagation".into(), json!(need()?));
+            }
+            "bind-create-mountpoint" => {
+                bind.insert("CreateMountpoint".into(), json!(truthy(value)?));
+            }
+            "volume-nocopy" => {
+                volume.insert("NoCopy".into(), json!(truthy(value)?));
+            }
+            "volume-driver" => {
+                volume.insert("DriverConfig".into(), json!({ "Name": need()? }));
+            }
+            "volume-opt" => {
+                let (k, v) = need()?.split_once('=').unwrap_or((need()?, ""));
+                driver_opts.insert(k.into(), json!(v));
+            }
+            "volume-label" => {
+                let (k, v) = need()?.split_once('=').unwrap_or((need()?, ""));
+                labels.insert(k.into(), json!(v));
+            }
+            "tmpfs-size" => {
+                tmpfs.insert("SizeBytes".into(), json!(parse_bytes(need()?)?));
+            }
+            "tmpfs-mode" => {
+                let mode = u32::from_str_radix(need()?, 8)
+                    .map_err(|_| bad(&format!("invalid tmpfs-mode {:?}", value.unwrap_or(""))))?;
+                tmpfs.insert("Mode".into(), json!(mode));
+            }
+            "consistency" => {}
+            _ => return Err(bad(&format!("unexpected key '{key}' in '{field}'"))),
+        }
+    }
+    if !bind.is_empty() {
+        m["BindOptions"] = Value::Object(bind);
+    }
+    if !driver_opts.is_empty() {
+        let mut dc = volume
+            .remove("DriverConfig")
+            .unwrap_or_else(|| json!({ "Name": "local" }));
+        dc["Options"] = Value::Object(driver_opts);
+        volume.insert("DriverConfig".into(), dc);
+    }
+    if !labels.is_empty() {
+        volume.insert("Labels".into(), Value::Object(labels));
+    }
+    if !volume.is_empty() {
+        m["VolumeOptions"] = Value::Object(volume);
+    }
+    if !tmpfs.is_empty() {
+        m["TmpfsOptions"] = Value::Object(tmpfs);
+    }
+    Ok(m)
 }

@@ -99,6 +99,8 @@ impl Engine {
             return Err(EngineError::InvalidArgument("No command specified".into()));
         }
 
+        let mounts = self.resolve_mounts(&config, &host_config, &image)?;
+        let forget_volumes = |engine: &Engine| engine.remove_anonymous_volumes(&mounts);
         let id = random_id();
         if config.hostname.is_empty() {
             config.hostname = id[..12].to_string();
@@ -107,14 +109,19 @@ impl Engine {
         let name = match name.map(|n| n.trim_start_matches('/')) {
             Some(n) if !n.is_empty() => {
                 if !names::valid(n) {
+                    drop(st);
+                    forget_volumes(self);
                     return Err(EngineError::InvalidArgument(format!(
                         "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                     )));
                 }
                 if let Some(other) = st.containers.values().find(|c| c.name == n) {
+                    let other = other.id.clone();
+                    drop(st);
+                    forget_volumes(self);
                     return Err(EngineError::Conflict(format!(
                         "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                        other.id
+                        other
                     )));
                 }
                 n.to_string()
@@ -134,6 +141,7 @@ impl Engine {
             state: ContainerState::created(),
             restart_count: 0,
             manually_stopped: false,
+            mounts: mounts.clone(),
         };
         self.db.put(db::CONTAINERS, &id, &record)?;
         st.containers.insert(id.clone(), record.clone());
@@ -187,7 +195,13 @@ impl Engine {
     }
 
     /// `rm`: a running container needs `force` (it is killed first).
-    pub async fn remove_container(self: &Arc<Self>, reference: &str, force: bool) -> Result<()> {
+    /// `remove_volumes` (`rm -v`) also deletes the container's anonymous volumes.
+    pub async fn remove_container(
+        self: &Arc<Self>,
+        reference: &str,
+        force: bool,
+        remove_volumes: bool,
+    ) -> Result<()> {
         let c = self.container(reference)?;
         if c.state.running || c.state.restarting {
             if !force {
@@ -200,11 +214,12 @@ impl Engine {
             self.kill_container(&c.id, "KILL").await.ok();
             self.wait_not_running(&c.id, None).await;
         }
-        self.forget_container(&c.id)
+        self.forget_container(&c.id, remove_volumes)
     }
 
-    /// Deletes a stopped container's record and files.
-    pub(crate) fn forget_container(&self, id: &str) -> Result<()> {
+    /// Deletes a stopped container's record and files, and with `remove_volumes`
+    /// its anonymous volumes.
+    pub(crate) fn forget_container(&self, id: &str, remove_volumes: bool) -> Result<()> {
         let record = {
             let st = self.lock();
             let Some(c) = st.containers.get(id) else {
@@ -227,6 +242,9 @@ impl Engine {
             let mut st = self.lock();
             self.db.delete(db::CONTAINERS, id)?;
             st.containers.remove(id);
+        }
+        if remove_volumes {
+            self.remove_anonymous_volumes(&record.mounts);
         }
         self.emit_container("destroy", &record);
         Ok(())

@@ -169,6 +169,7 @@ impl Engine {
             loopback_up: false,
             attach_before_start: usize::from(attach.is_some()),
             runtime: self.runtime_binary(&c.host_config.runtime)?,
+            copy_up: Vec::new(),
         };
         let mut pending = Vec::new();
         let mut stream = None;

@@ -98,6 +98,14 @@ pub fn apply_changes(config: &mut crate::model::ContainerConfig, changes: &[Stri
                     ports.insert(key, json!({}));
                 }
             }
+            "VOLUME" => {
+                let volumes = config.volumes.get_or_insert_with(BTreeMap::new);
+                let paths = serde_json::from_str::<Vec<String>>(rest)
+                    .unwrap_or_else(|_| rest.split_whitespace().map(String::from).collect());
+                for p in paths {
+                    volumes.insert(p, json!({}));
+                }
+            }
             other => {
                 return Err(EngineError::InvalidArgument(format!(
                     "{other} is not a valid change command"

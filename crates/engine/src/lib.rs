@@ -21,6 +21,7 @@ pub mod model;
 mod names;
 mod ops;
 mod stream;
+mod volume;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ pub use image::{normalize_reference, ImportOptions};
 pub use logs::{AttachStream, LogOptions};
 pub use model::*;
 pub use ops::UpdateConfig;
+pub use volume::{VolumeFilters, ANONYMOUS_LABEL};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -99,6 +101,7 @@ pub struct Engine {
 struct State {
     containers: HashMap<String, ContainerRecord>,
     images: HashMap<String, ImageRecord>,
+    volumes: HashMap<String, VolumeRecord>,
     /// Attach requests made before the container started; the next start connects
     /// them before the process runs.
     pending_attach: HashMap<String, Vec<logs::PendingAttach>>,
@@ -111,6 +114,7 @@ impl Engine {
         for dir in [
             config.data_root.clone(),
             config.data_root.join("containers"),
+            config.data_root.join("volumes"),
             config.exec_root.clone(),
             config.exec_root.join("containers"),
             config.exec_root.join("s"),
@@ -128,6 +132,9 @@ impl Engine {
         for i in db.all::<ImageRecord>(db::IMAGES)? {
             state.images.insert(i.id.clone(), i);
         }
+        for v in db.all::<VolumeRecord>(db::VOLUMES)? {
+            state.volumes.insert(v.name.clone(), v);
+        }
         let engine = Arc::new(Engine {
             config,
             db,
@@ -137,6 +144,7 @@ impl Engine {
             events: events::EventBus::new(),
         });
         engine.remove_orphan_dirs();
+        engine.remove_orphan_volumes();
         engine.adopt_running();
         Ok(engine)
     }

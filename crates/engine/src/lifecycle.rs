@@ -73,7 +73,7 @@ impl Engine {
         std::fs::create_dir_all(&bundle)
             .map_err(|e| EngineError::Internal(format!("create {}: {e}", bundle.display())))?;
         let snapshot = Snapshot::new(&dir, lowers);
-        let config = self.write_bundle(&c, &snapshot)?;
+        let (config, copy_up) = self.write_bundle(&c, &snapshot)?;
 
         let monitor_config = MonitorConfig {
             mode: Mode::Init,
@@ -97,6 +97,7 @@ impl Engine {
             loopback_up: self.network_mode(&c) == NetworkMode::None,
             attach_before_start: 0,
             runtime: self.runtime_binary(&c.host_config.runtime)?,
+            copy_up,
         };
         let mut monitor_config = monitor_config;
         let pending = self.lock().pending_attach.remove(id).unwrap_or_default();
@@ -238,7 +239,11 @@ impl Engine {
     }
 
     /// Writes config.json and the per-container /etc files; returns the log config.
-    fn write_bundle(&self, c: &ContainerRecord, snapshot: &Snapshot) -> Result<LogConfig> {
+    fn write_bundle(
+        &self,
+        c: &ContainerRecord,
+        snapshot: &Snapshot,
+    ) -> Result<(LogConfig, Vec<berth_monitor::CopyUp>)> {
         let dir = self.container_dir(&c.id);
         let io = |p: &Path, e: std::io::Error| {
             EngineError::Internal(format!("write {}: {e}", p.display()))
@@ -275,6 +280,14 @@ impl Engine {
             kind: "bind".into(),
             options: vec!["rbind".into(), "rprivate".into()],
         };
+        let (user_mounts, copy_up) = self.mount_specs(&c.mounts)?;
+        let mut mounts = vec![
+            bind("/etc/hostname", &hostname_path),
+            bind("/etc/hosts", &hosts_path),
+            bind("/etc/resolv.conf", &resolv_path),
+        ];
+        mounts.retain(|m| !user_mounts.iter().any(|u| u.destination == m.destination));
+        mounts.extend(user_mounts);
         let opts = SpecOptions {
             rootfs: snapshot.target.clone(),
             args: c.argv(),
@@ -311,11 +324,7 @@ impl Engine {
             cpu_period: c.host_config.cpu_period.max(0) as u64,
             pids_limit: c.host_config.pids_limit,
             cgroups_path: self.cgroups_path(c),
-            mounts: vec![
-                bind("/etc/hostname", &hostname_path),
-                bind("/etc/hosts", &hosts_path),
-                bind("/etc/resolv.conf", &resolv_path),
-            ],
+            mounts,
         };
         let spec = berth_runtime::build_spec(&opts)
             .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
@@ -324,7 +333,7 @@ impl Engine {
         std::fs::write(&config_path, bytes).map_err(|e| io(&config_path, e))?;
 
         let log_opts = &c.host_config.log_config.config;
-        Ok(LogConfig {
+        let log = LogConfig {
             path: dir.join("container.log"),
             max_size: log_opts
                 .get("max-size")
@@ -334,7 +343,8 @@ impl Engine {
                 .get("max-file")
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(DEFAULT_LOG_MAX_FILES),
-        })
+        };
+        Ok((log, copy_up))
     }
 
     /// Follows a running container's monitor until the process exits.
@@ -375,7 +385,7 @@ impl Engine {
             mark_exited(&mut record);
             self.set_in_memory(record.clone());
             self.emit_container("die", &record);
-            if let Err(e) = self.forget_container(id) {
+            if let Err(e) = self.forget_container(id, true) {
                 tracing::warn!(id, error = %e, "auto-remove failed");
                 // Waiters for `removed` must not hang on a removal that will not come.
                 let attrs =

@@ -93,6 +93,98 @@ pub struct HostConfig {
     /// OCI runtime: empty or `berth` for the built-in one, else a name the daemon
     /// knows (`runc`).
     pub runtime: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub mounts: Vec<MountRequest>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub tmpfs: BTreeMap<String, String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub volumes_from: Vec<String>,
+}
+
+/// One entry of docker's `HostConfig.Mounts` (`--mount`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MountRequest {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_options: Option<BindOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_options: Option<VolumeOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tmpfs_options: Option<TmpfsOptions>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BindOptions {
+    pub propagation: String,
+    pub create_mountpoint: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeOptions {
+    pub no_copy: bool,
+    #[serde(deserialize_with = "null_as_default")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver_config: Option<DriverConfig>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DriverConfig {
+    pub name: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TmpfsOptions {
+    pub size_bytes: i64,
+    pub mode: u32,
+}
+
+/// A mount of a container, resolved at create time (docker's `MountPoint`; the
+/// API shows it under `Mounts`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct MountPoint {
+    /// volume | bind | tmpfs
+    pub kind: String,
+    /// Volume name.
+    pub name: String,
+    /// Host path (bind, volume's `_data`); empty for tmpfs.
+    pub source: String,
+    pub destination: String,
+    /// What the user wrote after the second colon of `-v` (`ro`, `z`, ...).
+    pub mode: String,
+    pub rw: bool,
+    pub propagation: String,
+    /// tmpfs mount data (`size=...`, `mode=...`).
+    pub tmpfs_options: Vec<String>,
+    /// Fill an empty volume from the image on start.
+    pub copy_data: bool,
+    /// Made for this container alone (`-v /path`, image VOLUME); `rm -v` deletes it.
+    pub anonymous: bool,
+}
+
+/// A named or anonymous volume (docker's `Volume` shape).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeRecord {
+    pub name: String,
+    pub driver: String,
+    pub mountpoint: String,
+    pub created_at: String,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+    pub scope: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -141,6 +233,8 @@ pub struct ContainerRecord {
     /// Set by `stop`/`kill` from a user so that restart policies leave it stopped.
     #[serde(default)]
     pub manually_stopped: bool,
+    #[serde(default)]
+    pub mounts: Vec<MountPoint>,
 }
 
 impl ContainerRecord {

@@ -393,11 +393,27 @@ impl Engine {
                 })
             })
             .collect();
+        let volume_list: Vec<Value> = self
+            .volumes(&Default::default())
+            .unwrap_or_default()
+            .iter()
+            .map(|v| {
+                json!({
+                    "Name": v.name, "Driver": v.driver, "Mountpoint": v.mountpoint,
+                    "CreatedAt": v.created_at, "Labels": v.labels, "Scope": v.scope,
+                    "Options": v.options,
+                    "UsageData": {
+                        "Size": dir_size(std::path::Path::new(&v.mountpoint)),
+                        "RefCount": self.volume_users(&v.name).len(),
+                    },
+                })
+            })
+            .collect();
         json!({
             "LayersSize": layer_sizes.values().sum::<u64>(),
             "Images": image_list,
             "Containers": container_list,
-            "Volumes": [],
+            "Volumes": volume_list,
             "BuildCache": [],
         })
     }
@@ -419,7 +435,7 @@ impl Engine {
             .collect();
         let mut removed = Vec::new();
         for id in stopped {
-            if self.forget_container(&id).is_ok() {
+            if self.forget_container(&id, false).is_ok() {
                 removed.push(id);
             }
         }

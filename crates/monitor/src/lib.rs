@@ -72,6 +72,19 @@ pub struct MonitorConfig {
     /// An external OCI runtime binary (runc) instead of the built-in libcontainer.
     #[serde(default)]
     pub runtime: Option<PathBuf>,
+    /// Volumes to fill from the image once the root filesystem is mounted.
+    #[serde(default)]
+    pub copy_up: Vec<CopyUp>,
+}
+
+/// Docker's copy-up: an empty volume mounted over a directory of the image gets
+/// that directory's contents before the container starts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CopyUp {
+    /// Path inside the container.
+    pub destination: String,
+    /// The volume's directory on the host.
+    pub volume_dir: PathBuf,
 }
 
 /// First line the monitor prints on stdout: the process started, or why not.

@@ -150,6 +150,23 @@ fn bind(path: &Path) -> Result<UnixListener, String> {
     UnixListener::bind(path).map_err(|e| format!("bind {}: {e}", path.display()))
 }
 
+/// Fills empty volumes with what the image has at their mount points.
+fn copy_up_volumes(rootfs: &Path, copies: &[berth_monitor::CopyUp]) -> Result<(), String> {
+    for c in copies {
+        if !berth_volume::is_empty_dir(&c.volume_dir) {
+            continue;
+        }
+        let source =
+            berth_volume::scoped_path(rootfs, &c.destination).map_err(|e| e.to_string())?;
+        if !source.is_dir() {
+            continue;
+        }
+        berth_volume::copy_up(&source, &c.volume_dir)
+            .map_err(|e| format!("copy image content of {} into volume: {e}", c.destination))?;
+    }
+    Ok(())
+}
+
 impl Monitor {
     fn start(config: MonitorConfig) -> Result<Monitor, String> {
         let listener = bind(&config.socket)?;
@@ -162,6 +179,11 @@ impl Monitor {
         if let Some(snapshot) = &config.rootfs {
             snapshot.prepare().map_err(|e| e.to_string())?;
             snapshot.mount().map_err(|e| e.to_string())?;
+            if let Err(e) = copy_up_volumes(&snapshot.target, &config.copy_up) {
+                let _ = snapshot.unmount();
+                let _ = std::fs::remove_file(&config.socket);
+                return Err(e);
+            }
         }
         let started = Self::start_process(&config);
         let (pid, outputs, stdin, pty_master) = match started {

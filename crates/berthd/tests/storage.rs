@@ -1,0 +1,300 @@
+//! Volumes, bind mounts and tmpfs through the berth CLI against a real berthd.
+
+mod common;
+
+use common::Daemon;
+
+fn volume_dir(d: &Daemon, name: &str) -> std::path::PathBuf {
+    d.data_root.join("volumes").join(name).join("_data")
+}
+
+#[test]
+fn named_volume_outlives_containers_and_is_filled_from_the_image() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&["volume", "create", "--label", "team=a", "data"])
+        .ok();
+    d.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ])
+    .ok();
+    let r = d.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data:ro",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/f; touch /data/g",
+    ]);
+    assert_eq!(r.stdout, "kept\n");
+    assert_ne!(r.code, 0, "a read-only volume took a write");
+    assert!(r.stderr.contains("Read-only"), "{}", r.stderr);
+
+    // An empty volume over /etc gets the image's /etc (docker's copy-up); with
+    // nocopy it stays empty.
+    let r = d
+        .berth(&[
+            "run",
+            "--rm",
+            "-v",
+            "etcvol:/etc",
+            "busybox",
+            "cat",
+            "/etc/passwd",
+        ])
+        .ok();
+    assert!(r.stdout.starts_with("root:x:0:0"), "{}", r.stdout);
+    assert!(volume_dir(&d, "etcvol").join("passwd").exists());
+    let r = d
+        .berth(&[
+            "run",
+            "--rm",
+            "-v",
+            "empty:/etc:nocopy",
+            "busybox",
+            "ls",
+            "/etc",
+        ])
+        .ok();
+    assert!(!r.stdout.contains("passwd"), "{}", r.stdout);
+
+    let ls = d.berth(&["volume", "ls", "-q"]).ok();
+    let names: Vec<&str> = ls.stdout.lines().collect();
+    assert_eq!(names, ["data", "empty", "etcvol"]);
+    let filtered = d
+        .berth(&["volume", "ls", "-q", "--filter", "label=team=a"])
+        .ok();
+    assert_eq!(filtered.stdout, "data\n");
+    let inspect = d
+        .berth(&[
+            "volume",
+            "inspect",
+            "-f",
+            "{{.Driver}} {{.Labels.team}} {{.Mountpoint}}",
+            "data",
+        ])
+        .ok();
+    assert_eq!(
+        inspect.out(),
+        format!("local a {}", volume_dir(&d, "data").display())
+    );
+
+    // In use (even by a stopped container): 409, named volumes survive rm -v.
+    d.berth(&[
+        "create",
+        "--name",
+        "user",
+        "-v",
+        "data:/data",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    let (status, _, body) = d.http("DELETE", "/volumes/data", None);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("volume is in use"), "{body}");
+    let mounts = d.inspect(
+        "user",
+        "{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.RW}}{{end}}",
+    );
+    assert_eq!(mounts, "volume data /data true");
+    d.berth(&["rm", "-v", "user"]).ok();
+    assert!(volume_dir(&d, "data").join("f").exists());
+    d.berth(&["volume", "rm", "data"]).ok();
+    assert!(!d.data_root.join("volumes/data").exists());
+    let (status, _, body) = d.http("GET", "/volumes/data", None);
+    assert_eq!(status, 404, "{body}");
+    let (status, _, body) = d.http("POST", "/volumes/create", Some(r#"{"Name":"../x"}"#));
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = d.http(
+        "POST",
+        "/volumes/create",
+        Some(r#"{"Name":"opt","DriverOpts":{"bogus":"1"}}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+}
+
+#[test]
+fn anonymous_volumes_go_with_rm_v_and_prune() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let tar = common::busybox_tar();
+    d.berth(&[
+        "import",
+        "-c",
+        "VOLUME /var/tmp",
+        "-c",
+        "CMD [\"sh\"]",
+        tar.to_str().unwrap(),
+        "withvol",
+    ])
+    .ok();
+    d.berth(&[
+        "run",
+        "--name",
+        "va",
+        "-v",
+        "/scratch",
+        "withvol",
+        "sh",
+        "-c",
+        "echo x > /scratch/f; echo y > /var/tmp/g",
+    ])
+    .ok();
+    let anon: Vec<String> = d
+        .berth(&["volume", "ls", "-q"])
+        .ok()
+        .stdout
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(anon.len(), 2, "{anon:?}");
+    for v in &anon {
+        assert_eq!(v.len(), 64);
+    }
+    // --volumes-from shares them with a second container.
+    let r = d.berth(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "va:ro",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /scratch/f /var/tmp/g; touch /scratch/h",
+    ]);
+    assert_eq!(r.stdout, "x\ny\n");
+    assert_ne!(r.code, 0);
+    d.berth(&["volume", "create", "keep"]).ok();
+    d.berth(&["rm", "-v", "va"]).ok();
+    assert_eq!(d.berth(&["volume", "ls", "-q"]).ok().stdout, "keep\n");
+
+    // run --rm takes its anonymous volumes along; prune only anonymous ones
+    // unless --all.
+    d.berth(&["run", "--rm", "-v", "/tmp/x", "busybox", "true"])
+        .ok();
+    assert_eq!(d.berth(&["volume", "ls", "-q"]).ok().stdout, "keep\n");
+    d.berth(&["create", "-v", "/tmp/x", "--name", "vb", "busybox", "true"])
+        .ok();
+    d.berth(&["rm", "vb"]).ok();
+    assert_eq!(
+        d.berth(&["volume", "ls", "-q"]).ok().stdout.lines().count(),
+        2
+    );
+    let pruned = d.berth(&["volume", "prune", "-f"]).ok();
+    assert!(
+        pruned.stdout.contains("Deleted Volumes:"),
+        "{}",
+        pruned.stdout
+    );
+    assert_eq!(d.berth(&["volume", "ls", "-q"]).ok().stdout, "keep\n");
+    d.berth(&["volume", "prune", "-f", "--all"]).ok();
+    assert_eq!(d.berth(&["volume", "ls", "-q"]).ok().stdout, "");
+}
+
+#[test]
+fn bind_mounts_and_tmpfs() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let host = d.root.join("hostdir");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in"), "from host\n").unwrap();
+    let spec = format!("{}:/h", host.display());
+    let r = d
+        .berth(&[
+            "run",
+            "--rm",
+            "-v",
+            &spec,
+            "busybox",
+            "sh",
+            "-c",
+            "cat /h/in; echo back > /h/out",
+        ])
+        .ok();
+    assert_eq!(r.stdout, "from host\n");
+    assert_eq!(std::fs::read_to_string(host.join("out")).unwrap(), "back\n");
+    let ro = format!("type=bind,source={},target=/h,readonly", host.display());
+    let r = d.berth(&["run", "--rm", "--mount", &ro, "busybox", "touch", "/h/x"]);
+    assert_ne!(r.code, 0);
+    // --mount refuses a missing source; -v creates it, as docker does.
+    let missing = d.root.join("missing");
+    let m = format!("type=bind,source={},target=/m", missing.display());
+    let r = d.berth(&["run", "--rm", "--mount", &m, "busybox", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr.contains("bind source path does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert!(!missing.exists());
+    let v = format!("{}:/m", missing.display());
+    d.berth(&["run", "--rm", "-v", &v, "busybox", "true"]).ok();
+    assert!(missing.is_dir());
+    let r = d.berth(&[
+        "run", "--rm", "-v", "/a:/b", "-v", "/c:/b", "busybox", "true",
+    ]);
+    assert!(r.stderr.contains("Duplicate mount point"), "{}", r.stderr);
+
+    // A full size-limited tmpfs is ENOSPC for the container, nothing for berthd.
+    let r = d.berth(&[
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/t:size=1m",
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/t/fill bs=64k count=100 2>&1; df -k /t | tail -1",
+    ]);
+    assert!(r.stdout.contains("No space left on device"), "{}", r.stdout);
+    let r = d.berth(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=tmpfs,target=/t,tmpfs-size=2m,tmpfs-mode=1770",
+        "busybox",
+        "stat",
+        "-c",
+        "%a",
+        "/t",
+    ]);
+    assert_eq!(r.ok().out(), "1770");
+    // A local-driver tmpfs volume with a size.
+    d.berth(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "device=tmpfs",
+        "-o",
+        "o=size=1m",
+        "small",
+    ])
+    .ok();
+    let r = d.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        "small:/s",
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/s/fill bs=64k count=100 2>&1",
+    ]);
+    assert!(r.stdout.contains("No space left on device"), "{}", r.stdout);
+    assert_eq!(d.berth(&["version"]).code, 0);
+    d.berth(&["volume", "rm", "small"]).ok();
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounted.contains(d.data_root.join("volumes").to_str().unwrap()));
+}

@@ -1,0 +1,132 @@
+//! `berth volume ...`
+
+use serde_json::{json, Value};
+
+use crate::client::{encode_query, Client};
+use crate::containers::{confirm, filters_json, print_objects};
+use crate::{fail, format, CmdResult};
+
+pub fn create(
+    client: &Client,
+    name: Option<&str>,
+    driver: Option<&str>,
+    opts: &[String],
+    labels: &[String],
+) -> CmdResult {
+    let pairs = |list: &[String]| -> serde_json::Map<String, Value> {
+        list.iter()
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (k.to_string(), json!(v))
+            })
+            .collect()
+    };
+    let body = json!({
+        "Name": name.unwrap_or_default(),
+        "Driver": driver.unwrap_or("local"),
+        "DriverOpts": pairs(opts),
+        "Labels": pairs(labels),
+    });
+    let v = client.post_json("/volumes/create", Some(&body))?;
+    println!("{}", v["Name"].as_str().unwrap_or_default());
+    Ok(0)
+}
+
+pub fn list(client: &Client, quiet: bool, filters: &[String], template: Option<&str>) -> CmdResult {
+    let q = match filters_json(filters)? {
+        Some(f) => encode_query(&[("filters", f)]),
+        None => String::new(),
+    };
+    let v = client.get_json(&format!("/volumes{q}"))?;
+    let vols = v["Volumes"].as_array().cloned().unwrap_or_default();
+    if let Some(t) = template {
+        for vol in &vols {
+            println!("{}", format::render(t, vol).map_err(fail)?);
+        }
+        return Ok(0);
+    }
+    if quiet {
+        for vol in &vols {
+            println!("{}", vol["Name"].as_str().unwrap_or_default());
+        }
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = vols
+        .iter()
+        .map(|vol| {
+            vec![
+                vol["Driver"].as_str().unwrap_or_default().to_string(),
+                vol["Name"].as_str().unwrap_or_default().to_string(),
+            ]
+        })
+        .collect();
+    format::table(&["DRIVER", "VOLUME NAME"], &rows);
+    Ok(0)
+}
+
+pub fn inspect(client: &Client, names: &[String], template: Option<&str>) -> CmdResult {
+    let mut found = Vec::new();
+    let mut code = 0;
+    for n in names {
+        match client.get_json(&format!("/volumes/{n}")) {
+            Ok(v) => found.push(v),
+            Err(e) => {
+                eprintln!("{e}");
+                code = 1;
+            }
+        }
+    }
+    print_objects(&found, template)?;
+    Ok(code)
+}
+
+pub fn remove(client: &Client, names: &[String], force: bool) -> CmdResult {
+    let mut code = 0;
+    for n in names {
+        match client.call(
+            "DELETE",
+            &format!("/volumes/{n}?force={}", force as u8),
+            crate::client::RequestBody::None,
+        ) {
+            Ok(_) => println!("{n}"),
+            Err(e) => {
+                eprintln!("{e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn prune(client: &Client, force: bool, all: bool, filters: &[String]) -> CmdResult {
+    let what = if all {
+        "all local volumes not used by at least one container"
+    } else {
+        "all anonymous local volumes not used by at least one container"
+    };
+    if !confirm(force, what)? {
+        return Ok(0);
+    }
+    let mut filters = filters.to_vec();
+    if all {
+        filters.push("all=true".into());
+    }
+    let q = match filters_json(&filters)? {
+        Some(f) => encode_query(&[("filters", f)]),
+        None => String::new(),
+    };
+    let v = client.post_json(&format!("/volumes/prune{q}"), None)?;
+    let deleted = v["VolumesDeleted"].as_array().cloned().unwrap_or_default();
+    if !deleted.is_empty() {
+        println!("Deleted Volumes:");
+        for name in deleted {
+            println!("{}", name.as_str().unwrap_or_default());
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        format::human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))
+    );
+    Ok(0)
+}
