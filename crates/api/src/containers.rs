@@ -670,3 +670,102 @@ pub async fn update(ctx: &Ctx, id: &str, req: Request<Incoming>) -> Resp {
         Err(e) => engine_error(e),
     }
 }
+
+/// Docker's `X-Docker-Container-Path-Stat`: base64 of the stat as JSON.
+fn path_stat_header(stat: &berth_store::PathStat) -> String {
+    let mtime = chrono::DateTime::from_timestamp(stat.mtime, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    let body = json!({
+        "name": stat.name,
+        "size": stat.size,
+        "mode": stat.mode,
+        "mtime": mtime,
+        "linkTarget": stat.link_target,
+    });
+    base64(body.to_string().as_bytes())
+}
+
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn archive_path(ctx: &Ctx) -> Result<String, Resp> {
+    match ctx.q("path") {
+        Some(p) if !p.is_empty() => Ok(p.to_string()),
+        _ => Err(error(StatusCode::BAD_REQUEST, "path is required")),
+    }
+}
+
+pub async fn archive_head(ctx: &Ctx, id: &str) -> Resp {
+    let path = match archive_path(ctx) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match ctx.engine.archive_stat(id, &path).await {
+        Ok(stat) => hyper::Response::builder()
+            .status(StatusCode::OK)
+            .header("X-Docker-Container-Path-Stat", path_stat_header(&stat))
+            .body(Body::empty())
+            .unwrap_or_else(|_| hyper::Response::new(Body::empty())),
+        Err(e) => engine_error(e),
+    }
+}
+
+pub async fn archive_get(ctx: &Ctx, id: &str) -> Resp {
+    let path = match archive_path(ctx) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match ctx.engine.archive_get(id, &path).await {
+        Ok((stat, rx)) => hyper::Response::builder()
+            .status(StatusCode::OK)
+            .header("Content-Type", "application/x-tar")
+            .header("X-Docker-Container-Path-Stat", path_stat_header(&stat))
+            .body(Body::Stream(rx))
+            .unwrap_or_else(|_| hyper::Response::new(Body::empty())),
+        Err(e) => engine_error(e),
+    }
+}
+
+pub async fn archive_put(ctx: &Ctx, id: &str, req: Request<Incoming>) -> Resp {
+    let path = match archive_path(ctx) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let (reader, feeder) = crate::images::blocking_body(req);
+    let result = ctx.engine.archive_put(id, &path, reader).await;
+    feeder.abort();
+    match result {
+        Ok(()) => status_only(StatusCode::OK),
+        Err(e) => engine_error(e),
+    }
+}
+
+#[cfg(test)]
+mod archive_tests {
+    #[test]
+    fn base64_matches_the_standard_alphabet() {
+        assert_eq!(super::base64(b""), "");
+        assert_eq!(super::base64(b"f"), "Zg==");
+        assert_eq!(super::base64(b"fo"), "Zm8=");
+        assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
+    }
+}

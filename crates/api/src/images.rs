@@ -14,7 +14,9 @@ use crate::{engine_error, error, json, Ctx, Resp};
 
 /// Feeds the async request body into a blocking `Read` (for the importer and the
 /// loader, which run on a blocking thread). Abort the handle when done.
-fn blocking_body(req: Request<Incoming>) -> (ChannelReader, tokio::task::JoinHandle<()>) {
+pub(crate) fn blocking_body(
+    req: Request<Incoming>,
+) -> (ChannelReader, tokio::task::JoinHandle<()>) {
     let (tx, rx) = std_mpsc::sync_channel::<Bytes>(16);
     let mut body = req.into_body();
     let feeder = tokio::spawn(async move {
@@ -40,7 +42,7 @@ fn blocking_body(req: Request<Incoming>) -> (ChannelReader, tokio::task::JoinHan
 }
 
 /// Adapts the async request body into a blocking `Read` for the importer.
-struct ChannelReader {
+pub(crate) struct ChannelReader {
     rx: std_mpsc::Receiver<Bytes>,
     current: Bytes,
 }

@@ -157,6 +157,7 @@ pub(crate) fn engine_error(e: EngineError) -> Resp {
         EngineError::NotFound(_) => StatusCode::NOT_FOUND,
         EngineError::Conflict(_) => StatusCode::CONFLICT,
         EngineError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+        EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
         EngineError::NotModified(_) => return status_only(StatusCode::NOT_MODIFIED),
         EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
@@ -277,6 +278,11 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (&Method::POST, ["containers", id, "attach"]) => containers::attach(&ctx, id, req).await,
         (&Method::POST, ["containers", id, "resize"]) => containers::resize(&ctx, id).await,
         (&Method::GET, ["containers", id, "export"]) => containers::export(&ctx, id),
+        (&Method::HEAD, ["containers", id, "archive"]) => containers::archive_head(&ctx, id).await,
+        (&Method::GET, ["containers", id, "archive"]) => containers::archive_get(&ctx, id).await,
+        (&Method::PUT, ["containers", id, "archive"]) => {
+            containers::archive_put(&ctx, id, req).await
+        }
         (&Method::POST, ["containers", id, "pause"]) => containers::pause(&ctx, id),
         (&Method::POST, ["containers", id, "unpause"]) => containers::unpause(&ctx, id),
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(&ctx, id),

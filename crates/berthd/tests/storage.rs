@@ -298,3 +298,153 @@ fn bind_mounts_and_tmpfs() {
     let mounted = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounted.contains(d.data_root.join("volumes").to_str().unwrap()));
 }
+
+#[test]
+fn cp_both_ways_follows_docker_rules_and_stays_inside() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let host = d.root.join("cp");
+    std::fs::create_dir_all(host.join("tree/sub")).unwrap();
+    std::fs::write(host.join("tree/sub/f"), "leaf\n").unwrap();
+    std::fs::write(host.join("one"), "single\n").unwrap();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "-v",
+        "cpvol:/vol",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    d.berth(&["create", "--name", "cold", "busybox", "true"])
+        .ok();
+
+    for ctr in ["live", "cold"] {
+        let one = host.join("one");
+        let tree = host.join("tree");
+        // file into an existing dir, file to a new name, dir into dir, dir contents.
+        d.berth(&["cp", one.to_str().unwrap(), &format!("{ctr}:/tmp")])
+            .ok();
+        d.berth(&["cp", one.to_str().unwrap(), &format!("{ctr}:/tmp/renamed")])
+            .ok();
+        d.berth(&["cp", tree.to_str().unwrap(), &format!("{ctr}:/root")])
+            .ok();
+        d.berth(&[
+            "cp",
+            &format!("{}/.", tree.display()),
+            &format!("{ctr}:/home"),
+        ])
+        .ok();
+        let r = d.berth(&[
+            "cp",
+            one.to_str().unwrap(),
+            &format!("{ctr}:/nonexistent/dir/"),
+        ]);
+        assert_ne!(r.code, 0);
+
+        let out = host.join(format!("out-{ctr}"));
+        std::fs::create_dir_all(&out).unwrap();
+        d.berth(&["cp", &format!("{ctr}:/tmp/one"), out.to_str().unwrap()])
+            .ok();
+        d.berth(&[
+            "cp",
+            &format!("{ctr}:/tmp/renamed"),
+            out.join("again").to_str().unwrap(),
+        ])
+        .ok();
+        d.berth(&[
+            "cp",
+            &format!("{ctr}:/root/tree"),
+            out.join("t2").to_str().unwrap(),
+        ])
+        .ok();
+        d.berth(&[
+            "cp",
+            &format!("{ctr}:/home/."),
+            out.join("h").to_str().unwrap(),
+        ])
+        .ok();
+        assert_eq!(
+            std::fs::read_to_string(out.join("one")).unwrap(),
+            "single\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("again")).unwrap(),
+            "single\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("t2/sub/f")).unwrap(),
+            "leaf\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("h/sub/f")).unwrap(),
+            "leaf\n"
+        );
+        let r = d.berth(&["cp", &format!("{ctr}:/nope"), out.to_str().unwrap()]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(
+            r.stderr.contains("Could not find the file /nope"),
+            "{}",
+            r.stderr
+        );
+    }
+    // Into a running container's volume (seen through its mount namespace).
+    d.berth(&["cp", host.join("one").to_str().unwrap(), "live:/vol"])
+        .ok();
+    assert!(volume_dir(&d, "cpvol").join("one").exists());
+    let r = d
+        .berth(&["exec", "live", "cat", "/root/tree/sub/f", "/home/sub/f"])
+        .ok();
+    assert_eq!(r.stdout, "leaf\nleaf\n");
+    d.berth(&["start", "-a", "cold"]).ok();
+    let diff = d.berth(&["diff", "cold"]).ok();
+    assert!(diff.stdout.contains("A /tmp/renamed"), "{}", diff.stdout);
+
+    // A symlink in the container pointing at the host's /etc is resolved inside it.
+    d.berth(&["exec", "live", "ln", "-s", "/etc", "/tmp/hostetc"])
+        .ok();
+    d.berth(&["exec", "live", "ln", "-s", "../../../../../../", "/tmp/up"])
+        .ok();
+    let out = host.join("leak");
+    std::fs::create_dir_all(&out).unwrap();
+    d.berth(&[
+        "cp",
+        "live:/tmp/hostetc/",
+        out.join("etc").to_str().unwrap(),
+    ])
+    .ok();
+    let passwd = std::fs::read_to_string(out.join("etc/passwd")).unwrap();
+    assert!(
+        passwd.starts_with("root:x:0:0:root:/root:/bin/sh\nnobody"),
+        "{passwd}"
+    );
+    let marker = d.root.join("cp/one");
+    let r = d
+        .berth(&["cp", marker.to_str().unwrap(), "live:/tmp/up/tmp"])
+        .ok();
+    assert_eq!(r.code, 0);
+    let r = d.berth(&["exec", "live", "cat", "/tmp/one"]).ok();
+    assert_eq!(r.stdout, "single\n");
+
+    // A hostile archive through the API: '..' is refused, nothing lands outside.
+    let mut tar = Vec::new();
+    {
+        let mut h = tar::Header::new_gnu();
+        let name = b"../../../../escaped";
+        h.as_mut_bytes()[..name.len()].copy_from_slice(name);
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.extend_from_slice(h.as_bytes());
+        tar.extend_from_slice(b"x");
+        tar.extend(std::iter::repeat_n(0u8, 511 + 1024));
+    }
+    let (status, body) = d.http_bytes("PUT", "/containers/live/archive?path=/tmp", &tar);
+    assert_eq!(status, 400, "{body}");
+    assert!(!std::path::Path::new("/escaped").exists());
+    let (status, _, _) = d.http("HEAD", "/containers/live/archive?path=/etc/passwd", None);
+    assert_eq!(status, 200);
+}

@@ -3,6 +3,7 @@
 
 mod client;
 mod containers;
+mod copy;
 mod format;
 mod images;
 mod run;
@@ -347,6 +348,13 @@ enum Command {
     Container {
         #[command(subcommand)]
         command: ContainerCommand,
+    },
+    /// Copy files/folders between a container and the local filesystem
+    Cp {
+        /// SRC: CONTAINER:PATH, a local path, or - (a tar on stdin)
+        src: String,
+        /// DEST: CONTAINER:PATH, a local path, or - (a tar on stdout)
+        dest: String,
     },
     /// Manage volumes
     Volume {
@@ -734,6 +742,7 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
             } => images::import(client, &file, reference, &change, message),
             ImageCommand::Prune { all, force } => images::prune(client, all, force),
         },
+        Command::Cp { src, dest } => copy::cp(client, &src, &dest),
         Command::Volume { command } => match command {
             VolumeCommand::Create {
                 driver,

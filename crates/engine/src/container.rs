@@ -246,6 +246,10 @@ impl Engine {
         if remove_volumes {
             self.remove_anonymous_volumes(&record.mounts);
         }
+        self.fs_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
         self.emit_container("destroy", &record);
         Ok(())
     }

@@ -14,6 +14,7 @@ mod exec;
 mod export;
 
 mod container;
+mod copy;
 mod image;
 mod lifecycle;
 mod logs;
@@ -49,6 +50,8 @@ pub enum EngineError {
     /// The request asked for what is already true (docker answers 304).
     #[error("{0}")]
     NotModified(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -95,6 +98,9 @@ pub struct Engine {
     /// Exec instances, kept in memory only, as docker does.
     execs: Mutex<exec::Execs>,
     events: events::EventBus,
+    /// Per-container lock over its root filesystem mount: a start and a `cp` into a
+    /// stopped container (which mounts the same overlay) never overlap.
+    fs_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(Default)]
@@ -142,6 +148,7 @@ impl Engine {
             state: Mutex::new(state),
             execs: Mutex::new(exec::Execs::default()),
             events: events::EventBus::new(),
+            fs_locks: Mutex::new(HashMap::new()),
         });
         engine.remove_orphan_dirs();
         engine.remove_orphan_volumes();
@@ -156,6 +163,11 @@ impl Engine {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; keep serving.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn fs_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.fs_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(id.to_string()).or_default().clone()
     }
 
     fn container_dir(&self, id: &str) -> PathBuf {

@@ -62,6 +62,8 @@ impl Engine {
     /// `user_start`: a start by a user (not a restart policy), which clears the
     /// manual-stop mark and the restart count.
     async fn spawn_container(self: &Arc<Self>, id: &str, user_start: bool) -> Result<()> {
+        let fs_lock = self.fs_lock(id);
+        let _mounted_by_us = fs_lock.lock().await;
         let c = self.container(id)?;
         let image = self.image(&c.image_id)?;
         let engine = self.clone();

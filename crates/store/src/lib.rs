@@ -13,6 +13,7 @@
 //! place, so a reader never sees a partial blob or layer.
 
 mod digest;
+mod pack;
 mod unpack;
 
 use std::fs::{self, File};
@@ -20,7 +21,8 @@ use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 pub use digest::{Digest, DigestReader};
-pub use unpack::{unpack, UnpackStats};
+pub use pack::{open_in, pack, stat, PathStat};
+pub use unpack::{unpack, unpack_plain, UnpackStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

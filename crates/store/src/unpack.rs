@@ -27,8 +27,19 @@ pub struct UnpackStats {
     pub skipped_devices: u64,
 }
 
-/// Extracts the tar stream `reader` into the existing directory `dest`.
+/// Extracts the layer tar stream `reader` into the existing directory `dest`;
+/// whiteout entries become overlayfs whiteouts.
 pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
+    unpack_with(reader, dest, true)
+}
+
+/// Extracts a plain archive (`cp` into a container): `.wh.` names are ordinary
+/// files, everything else as [`unpack`].
+pub fn unpack_plain(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
+    unpack_with(reader, dest, false)
+}
+
+fn unpack_with(reader: impl Read, dest: &Path, layer: bool) -> Result<UnpackStats> {
     let root = open_dir(dest)?;
     let mut archive = tar::Archive::new(reader);
     let mut stats = UnpackStats::default();
@@ -59,11 +70,11 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
         let name_str = name.to_string_lossy();
         let parent = ensure_dir(&root, parent_rel)?;
 
-        if name_str == OPAQUE_MARKER {
+        if layer && name_str == OPAQUE_MARKER {
             set_opaque(&root, parent_rel)?;
             continue;
         }
-        if let Some(hidden) = name_str.strip_prefix(WHITEOUT_PREFIX) {
+        if let Some(hidden) = name_str.strip_prefix(WHITEOUT_PREFIX).filter(|_| layer) {
             let hidden = OsStr::new(hidden);
             remove_existing(&parent, hidden, &rel)?;
             mknod(&parent, hidden, libc::S_IFCHR, 0, &rel)?;
@@ -262,7 +273,7 @@ fn cstr(s: &OsStr) -> Result<CString> {
         .map_err(|_| StoreError::Hostile(format!("name {:?} contains NUL", s)))
 }
 
-fn open_dir(path: &Path) -> Result<OwnedFd> {
+pub(crate) fn open_dir(path: &Path) -> Result<OwnedFd> {
     let c = cstr(path.as_os_str())?;
     // SAFETY: NUL-terminated path.
     let fd = unsafe {
@@ -282,7 +293,7 @@ fn open_dir(path: &Path) -> Result<OwnedFd> {
 }
 
 /// openat2 with RESOLVE_IN_ROOT: `rel` resolves as if `root` were `/`.
-fn open_in_root(root: &OwnedFd, rel: &Path, flags: i32) -> io::Result<OwnedFd> {
+pub(crate) fn open_in_root(root: &OwnedFd, rel: &Path, flags: i32) -> io::Result<OwnedFd> {
     let path = if rel.as_os_str().is_empty() {
         Path::new(".")
     } else {

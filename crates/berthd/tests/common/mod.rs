@@ -252,6 +252,29 @@ impl Daemon {
         (status, head.to_string(), body)
     }
 
+    /// One raw request with a binary body; returns (status, body as text).
+    pub fn http_bytes(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        let mut s = UnixStream::connect(&self.socket).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).expect("write request");
+        s.write_all(body).expect("write body");
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).expect("read response");
+        let text = String::from_utf8_lossy(&resp).into_owned();
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, rest.to_string())
+    }
+
     pub fn inspect(&self, name: &str, template: &str) -> String {
         self.berth(&["inspect", "-f", template, name])
             .ok()
