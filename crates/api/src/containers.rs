@@ -147,7 +147,7 @@ pub fn list(ctx: &Ctx) -> Resp {
                 "Status": status_text(c),
                 "HostConfig": { "NetworkMode": network_mode(c) },
                 "NetworkSettings": { "Networks": {} },
-                "Mounts": c.mounts.iter().map(crate::volumes::mount_json).collect::<Vec<_>>(),
+                "Mounts": crate::volumes::mounts_json(c),
             })
         })
         .collect();
@@ -208,7 +208,7 @@ pub fn inspect(ctx: &Ctx, id: &str) -> Resp {
             "HostConfig": host_config,
             "GraphDriver": { "Name": "overlay2", "Data": {
                 "UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs") } },
-            "Mounts": c.mounts.iter().map(crate::volumes::mount_json).collect::<Vec<_>>(),
+            "Mounts": crate::volumes::mounts_json(&c),
             "Config": c.config,
             "NetworkSettings": { "Networks": {}, "Ports": {}, "SandboxKey": "", "IPAddress": "", "Gateway": "", "MacAddress": "" },
         }),
@@ -755,6 +755,42 @@ pub async fn archive_put(ctx: &Ctx, id: &str, req: Request<Incoming>) -> Resp {
     feeder.abort();
     match result {
         Ok(()) => status_only(StatusCode::OK),
+        Err(e) => engine_error(e),
+    }
+}
+
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`
+pub async fn commit(ctx: &Ctx, req: Request<Incoming>) -> Resp {
+    let Some(container) = ctx.q("container").filter(|c| !c.is_empty()) else {
+        return error(StatusCode::BAD_REQUEST, "container is required");
+    };
+    let config: Option<berth_engine::ContainerConfig> =
+        match read_json::<serde_json::Value>(req).await {
+            Ok(v) if v.is_null() || v.as_object().is_some_and(|o| o.is_empty()) => None,
+            Ok(v) => match serde_json::from_value(v) {
+                Ok(c) => Some(c),
+                Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")),
+            },
+            Err(r) => return r,
+        };
+    let reference = match (ctx.q("repo").filter(|r| !r.is_empty()), ctx.q("tag")) {
+        (Some(repo), Some(tag)) if !tag.is_empty() => Some(format!("{repo}:{tag}")),
+        (Some(repo), _) => Some(repo.to_string()),
+        (None, _) => None,
+    };
+    let opts = berth_engine::CommitOptions {
+        reference,
+        comment: ctx.q("comment").unwrap_or_default().to_string(),
+        author: ctx.q("author").unwrap_or_default().to_string(),
+        pause: ctx
+            .q("pause")
+            .is_none_or(|p| !matches!(p, "0" | "false" | "False")),
+        changes: ctx.all("changes"),
+        config,
+    };
+    match ctx.engine.commit_container(container, opts).await {
+        Ok(image) => json(StatusCode::CREATED, &json!({ "Id": image.id })),
         Err(e) => engine_error(e),
     }
 }

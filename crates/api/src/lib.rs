@@ -261,6 +261,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (&Method::GET, ["info"]) => system::info(&ctx),
         (&Method::GET, ["events"]) => system::events(&ctx),
 
+        (&Method::POST, ["commit"]) => containers::commit(&ctx, req).await,
         (&Method::POST, ["containers", "create"]) => containers::create(&ctx, req).await,
         (&Method::POST, ["containers", "prune"]) => containers::prune(&ctx).await,
         (&Method::POST, ["images", "prune"]) => images::prune(&ctx),

@@ -43,8 +43,24 @@ pub(crate) fn volume_json(v: &VolumeRecord, usage: Option<(u64, usize)>) -> serd
     out
 }
 
+/// A container's mounts as inspect and `ps` show them; like docker, `--tmpfs`
+/// mounts are not listed (`--mount type=tmpfs` ones are).
+pub(crate) fn mounts_json(c: &berth_engine::ContainerRecord) -> Vec<serde_json::Value> {
+    c.mounts
+        .iter()
+        .filter(|m| {
+            !(m.kind == "tmpfs"
+                && c.host_config
+                    .tmpfs
+                    .keys()
+                    .any(|k| k.trim_end_matches('/') == m.destination))
+        })
+        .map(mount_json)
+        .collect()
+}
+
 /// A container's mount as inspect and `ps` show it.
-pub(crate) fn mount_json(m: &MountPoint) -> serde_json::Value {
+fn mount_json(m: &MountPoint) -> serde_json::Value {
     let mut out = json!({
         "Type": m.kind,
         "Source": m.source,

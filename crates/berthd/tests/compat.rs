@@ -427,3 +427,98 @@ fn the_docker_python_sdk_drives_berthd() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "docker-py ok");
 }
+
+#[test]
+fn docker_cli_volumes_cp_and_commit() {
+    let d = Daemon::start();
+    d.import_busybox();
+    assert_eq!(
+        docker(&d, &["volume", "create", "--label", "k=v", "dvol"]).out(),
+        "dvol"
+    );
+    let ls = docker(&d, &["volume", "ls", "--format", "{{.Name}} {{.Driver}}"]);
+    assert_eq!(ls.out(), "dvol local");
+    assert_eq!(
+        docker(&d, &["volume", "inspect", "-f", "{{.Labels.k}}", "dvol"]).out(),
+        "v"
+    );
+    let r = docker(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "box",
+            "-v",
+            "dvol:/data",
+            "--tmpfs",
+            "/scratch",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mounts = docker(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{.Type}}:{{.Destination}} {{end}}",
+            "box",
+        ],
+    );
+    assert_eq!(mounts.out(), "volume:/data", "{}", mounts.stderr);
+    let rm = docker(&d, &["volume", "rm", "dvol"]);
+    assert_ne!(rm.code, 0);
+    assert!(rm.stderr.contains("volume is in use"), "{}", rm.stderr);
+
+    // docker cp both ways, with the stat header the CLI decodes.
+    let host = d.root.join("dcp");
+    std::fs::create_dir_all(host.join("dir")).unwrap();
+    std::fs::write(host.join("dir/a"), "A\n").unwrap();
+    let r = docker(&d, &["cp", host.join("dir").to_str().unwrap(), "box:/data"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = docker(&d, &["exec", "box", "cat", "/data/dir/a"]);
+    assert_eq!(r.stdout, "A\n");
+    let back = host.join("back");
+    let r = docker(&d, &["cp", "box:/data/dir", back.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(back.join("a")).unwrap(), "A\n");
+    let r = docker(&d, &["cp", "box:/etc/passwd", host.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(std::fs::read_to_string(host.join("passwd"))
+        .unwrap()
+        .starts_with("root:"));
+    let r = docker(&d, &["cp", "box:/missing", host.to_str().unwrap()]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("Could not find the file"), "{}", r.stderr);
+
+    // docker commit, then a container from the new image.
+    docker(
+        &d,
+        &["exec", "box", "sh", "-c", "echo committed > /etc/motd"],
+    );
+    let r = docker(
+        &d,
+        &[
+            "commit",
+            "-m",
+            "motd",
+            "-c",
+            "CMD [\"cat\", \"/etc/motd\"]",
+            "box",
+            "withmotd:1",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("sha256:"), "{}", r.stdout);
+    assert_eq!(
+        docker(&d, &["run", "--rm", "withmotd:1"]).stdout,
+        "committed\n"
+    );
+    docker(&d, &["rm", "-f", "-v", "box"]);
+    assert_eq!(docker(&d, &["volume", "rm", "dvol"]).code, 0);
+    let r = docker(&d, &["volume", "prune", "-f"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

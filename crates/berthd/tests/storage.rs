@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::Daemon;
 
 fn volume_dir(d: &Daemon, name: &str) -> std::path::PathBuf {
@@ -447,4 +449,95 @@ fn cp_both_ways_follows_docker_rules_and_stays_inside() {
     assert!(!std::path::Path::new("/escaped").exists());
     let (status, _, _) = d.http("HEAD", "/containers/live/archive?path=/etc/passwd", None);
     assert_eq!(status, 200);
+}
+
+#[test]
+fn commit_captures_changes_as_a_new_layer() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&[
+        "run",
+        "--name",
+        "work",
+        "busybox",
+        "sh",
+        "-c",
+        "echo made > /root/new; rm /etc/group; mkdir -p /opt/app && echo v1 > /opt/app/conf",
+    ])
+    .ok();
+    let id = d
+        .berth(&[
+            "commit",
+            "-a",
+            "Ann <ann@example.com>",
+            "-m",
+            "add app",
+            "-c",
+            "CMD [\"cat\", \"/opt/app/conf\"]",
+            "-c",
+            "ENV STAGE=prod",
+            "work",
+            "myapp:v1",
+        ])
+        .ok()
+        .out()
+        .to_string();
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(d.berth(&["run", "--rm", "myapp:v1"]).ok().stdout, "v1\n");
+    let r = d
+        .berth(&[
+            "run",
+            "--rm",
+            "myapp:v1",
+            "sh",
+            "-c",
+            "cat /root/new; echo $STAGE; ls /etc/group 2>&1; true",
+        ])
+        .ok();
+    assert!(r.stdout.starts_with("made\nprod\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("No such file"), "{}", r.stdout);
+    let author = d
+        .berth(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Author}} {{len .RootFS.Layers}}",
+            "myapp:v1",
+        ])
+        .ok();
+    assert_eq!(author.out(), "Ann <ann@example.com> 2");
+    let history = d.berth(&["history", "myapp:v1"]).ok();
+    assert!(history.stdout.contains("add app"), "{}", history.stdout);
+
+    // A running container is committed too (frozen meanwhile, then running on).
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /x; sleep 1000",
+    ])
+    .ok();
+    assert!(d.eventually(Duration::from_secs(5), || {
+        d.berth(&["exec", "live", "cat", "/x"]).code == 0
+    }));
+    d.berth(&["commit", "live", "snap"]).ok();
+    assert_eq!(d.inspect("live", "{{.State.Status}}"), "running");
+    assert_eq!(
+        d.berth(&["run", "--rm", "snap", "cat", "/x"]).ok().stdout,
+        "x\n"
+    );
+    let (status, _, body) = d.http("POST", "/commit?container=nope", None);
+    assert_eq!(status, 404, "{body}");
+
+    // Removing the images frees their layers; the base stays.
+    d.berth(&["rm", "-f", "work", "live"]).ok();
+    d.berth(&["rmi", "myapp:v1", "snap"]).ok();
+    let layers = std::fs::read_dir(d.data_root.join("image/layers"))
+        .unwrap()
+        .count();
+    assert_eq!(layers, 1);
 }

@@ -153,6 +153,15 @@ pub fn render(template: &str, value: &Value) -> Result<String, String> {
             "json" => out.push_str(&serde_json::to_string(&v).unwrap_or_default()),
             "lower" => out.push_str(&plain(&v).to_lowercase()),
             "upper" => out.push_str(&plain(&v).to_uppercase()),
+            "len" => out.push_str(
+                &match &v {
+                    Value::Array(a) => a.len(),
+                    Value::Object(o) => o.len(),
+                    Value::String(s) => s.len(),
+                    _ => 0,
+                }
+                .to_string(),
+            ),
             other => return Err(format!("template: function {other:?} not defined")),
         }
         rest = &after[end + 2..];

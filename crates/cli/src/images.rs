@@ -329,3 +329,41 @@ pub fn load(client: &Client, input: Option<&str>, quiet: bool) -> CmdResult {
     }
     Ok(0)
 }
+
+pub fn commit(
+    client: &Client,
+    container: &str,
+    reference: Option<&str>,
+    author: Option<&str>,
+    message: Option<&str>,
+    changes: &[String],
+    pause: bool,
+) -> CmdResult {
+    let mut pairs: Vec<(&str, String)> = vec![
+        ("container", container.to_string()),
+        ("pause", pause.to_string()),
+    ];
+    if let Some(r) = reference {
+        // The tag is whatever follows the last ':' that is not part of a registry port.
+        let (repo, tag) = match r.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag)),
+            _ => (r, None),
+        };
+        pairs.push(("repo", repo.to_string()));
+        if let Some(t) = tag {
+            pairs.push(("tag", t.to_string()));
+        }
+    }
+    if let Some(a) = author {
+        pairs.push(("author", a.to_string()));
+    }
+    if let Some(m) = message {
+        pairs.push(("comment", m.to_string()));
+    }
+    for c in changes {
+        pairs.push(("changes", c.clone()));
+    }
+    let v = client.post_json(&format!("/commit{}", encode_query(&pairs)), None)?;
+    println!("{}", v["Id"].as_str().unwrap_or_default());
+    Ok(0)
+}

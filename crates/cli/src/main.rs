@@ -349,6 +349,24 @@ enum Command {
         #[command(subcommand)]
         command: ContainerCommand,
     },
+    /// Create a new image from a container's changes
+    Commit {
+        /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+        #[arg(short = 'a', long)]
+        author: Option<String>,
+        /// Apply Dockerfile instruction to the created image
+        #[arg(short = 'c', long = "change")]
+        change: Vec<String>,
+        /// Commit message
+        #[arg(short = 'm', long)]
+        message: Option<String>,
+        /// Pause container during commit
+        #[arg(short = 'p', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        pause: bool,
+        container: String,
+        /// REPOSITORY[:TAG]
+        reference: Option<String>,
+    },
     /// Copy files/folders between a container and the local filesystem
     Cp {
         /// SRC: CONTAINER:PATH, a local path, or - (a tar on stdin)
@@ -743,6 +761,22 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
             ImageCommand::Prune { all, force } => images::prune(client, all, force),
         },
         Command::Cp { src, dest } => copy::cp(client, &src, &dest),
+        Command::Commit {
+            author,
+            change,
+            message,
+            pause,
+            container,
+            reference,
+        } => images::commit(
+            client,
+            &container,
+            reference.as_deref(),
+            author.as_deref(),
+            message.as_deref(),
+            &change,
+            pause,
+        ),
         Command::Volume { command } => match command {
             VolumeCommand::Create {
                 driver,

@@ -143,11 +143,19 @@ impl Engine {
             manually_stopped: false,
             mounts: mounts.clone(),
         };
+        // Directory before record: a crash in between leaves a directory without a
+        // record (removed at the next start), never a record without its directory.
+        if let Err(e) = std::fs::create_dir_all(self.container_dir(&id)) {
+            drop(st);
+            forget_volumes(self);
+            return Err(EngineError::Internal(format!(
+                "create container dir {}: {e}",
+                self.container_dir(&id).display()
+            )));
+        }
         self.db.put(db::CONTAINERS, &id, &record)?;
         st.containers.insert(id.clone(), record.clone());
         drop(st);
-        std::fs::create_dir_all(self.container_dir(&id))
-            .map_err(|e| EngineError::Internal(format!("create container dir: {e}")))?;
         self.emit_container("create", &record);
         Ok(record)
     }

@@ -25,7 +25,7 @@ pub fn normalize_reference(reference: &str) -> String {
 }
 
 /// Docker's reference grammar, loosely: lowercase path components, optional tag.
-fn valid_reference(r: &str) -> bool {
+pub(crate) fn valid_reference(r: &str) -> bool {
     let (name, tag) = match r.rsplit_once(':') {
         Some((n, t)) if !t.contains('/') => (n, Some(t)),
         _ => (r, None),

@@ -8,6 +8,7 @@
 //! container) happens outside the lock.
 
 mod archive;
+mod commit;
 pub mod db;
 mod events;
 mod exec;
@@ -30,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use berth_store::Store;
 
+pub use commit::CommitOptions;
 pub use container::Filters;
 pub use events::Event;
 pub use exec::{ExecConfig, ExecRecord};
@@ -152,6 +154,7 @@ impl Engine {
         });
         engine.remove_orphan_dirs();
         engine.remove_orphan_volumes();
+        engine.collect_garbage();
         engine.adopt_running();
         Ok(engine)
     }
@@ -163,6 +166,23 @@ impl Engine {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; keep serving.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Deletes blobs and layers no image record names (left by a crash).
+    fn collect_garbage(&self) {
+        let keep: std::collections::HashSet<String> = {
+            let st = self.lock();
+            st.images
+                .values()
+                .flat_map(|i| {
+                    std::iter::once(i.id.clone()).chain(i.config.rootfs.diff_ids.iter().cloned())
+                })
+                .collect()
+        };
+        let removed = self.store.collect_garbage(&keep);
+        if removed > 0 {
+            tracing::info!(removed, "removed unreferenced blobs and layers");
+        }
     }
 
     pub(crate) fn fs_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {

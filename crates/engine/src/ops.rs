@@ -10,14 +10,7 @@ use serde_json::{json, Value};
 use crate::{names, Engine, EngineError, Result};
 
 /// Paths docker leaves out of `diff`: the runtime's mount points.
-const DIFF_IGNORED: &[&str] = &[
-    "/dev",
-    "/proc",
-    "/sys",
-    "/etc/hostname",
-    "/etc/hosts",
-    "/etc/resolv.conf",
-];
+use crate::commit::NOT_CHANGES as DIFF_IGNORED;
 
 /// The host's memory in bytes: what an unlimited container's limit means.
 fn host_memory() -> u64 {

@@ -10,7 +10,11 @@
 //!    a restarted container keeps its changes, and `diff`/`commit`/`export` read it.
 //! 4. Removing the container removes the directory.
 
+mod diff;
+
 use std::path::{Path, PathBuf};
+
+pub use diff::write_layer;
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use serde::{Deserialize, Serialize};

@@ -238,6 +238,11 @@ impl Store {
 
     /// Removes an unpacked layer and its blob.
     pub fn remove_layer(&self, diff_id: &Digest) -> Result<()> {
+        self.remove_layer_dir(diff_id)?;
+        self.remove_blob(diff_id)
+    }
+
+    fn remove_layer_dir(&self, diff_id: &Digest) -> Result<()> {
         let dir = self.layer_dir(diff_id);
         if dir.exists() {
             // Rename first so that a crash mid-removal leaves only a tmp entry that the
@@ -248,7 +253,41 @@ impl Store {
             fs::remove_dir_all(&doomed)
                 .map_err(|e| StoreError::io(format!("remove {}", doomed.display()), e))?;
         }
-        self.remove_blob(diff_id)
+        Ok(())
+    }
+
+    /// Removes every blob and unpacked layer whose digest is not in `keep`: what a
+    /// crash between writing content and recording it (or between forgetting an
+    /// image and deleting its files) left behind. Returns how many were removed.
+    pub fn collect_garbage(&self, keep: &std::collections::HashSet<String>) -> usize {
+        let mut removed = 0;
+        for (dir, is_layer) in [
+            (self.root.join("blobs").join("sha256"), false),
+            (self.root.join("layers"), true),
+        ] {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if keep.contains(&format!("sha256:{name}")) {
+                    continue;
+                }
+                let Ok(d) = Digest::parse(&format!("sha256:{name}")) else {
+                    continue;
+                };
+                let result = if is_layer {
+                    self.remove_layer_dir(&d)
+                } else {
+                    self.remove_blob(&d)
+                };
+                match result {
+                    Ok(()) => removed += 1,
+                    Err(err) => tracing::warn!(digest = %d, error = %err, "garbage collection"),
+                }
+            }
+        }
+        removed
     }
 
     pub fn remove_blob(&self, digest: &Digest) -> Result<()> {

@@ -51,6 +51,28 @@ events = client.events(decode=True, since=0, until=int(__import__("time").time()
 actions = [e["Action"] for e in events]
 assert actions[:2] == ["create", "start"] and "destroy" in actions, actions
 
+# Volumes, put_archive/get_archive, commit.
+vol = client.volumes.create(name="pyvol", labels={"sdk": "py"})
+assert vol.attrs["Labels"] == {"sdk": "py"}, vol.attrs
+box = client.containers.run("busybox", ["sleep", "30"], detach=True, name="pybox",
+                            volumes={"pyvol": {"bind": "/data", "mode": "rw"}})
+buf = __import__("io").BytesIO()
+with __import__("tarfile").open(fileobj=buf, mode="w") as t:
+    info = __import__("tarfile").TarInfo("hello.txt")
+    info.size = 6
+    t.addfile(info, __import__("io").BytesIO(b"hello\n"))
+assert box.put_archive("/data", buf.getvalue())
+bits, stat = box.get_archive("/data/hello.txt")
+data = b"".join(bits)
+with __import__("tarfile").open(fileobj=__import__("io").BytesIO(data)) as t:
+    assert t.extractfile("hello.txt").read() == b"hello\n"
+assert stat["name"] == "hello.txt" and stat["size"] == 6, stat
+img = box.commit(repository="pycommit", tag="1", message="from sdk")
+assert client.containers.run("pycommit:1", ["cat", "/etc/passwd"], remove=True).startswith(b"root:")
+box.remove(force=True)
+assert [v.name for v in client.volumes.list(filters={"label": "sdk=py"})] == ["pyvol"]
+vol.remove()
+
 image = client.images.get("busybox")
 assert "busybox:latest" in image.tags
 print("docker-py ok")

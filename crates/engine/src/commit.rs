@@ -1,0 +1,169 @@
+//! `commit`: a container's writable layer becomes a new image on top of its own.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::image::{apply_changes, normalize_reference, valid_reference};
+use crate::model::{ContainerConfig, ImageRecord};
+use crate::{db, now_rfc3339, Engine, EngineError, Result};
+
+/// Paths that are mount points berth puts into every container, not changes.
+pub(crate) const NOT_CHANGES: &[&str] = &[
+    "/dev",
+    "/proc",
+    "/sys",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+];
+
+#[derive(Debug, Default, Clone)]
+pub struct CommitOptions {
+    /// `repo[:tag]` for the new image.
+    pub reference: Option<String>,
+    pub comment: String,
+    pub author: String,
+    /// Freeze a running container while its layer is read (docker's default).
+    pub pause: bool,
+    /// Dockerfile instructions (`CMD`, `ENV`, ...) applied to the new config.
+    pub changes: Vec<String>,
+    /// A config whose non-empty fields replace the container's.
+    pub config: Option<ContainerConfig>,
+}
+
+impl Engine {
+    pub async fn commit_container(
+        self: &Arc<Self>,
+        reference: &str,
+        opts: CommitOptions,
+    ) -> Result<ImageRecord> {
+        let c = self.container(reference)?;
+        let target = match &opts.reference {
+            Some(r) if !r.is_empty() => {
+                let n = normalize_reference(r);
+                if !valid_reference(&n) {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "invalid reference format: {r}"
+                    )));
+                }
+                Some(n)
+            }
+            _ => None,
+        };
+        let parent = self.image(&c.image_id)?;
+        let mut config = c.config.clone();
+        if let Some(over) = &opts.config {
+            merge_config(&mut config, over);
+        }
+        apply_changes(&mut config, &opts.changes)?;
+
+        let freeze = opts.pause && c.state.running && !c.state.paused;
+        if freeze {
+            berth_runtime::cgroups::set_frozen(&self.cgroups_path(&c), true)
+                .map_err(|e| EngineError::Internal(e.to_string()))?;
+        }
+        let engine = self.clone();
+        let upper = self.container_dir(&c.id).join("upper");
+        let layer = tokio::task::spawn_blocking(move || {
+            let (reader, writer) =
+                std::io::pipe().map_err(|e| EngineError::Internal(format!("pipe: {e}")))?;
+            let writer_thread = std::thread::spawn(move || {
+                berth_snapshot::write_layer(&upper, NOT_CHANGES, writer)
+            });
+            let stored = engine.store.import_layer(reader);
+            let written = writer_thread
+                .join()
+                .map_err(|_| EngineError::Internal("layer writer panicked".into()))?;
+            written.map_err(|e| EngineError::Internal(format!("read container layer: {e}")))?;
+            stored.map_err(EngineError::from)
+        })
+        .await
+        .map_err(|e| EngineError::Internal(e.to_string()));
+        if freeze {
+            if let Err(e) = berth_runtime::cgroups::set_frozen(&self.cgroups_path(&c), false) {
+                tracing::warn!(id = %c.id, error = %e, "thaw after commit failed");
+            }
+        }
+        let layer = layer??;
+
+        let created = now_rfc3339();
+        let mut blob = parent.config.clone();
+        blob.created = created.clone();
+        blob.author = opts.author.clone();
+        blob.config = config;
+        blob.rootfs.diff_ids.push(layer.diff_id.to_string());
+        let mut step = json!({
+            "created": created,
+            "created_by": c.argv().join(" "),
+        });
+        if !opts.author.is_empty() {
+            step["author"] = json!(opts.author);
+        }
+        if !opts.comment.is_empty() {
+            step["comment"] = json!(opts.comment);
+        }
+        blob.history.push(step);
+        let bytes = serde_json::to_vec(&blob).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let id = self.store.put_blob_bytes(&bytes)?.to_string();
+        let record = ImageRecord {
+            id: id.clone(),
+            repo_tags: Vec::new(),
+            created,
+            size: parent.size + layer.size,
+            comment: opts.comment.clone(),
+            config: blob,
+        };
+        {
+            let mut st = self.lock();
+            let record = st.images.entry(id.clone()).or_insert(record).clone();
+            self.db.put(db::IMAGES, &id, &record)?;
+        }
+        if let Some(t) = target {
+            self.tag_image(&id, &t)?;
+        }
+        let mut attrs = BTreeMap::from([
+            ("name".to_string(), c.name.clone()),
+            ("imageID".to_string(), id.clone()),
+        ]);
+        if !opts.comment.is_empty() {
+            attrs.insert("comment".into(), opts.comment);
+        }
+        self.events.emit("container", "commit", &c.id, attrs);
+        self.image(&id)
+    }
+}
+
+/// Docker's commit merge: what the request's config sets wins, the rest is kept.
+fn merge_config(base: &mut ContainerConfig, over: &ContainerConfig) {
+    if !over.cmd.is_empty() {
+        base.cmd = over.cmd.clone();
+    }
+    if !over.entrypoint.is_empty() {
+        base.entrypoint = over.entrypoint.clone();
+    }
+    for e in &over.env {
+        let key = e.split('=').next().unwrap_or(e);
+        base.env.retain(|x| x.split('=').next() != Some(key));
+        base.env.push(e.clone());
+    }
+    for (k, v) in &over.labels {
+        base.labels.insert(k.clone(), v.clone());
+    }
+    if !over.working_dir.is_empty() {
+        base.working_dir = over.working_dir.clone();
+    }
+    if !over.user.is_empty() {
+        base.user = over.user.clone();
+    }
+    if over.exposed_ports.is_some() {
+        base.exposed_ports = over.exposed_ports.clone();
+    }
+    if over.volumes.is_some() {
+        base.volumes = over.volumes.clone();
+    }
+    if over.stop_signal.is_some() {
+        base.stop_signal = over.stop_signal.clone();
+    }
+}
