@@ -759,7 +759,6 @@ pub async fn archive_put(ctx: &Ctx, id: &str, req: Request<Incoming>) -> Resp {
     }
 }
 
-
 /// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`
 pub async fn commit(ctx: &Ctx, req: Request<Incoming>) -> Resp {
     let Some(container) = ctx.q("container").filter(|c| !c.is_empty()) else {

@@ -130,6 +130,7 @@ pub fn list(ctx: &Ctx) -> Resp {
         .engine
         .containers(true, &Default::default())
         .unwrap_or_default();
+    let show_all = ctx.flag("all");
     let dangling_only = ctx
         .q("filters")
         .is_some_and(|f| f.contains("\"dangling\"") && f.contains("true"));
@@ -138,6 +139,7 @@ pub fn list(ctx: &Ctx) -> Resp {
         .images()
         .iter()
         .filter(|i| !dangling_only || i.repo_tags.is_empty())
+        .filter(|i| show_all || !ctx.engine.is_intermediate(&i.id))
         .map(|i| summary(i, all.iter().filter(|c| c.image_id == i.id).count()))
         .collect();
     json(StatusCode::OK, &images)
@@ -260,5 +262,57 @@ pub async fn load(ctx: &Ctx, req: Request<Incoming>) -> Resp {
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("load failed: {e}"),
         ),
+    }
+}
+
+/// `POST /build`: a tar context in, docker's JSON progress stream out.
+pub async fn build(ctx: &Ctx, req: Request<Incoming>) -> Resp {
+    let json_map = |key: &str| -> Result<std::collections::BTreeMap<String, Option<String>>, Resp> {
+        match ctx.q(key).filter(|v| !v.is_empty()) {
+            None => Ok(Default::default()),
+            Some(raw) => serde_json::from_str(raw)
+                .map_err(|e| error(StatusCode::BAD_REQUEST, &format!("invalid {key}: {e}"))),
+        }
+    };
+    let build_args = match json_map("buildargs") {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let labels = match json_map("labels") {
+        Ok(m) => m
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or_default()))
+            .collect(),
+        Err(r) => return r,
+    };
+    let int = |key: &str| ctx.q(key).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    let opts = berth_engine::BuildOptions {
+        tags: ctx.all("t").into_iter().filter(|t| !t.is_empty()).collect(),
+        dockerfile: ctx.q("dockerfile").unwrap_or("Dockerfile").to_string(),
+        build_args,
+        target: ctx.q("target").map(String::from),
+        no_cache: ctx.flag("nocache"),
+        labels,
+        network_mode: ctx.q("networkmode").unwrap_or("default").to_string(),
+        quiet: ctx.flag("q"),
+        memory: int("memory"),
+        cpu_shares: int("cpushares"),
+    };
+    let (reader, _feeder) = blocking_body(req);
+    let rx = ctx.engine.build(reader, opts);
+    hyper::Response::builder()
+        .header("Content-Type", "application/json")
+        .body(crate::Body::Stream(rx))
+        .unwrap_or_else(|_| hyper::Response::new(crate::Body::empty()))
+}
+
+/// `POST /build/prune`
+pub fn build_prune(ctx: &Ctx) -> Resp {
+    match ctx.engine.prune_build_cache(ctx.flag("all")) {
+        Ok((deleted, space)) => json(
+            StatusCode::OK,
+            &json!({ "CachesDeleted": deleted, "SpaceReclaimed": space }),
+        ),
+        Err(e) => engine_error(e),
     }
 }

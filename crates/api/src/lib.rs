@@ -261,6 +261,8 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (&Method::GET, ["info"]) => system::info(&ctx),
         (&Method::GET, ["events"]) => system::events(&ctx),
 
+        (&Method::POST, ["build"]) => images::build(&ctx, req).await,
+        (&Method::POST, ["build", "prune"]) => images::build_prune(&ctx),
         (&Method::POST, ["commit"]) => containers::commit(&ctx, req).await,
         (&Method::POST, ["containers", "create"]) => containers::create(&ctx, req).await,
         (&Method::POST, ["containers", "prune"]) => containers::prune(&ctx).await,

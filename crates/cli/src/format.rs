@@ -144,6 +144,22 @@ pub fn render(template: &str, value: &Value) -> Result<String, String> {
             rest = tail;
             continue;
         }
+        if func == "index" {
+            // {{index .Map "key"}} / {{index .List 0}}
+            let (path, key) = arg
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| format!("template: index needs two arguments in {template:?}"))?;
+            let key = key.trim().trim_matches('"');
+            let container = lookup(value, path.trim()).cloned().unwrap_or(Value::Null);
+            let v = match &container {
+                Value::Object(o) => o.get(key).cloned(),
+                Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i).cloned()),
+                _ => None,
+            };
+            out.push_str(&plain(&v.unwrap_or(Value::Null)));
+            rest = &after[end + 2..];
+            continue;
+        }
         if !arg.starts_with('.') {
             return Err(format!("template: unsupported action {{{{{action}}}}}"));
         }
@@ -243,6 +259,8 @@ mod tests {
             render("[{{range .Mounts}}{{.Name}};{{end}}]", &m).unwrap(),
             "[a;b;]"
         );
+        let l = json!({"Labels": {"a.b": "c"}});
+        assert_eq!(render("{{index .Labels \"a.b\"}}", &l).unwrap(), "c");
     }
 
     #[test]

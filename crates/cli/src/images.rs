@@ -46,8 +46,12 @@ pub fn import(
     Ok(0)
 }
 
-pub fn list(client: &Client, quiet: bool, no_trunc: bool) -> CmdResult {
-    let list = client.get_json("/images/json")?;
+pub fn list(client: &Client, quiet: bool, no_trunc: bool, all: bool) -> CmdResult {
+    let list = client.get_json(if all {
+        "/images/json?all=1"
+    } else {
+        "/images/json"
+    })?;
     let list = list.as_array().cloned().unwrap_or_default();
     let short = |id: &str| {
         let hex = id.trim_start_matches("sha256:");

@@ -1,6 +1,7 @@
 //! `berth`: the command-line client. Every command is a call to the Docker Engine
 //! API that berthd serves; flags and exit codes follow the docker CLI.
 
+mod build;
 mod client;
 mod containers;
 mod copy;
@@ -349,6 +350,52 @@ enum Command {
         #[command(subcommand)]
         command: ContainerCommand,
     },
+    /// Build an image from a Dockerfile
+    Build {
+        /// Name and optionally a tag in the "name:tag" format
+        #[arg(short = 't', long = "tag")]
+        tag: Vec<String>,
+        /// Name of the Dockerfile (default: "PATH/Dockerfile")
+        #[arg(short = 'f', long = "file")]
+        file: Option<String>,
+        /// Set build-time variables
+        #[arg(long = "build-arg")]
+        build_arg: Vec<String>,
+        /// Set the target build stage to build
+        #[arg(long)]
+        target: Option<String>,
+        /// Do not use cache when building the image
+        #[arg(long = "no-cache")]
+        no_cache: bool,
+        /// Set metadata for an image
+        #[arg(long)]
+        label: Vec<String>,
+        /// Networking mode for the RUN instructions during build (none, host, default)
+        #[arg(long, default_value = "default")]
+        network: String,
+        /// Suppress the build output and print image ID on success
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Memory limit for RUN containers
+        #[arg(short = 'm', long)]
+        memory: Option<String>,
+        /// Accepted for compatibility (pulls are not available)
+        #[arg(long)]
+        pull: bool,
+        /// Accepted for compatibility (intermediate containers are always removed)
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        rm: bool,
+        /// Accepted for compatibility
+        #[arg(long)]
+        platform: Option<String>,
+        /// PATH | - (a tar context on stdin)
+        context: String,
+    },
+    /// Manage builds
+    Builder {
+        #[command(subcommand)]
+        command: BuilderCommand,
+    },
     /// Create a new image from a container's changes
     Commit {
         /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
@@ -483,6 +530,18 @@ enum Command {
     Version,
     /// Display system-wide information
     Info,
+}
+
+#[derive(Subcommand)]
+enum BuilderCommand {
+    /// Remove build cache
+    Prune {
+        /// Remove all build cache, not just what no image needs
+        #[arg(short = 'a', long)]
+        all: bool,
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -744,10 +803,12 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
             reference,
         } => images::import(client, &file, reference, &change, message),
         Command::Images {
-            quiet, no_trunc, ..
-        } => images::list(client, quiet, no_trunc),
+            quiet,
+            no_trunc,
+            all,
+        } => images::list(client, quiet, no_trunc, all),
         Command::Image { command } => match command {
-            ImageCommand::Ls { quiet, no_trunc } => images::list(client, quiet, no_trunc),
+            ImageCommand::Ls { quiet, no_trunc } => images::list(client, quiet, no_trunc, false),
             ImageCommand::Inspect { format, images } => {
                 images::inspect(client, &images, format.as_deref())
             }
@@ -759,6 +820,36 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
                 reference,
             } => images::import(client, &file, reference, &change, message),
             ImageCommand::Prune { all, force } => images::prune(client, all, force),
+        },
+        Command::Build {
+            tag,
+            file,
+            build_arg,
+            target,
+            no_cache,
+            label,
+            network,
+            quiet,
+            memory,
+            context,
+            ..
+        } => build::build(
+            client,
+            &build::BuildArgs {
+                tags: tag,
+                file,
+                build_args: build_arg,
+                target,
+                no_cache,
+                labels: label,
+                network,
+                quiet,
+                memory,
+                context,
+            },
+        ),
+        Command::Builder { command } => match command {
+            BuilderCommand::Prune { all, force } => build::prune(client, all, force),
         },
         Command::Cp { src, dest } => copy::cp(client, &src, &dest),
         Command::Commit {

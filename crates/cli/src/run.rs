@@ -12,7 +12,7 @@ use crate::{term, ContainerOpts, Failure};
 /// docker's exit code when the daemon (not the container) failed.
 const DAEMON_ERROR: i32 = 125;
 
-fn parse_bytes(s: &str) -> Result<i64, Failure> {
+pub(crate) fn parse_bytes(s: &str) -> Result<i64, Failure> {
     let t = s.trim().to_ascii_lowercase();
     let t = t.strip_suffix('b').unwrap_or(&t);
     let (num, mult) = match t.chars().last() {

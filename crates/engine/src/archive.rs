@@ -268,6 +268,8 @@ impl Engine {
                 size,
                 comment: String::new(),
                 config,
+                parent: String::new(),
+                build_key: String::new(),
             };
             {
                 let mut st = self.lock();

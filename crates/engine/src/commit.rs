@@ -59,67 +59,20 @@ impl Engine {
         }
         apply_changes(&mut config, &opts.changes)?;
 
-        let freeze = opts.pause && c.state.running && !c.state.paused;
-        if freeze {
-            berth_runtime::cgroups::set_frozen(&self.cgroups_path(&c), true)
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
-        }
-        let engine = self.clone();
-        let upper = self.container_dir(&c.id).join("upper");
-        let layer = tokio::task::spawn_blocking(move || {
-            let (reader, writer) =
-                std::io::pipe().map_err(|e| EngineError::Internal(format!("pipe: {e}")))?;
-            let writer_thread = std::thread::spawn(move || {
-                berth_snapshot::write_layer(&upper, NOT_CHANGES, writer)
-            });
-            let stored = engine.store.import_layer(reader);
-            let written = writer_thread
-                .join()
-                .map_err(|_| EngineError::Internal("layer writer panicked".into()))?;
-            written.map_err(|e| EngineError::Internal(format!("read container layer: {e}")))?;
-            stored.map_err(EngineError::from)
-        })
-        .await
-        .map_err(|e| EngineError::Internal(e.to_string()));
-        if freeze {
-            if let Err(e) = berth_runtime::cgroups::set_frozen(&self.cgroups_path(&c), false) {
-                tracing::warn!(id = %c.id, error = %e, "thaw after commit failed");
-            }
-        }
-        let layer = layer??;
-
-        let created = now_rfc3339();
+        let layer = self.capture_layer(&c, opts.pause).await?;
         let mut blob = parent.config.clone();
-        blob.created = created.clone();
         blob.author = opts.author.clone();
         blob.config = config;
-        blob.rootfs.diff_ids.push(layer.diff_id.to_string());
-        let mut step = json!({
-            "created": created,
-            "created_by": c.argv().join(" "),
-        });
+        let mut step = json!({ "created_by": c.argv().join(" ") });
         if !opts.author.is_empty() {
             step["author"] = json!(opts.author);
         }
         if !opts.comment.is_empty() {
             step["comment"] = json!(opts.comment);
         }
-        blob.history.push(step);
-        let bytes = serde_json::to_vec(&blob).map_err(|e| EngineError::Internal(e.to_string()))?;
-        let id = self.store.put_blob_bytes(&bytes)?.to_string();
-        let record = ImageRecord {
-            id: id.clone(),
-            repo_tags: Vec::new(),
-            created,
-            size: parent.size + layer.size,
-            comment: opts.comment.clone(),
-            config: blob,
-        };
-        {
-            let mut st = self.lock();
-            let record = st.images.entry(id.clone()).or_insert(record).clone();
-            self.db.put(db::IMAGES, &id, &record)?;
-        }
+        let record =
+            self.record_image(blob, Some(&layer), step, parent.size, &opts.comment, "", "")?;
+        let id = record.id.clone();
         if let Some(t) = target {
             self.tag_image(&id, &t)?;
         }
@@ -132,6 +85,89 @@ impl Engine {
         }
         self.events.emit("container", "commit", &c.id, attrs);
         self.image(&id)
+    }
+
+    /// Reads a container's writable layer into the store (freezing a running
+    /// container meanwhile when `pause`).
+    pub(crate) async fn capture_layer(
+        self: &Arc<Self>,
+        c: &crate::model::ContainerRecord,
+        pause: bool,
+    ) -> Result<berth_store::StoredLayer> {
+        let freeze = pause && c.state.running && !c.state.paused;
+        if freeze {
+            berth_runtime::cgroups::set_frozen(&self.cgroups_path(c), true)
+                .map_err(|e| EngineError::Internal(e.to_string()))?;
+        }
+        let engine = self.clone();
+        let upper = self.container_dir(&c.id).join("upper");
+        let layer = tokio::task::spawn_blocking(move || engine.store_layer_of(&upper))
+            .await
+            .map_err(|e| EngineError::Internal(e.to_string()));
+        if freeze {
+            if let Err(e) = berth_runtime::cgroups::set_frozen(&self.cgroups_path(c), false) {
+                tracing::warn!(id = %c.id, error = %e, "thaw after commit failed");
+            }
+        }
+        layer?
+    }
+
+    /// Streams `upper` as a layer tar into the store (blocking).
+    fn store_layer_of(&self, upper: &std::path::Path) -> Result<berth_store::StoredLayer> {
+        let (reader, writer) =
+            std::io::pipe().map_err(|e| EngineError::Internal(format!("pipe: {e}")))?;
+        let upper = upper.to_path_buf();
+        let writer_thread =
+            std::thread::spawn(move || berth_snapshot::write_layer(&upper, NOT_CHANGES, writer));
+        let stored = self.store.import_layer(reader);
+        let written = writer_thread
+            .join()
+            .map_err(|_| EngineError::Internal("layer writer panicked".into()))?;
+        written.map_err(|e| EngineError::Internal(format!("read container layer: {e}")))?;
+        stored.map_err(EngineError::from)
+    }
+
+    /// Writes a new image: `blob` (the parent's config blob with the new config)
+    /// gets `layer` appended (if any) and `step` as its history entry.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record_image(
+        &self,
+        mut blob: crate::model::ImageConfigBlob,
+        layer: Option<&berth_store::StoredLayer>,
+        mut step: serde_json::Value,
+        parent_size: u64,
+        comment: &str,
+        parent: &str,
+        build_key: &str,
+    ) -> Result<ImageRecord> {
+        let created = now_rfc3339();
+        blob.created = created.clone();
+        step["created"] = json!(created);
+        if let Some(l) = layer {
+            blob.rootfs.diff_ids.push(l.diff_id.to_string());
+        } else {
+            step["empty_layer"] = json!(true);
+        }
+        if blob.rootfs.kind.is_empty() {
+            blob.rootfs.kind = "layers".into();
+        }
+        blob.history.push(step);
+        let bytes = serde_json::to_vec(&blob).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let id = self.store.put_blob_bytes(&bytes)?.to_string();
+        let record = ImageRecord {
+            id: id.clone(),
+            repo_tags: Vec::new(),
+            created,
+            size: parent_size + layer.map_or(0, |l| l.size),
+            comment: comment.to_string(),
+            config: blob,
+            parent: parent.to_string(),
+            build_key: build_key.to_string(),
+        };
+        let mut st = self.lock();
+        let record = st.images.entry(id.clone()).or_insert(record).clone();
+        self.db.put(db::IMAGES, &id, &record)?;
+        Ok(record)
     }
 }
 

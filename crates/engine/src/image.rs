@@ -171,6 +171,8 @@ impl Engine {
             size: layer.size,
             comment: opts.message,
             config: blob,
+            parent: String::new(),
+            build_key: String::new(),
         };
         {
             let mut st = self.lock();
@@ -196,6 +198,26 @@ impl Engine {
         resolve_image(&st.images, reference)
             .cloned()
             .ok_or_else(|| EngineError::NotFound(format!("No such image: {reference}")))
+    }
+
+    /// An untagged image no other image builds on and no container uses.
+    fn removable_parent(&self, id: &str) -> bool {
+        let st = self.lock();
+        let Some(img) = st.images.get(id) else {
+            return false;
+        };
+        img.repo_tags.is_empty()
+            && !st.images.values().any(|i| i.parent == id)
+            && !st.containers.values().any(|c| c.image_id == id)
+    }
+
+    /// Images with a tag, or without children (dangling): what `images` lists
+    /// without `-a`.
+    pub fn is_intermediate(&self, id: &str) -> bool {
+        let st = self.lock();
+        st.images.get(id).is_some_and(|img| {
+            img.repo_tags.is_empty() && st.images.values().any(|i| i.parent == id)
+        })
     }
 
     pub fn tag_image(&self, source: &str, target: &str) -> Result<()> {
@@ -309,6 +331,13 @@ impl Engine {
         report.insert(image.repo_tags.len(), json!({ "Deleted": image.id }));
         self.events
             .emit("image", "delete", &image.id, BTreeMap::new());
+        // Build steps left untagged below it go too, as docker's rmi does, unless
+        // something else still needs them.
+        if !image.parent.is_empty() && self.removable_parent(&image.parent) {
+            if let Ok(more) = self.remove_image(&image.parent, false) {
+                report.extend(more.into_iter().filter(|r| r.get("Deleted").is_some()));
+            }
+        }
         Ok(report)
     }
 

@@ -8,6 +8,7 @@
 //! container) happens outside the lock.
 
 mod archive;
+mod build;
 mod commit;
 pub mod db;
 mod events;
@@ -31,6 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use berth_store::Store;
 
+pub use build::BuildOptions;
 pub use commit::CommitOptions;
 pub use container::Filters;
 pub use events::Event;
@@ -131,6 +133,10 @@ impl Engine {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| EngineError::Internal(format!("create {}: {e}", dir.display())))?;
         }
+        // Contexts and mounts of builds a crash cut short.
+        let build_dir = config.data_root.join("build");
+        berth_snapshot::unmount_all_under(&build_dir);
+        let _ = std::fs::remove_dir_all(&build_dir);
         let db = db::Db::open(&config.data_root.join("berth.redb"))?;
         let store = Store::open(config.data_root.join("image"))?;
         let mut state = State::default();

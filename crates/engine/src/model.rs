@@ -39,6 +39,19 @@ pub struct ContainerConfig {
     pub stop_signal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
+    /// `ONBUILD` triggers, run when a build uses this image as its base.
+    #[serde(
+        rename = "OnBuild",
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub on_build: Vec<String>,
+    /// `SHELL` for shell-form instructions in builds on this image.
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub shell: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -281,6 +294,13 @@ pub struct ImageRecord {
     pub size: u64,
     pub comment: String,
     pub config: ImageConfigBlob,
+    /// The image a build step started from (docker's `Parent`); empty otherwise.
+    #[serde(default)]
+    pub parent: String,
+    /// What a build step did (instruction and a hash of its inputs): the layer
+    /// cache finds a step's result as the child of `parent` with this key.
+    #[serde(default)]
+    pub build_key: String,
 }
 
 pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>

@@ -445,7 +445,11 @@ impl Engine {
             .collect();
         let mut report = Vec::new();
         for image in self.images() {
-            if used.contains(&image.id) || (!all && !image.repo_tags.is_empty()) {
+            if used.contains(&image.id)
+                || (!all && !image.repo_tags.is_empty())
+                || self.is_intermediate(&image.id)
+                || !self.images().iter().any(|i| i.id == image.id)
+            {
                 continue;
             }
             if let Ok(r) = self.remove_image(&image.id, true) {

@@ -301,7 +301,7 @@ impl Store {
 }
 
 /// Wraps `reader` in a decompressor chosen by the stream's magic bytes.
-fn decompressed<'a, R: io::BufRead + 'a>(reader: &'a mut R) -> Result<Box<dyn Read + 'a>> {
+pub fn decompressed<'a, R: io::BufRead + 'a>(reader: &'a mut R) -> Result<Box<dyn Read + 'a>> {
     let head = reader
         .fill_buf()
         .map_err(|e| StoreError::io("read archive", e))?;
