@@ -64,11 +64,15 @@ impl Read for ChannelReader {
 
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
     let Some(src) = ctx.q("fromSrc") else {
-        if let Some(image) = ctx.q("fromImage") {
-            return error(
-                StatusCode::NOT_FOUND,
-                &format!("pull access denied for {image}: berth cannot reach a registry here; import or load the image"),
-            );
+        if let Some(image) = ctx.q("fromImage").filter(|i| !i.is_empty()) {
+            let name = match ctx.q("tag").filter(|t| !t.is_empty()) {
+                Some(tag) if tag.starts_with("sha256:") => format!("{image}@{tag}"),
+                Some(tag) => format!("{image}:{tag}"),
+                None => image.to_string(),
+            };
+            let auth = registry_auth(&req);
+            let rx = ctx.engine.pull(&name, auth);
+            return stream_response(rx);
         }
         return error(StatusCode::BAD_REQUEST, "fromSrc or fromImage is required");
     };
@@ -115,7 +119,7 @@ fn summary(i: &ImageRecord, containers: usize) -> serde_json::Value {
         "Id": i.id,
         "ParentId": "",
         "RepoTags": i.repo_tags,
-        "RepoDigests": [],
+        "RepoDigests": i.repo_digests,
         "Created": unix_seconds(&i.created),
         "Size": i.size,
         "SharedSize": -1,
@@ -156,7 +160,7 @@ pub fn inspect(ctx: &Ctx, name: &str) -> Resp {
         &json!({
             "Id": i.id,
             "RepoTags": i.repo_tags,
-            "RepoDigests": [],
+            "RepoDigests": i.repo_digests,
             "Parent": "",
             "Comment": i.comment,
             "Created": i.created,
@@ -312,6 +316,60 @@ pub fn build_prune(ctx: &Ctx) -> Resp {
         Ok((deleted, space)) => json(
             StatusCode::OK,
             &json!({ "CachesDeleted": deleted, "SpaceReclaimed": space }),
+        ),
+        Err(e) => engine_error(e),
+    }
+}
+
+/// Docker's `X-Registry-Auth`: base64url JSON credentials (absent or `{}` = none).
+fn registry_auth(req: &Request<Incoming>) -> Option<berth_engine::RegistryAuth> {
+    let raw = req.headers().get("X-Registry-Auth")?.to_str().ok()?;
+    let bytes = berth_engine::base64_decode(raw)?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn stream_response(rx: tokio::sync::mpsc::Receiver<bytes::Bytes>) -> Resp {
+    hyper::Response::builder()
+        .header("Content-Type", "application/json")
+        .body(crate::Body::Stream(rx))
+        .unwrap_or_else(|_| hyper::Response::new(crate::Body::empty()))
+}
+
+/// `POST /images/{name}/push?tag=`
+pub fn push(ctx: &Ctx, name: &str, req: &Request<Incoming>) -> Resp {
+    let name = match ctx.q("tag").filter(|t| !t.is_empty()) {
+        Some(tag) => format!("{name}:{tag}"),
+        None => name.to_string(),
+    };
+    if let Err(e) = ctx.engine.image(&name) {
+        return engine_error(e);
+    }
+    let rx = ctx.engine.push(&name, registry_auth(req));
+    stream_response(rx)
+}
+
+/// `POST /auth`
+pub async fn auth(ctx: &Ctx, req: Request<Incoming>) -> Resp {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct Body {
+        username: String,
+        password: String,
+        serveraddress: String,
+    }
+    let body: Body = match crate::read_json(req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let auth = berth_engine::RegistryAuth {
+        username: body.username,
+        password: body.password,
+        identity_token: String::new(),
+    };
+    match ctx.engine.login(&body.serveraddress, auth).await {
+        Ok(status) => json(
+            StatusCode::OK,
+            &json!({ "Status": status, "IdentityToken": "" }),
         ),
         Err(e) => engine_error(e),
     }

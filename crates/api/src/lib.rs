@@ -316,6 +316,10 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (&Method::GET, ["images", rest @ .., "history"]) if !rest.is_empty() => {
             images::history(&ctx, &rest.join("/"))
         }
+        (&Method::POST, ["images", rest @ .., "push"]) if !rest.is_empty() => {
+            images::push(&ctx, &rest.join("/"), &req)
+        }
+        (&Method::POST, ["auth"]) => images::auth(&ctx, req).await,
         (&Method::POST, ["images", rest @ .., "tag"]) if !rest.is_empty() => {
             images::tag(&ctx, &rest.join("/"))
         }

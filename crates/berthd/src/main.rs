@@ -29,6 +29,9 @@ struct Args {
     /// Parent cgroup of every container.
     #[arg(long, default_value = "berth")]
     cgroup_parent: String,
+    /// Registries reached over plain HTTP (loopback ones always are)
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    insecure_registry: Vec<String>,
     /// Register an external OCI runtime (NAME=PATH), usable with `--runtime NAME`.
     /// `runc` is registered by default when it is on PATH.
     #[arg(long = "add-runtime", value_name = "NAME=PATH")]
@@ -138,6 +141,7 @@ async fn run(args: Args) -> Result<(), String> {
         cgroup_parent: args.cgroup_parent.clone(),
         monitor_bin: monitor_binary(),
         runtimes,
+        insecure_registries: args.insecure_registry.clone(),
     })
     .await
     .map_err(|e| e.to_string())?;

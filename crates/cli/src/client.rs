@@ -117,10 +117,36 @@ impl Client {
 
     /// Sends a request and returns the response with its body unread.
     pub fn request(&self, method: &str, path: &str, body: RequestBody<'_>) -> Result<Response> {
+        self.request_with(method, path, body, &[])
+    }
+
+    /// A bodiless request with extra headers (`X-Registry-Auth`), failing on an
+    /// error status.
+    pub fn call_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> Result<Response> {
+        let resp = self.request_with(method, path, RequestBody::None, headers)?;
+        if resp.status >= 400 {
+            return Err(resp.into_error());
+        }
+        Ok(resp)
+    }
+
+    fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: RequestBody<'_>,
+        headers: &[(&str, String)],
+    ) -> Result<Response> {
         let mut stream = self.connect()?;
         match body {
             RequestBody::None => {
                 let mut extra = vec![("Connection", "close".to_string())];
+                extra.extend(headers.iter().map(|(k, v)| (*k, v.clone())));
                 if method != "GET" && method != "HEAD" {
                     extra.push(("Content-Length", "0".into()));
                 }

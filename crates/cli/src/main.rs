@@ -7,6 +7,7 @@ mod containers;
 mod copy;
 mod format;
 mod images;
+mod registry;
 mod run;
 mod term;
 mod volumes;
@@ -349,6 +350,46 @@ enum Command {
     Container {
         #[command(subcommand)]
         command: ContainerCommand,
+    },
+    /// Download an image from a registry
+    Pull {
+        /// Suppress verbose output
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Accepted for compatibility
+        #[arg(short = 'a', long = "all-tags")]
+        all_tags: bool,
+        /// Accepted for compatibility (linux/<this machine> is pulled)
+        #[arg(long)]
+        platform: Option<String>,
+        name: String,
+    },
+    /// Upload an image to a registry
+    Push {
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        name: String,
+    },
+    /// Log in to a registry
+    Login {
+        #[arg(short = 'u', long)]
+        username: Option<String>,
+        #[arg(short = 'p', long)]
+        password: Option<String>,
+        /// Take the password from stdin
+        #[arg(long = "password-stdin")]
+        password_stdin: bool,
+        server: String,
+    },
+    /// Log out from a registry
+    Logout { server: String },
+    /// Search a registry for images (not supported by OCI registries)
+    Search { term: String },
+    /// Run berth's own registry server: serve --addr ADDR --root DIR [--htpasswd FILE], or gc --root DIR
+    #[command(disable_help_flag = true)]
+    Registry {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Build an image from a Dockerfile
     Build {
@@ -848,6 +889,23 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
                 context,
             },
         ),
+        Command::Pull { quiet, name, .. } => registry::pull(client, &name, quiet),
+        Command::Push { quiet, name } => registry::push(client, &name, quiet),
+        Command::Login {
+            username,
+            password,
+            password_stdin,
+            server,
+        } => registry::login(
+            client,
+            &server,
+            username.as_deref(),
+            password.as_deref(),
+            password_stdin,
+        ),
+        Command::Logout { server } => registry::logout(&server),
+        Command::Search { term } => registry::search(&term),
+        Command::Registry { args } => registry::registry(&args),
         Command::Builder { command } => match command {
             BuilderCommand::Prune { all, force } => build::prune(client, all, force),
         },

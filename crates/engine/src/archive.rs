@@ -270,6 +270,7 @@ impl Engine {
                 config,
                 parent: String::new(),
                 build_key: String::new(),
+                repo_digests: Vec::new(),
             };
             {
                 let mut st = self.lock();

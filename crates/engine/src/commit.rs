@@ -163,6 +163,7 @@ impl Engine {
             config: blob,
             parent: parent.to_string(),
             build_key: build_key.to_string(),
+            repo_digests: Vec::new(),
         };
         let mut st = self.lock();
         let record = st.images.entry(id.clone()).or_insert(record).clone();

@@ -173,6 +173,7 @@ impl Engine {
             config: blob,
             parent: String::new(),
             build_key: String::new(),
+            repo_digests: Vec::new(),
         };
         {
             let mut st = self.lock();

@@ -11,6 +11,7 @@ mod archive;
 mod build;
 mod commit;
 pub mod db;
+mod distribution;
 mod events;
 mod exec;
 mod export;
@@ -35,6 +36,7 @@ use berth_store::Store;
 pub use build::BuildOptions;
 pub use commit::CommitOptions;
 pub use container::Filters;
+pub use distribution::{RegistryAuth, RemoteRef};
 pub use events::Event;
 pub use exec::{ExecConfig, ExecRecord};
 pub use image::{normalize_reference, ImportOptions};
@@ -89,6 +91,8 @@ pub struct EngineConfig {
     pub monitor_bin: PathBuf,
     /// External OCI runtimes by name (`--runtime NAME`), besides the built-in one.
     pub runtimes: HashMap<String, PathBuf>,
+    /// Registries spoken to over plain HTTP besides loopback ones (`host:port`).
+    pub insecure_registries: Vec<String>,
 }
 
 /// The name of the built-in runtime (libcontainer inside the monitor).
@@ -273,5 +277,66 @@ fn remove_dir_if_exists(path: &Path) -> Result<()> {
             "remove {}: {e}",
             path.display()
         ))),
+    }
+}
+
+/// Standard base64 with padding (docker's path-stat header, Basic auth).
+pub fn base64_encode(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decodes standard or URL-safe base64, padded or not (docker's
+/// `X-Registry-Auth` is URL-safe); `None` on anything else.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in s.trim().bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            _ => return None,
+        } as u32;
+        buf = (buf << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod base64_tests {
+    #[test]
+    fn round_trips() {
+        for s in ["", "f", "fo", "foo", "foobar", "{\"username\":\"u\"}"] {
+            let e = super::base64_encode(s.as_bytes());
+            assert_eq!(super::base64_decode(&e).unwrap(), s.as_bytes());
+        }
+        assert_eq!(super::base64_encode(b"fo"), "Zm8=");
+        assert_eq!(super::base64_decode("_-8").unwrap(), vec![0xff, 0xef]);
     }
 }

@@ -301,6 +301,9 @@ pub struct ImageRecord {
     /// cache finds a step's result as the child of `parent` with this key.
     #[serde(default)]
     pub build_key: String,
+    /// `repo@sha256:...` of the manifests this image was pulled by.
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
 }
 
 pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>

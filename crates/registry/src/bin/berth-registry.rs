@@ -1,8 +1,9 @@
-//! Minimal command-line front end, for manual testing and benchmarks.
+//! `berth-registry`: the registry server as a program (`berth registry serve`
+//! runs it).
 //!
 //! ```text
-//! cargo run --release -p berth-registry --example registry -- serve --addr 127.0.0.1:5000 --root /tmp/reg [--htpasswd FILE]
-//! cargo run --release -p berth-registry --example registry -- gc --root /tmp/reg [--delete-untagged] [--dry-run]
+//! berth-registry serve --addr 127.0.0.1:5000 --root /tmp/reg [--htpasswd FILE]
+//! berth-registry gc --root /tmp/reg [--delete-untagged] [--dry-run]
 //! ```
 
 use std::net::SocketAddr;
@@ -13,7 +14,7 @@ use berth_registry::{garbage_collect_with, GcOptions, Registry, RegistryConfig};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: registry serve [--addr ADDR] --root DIR [--htpasswd FILE] [--max-blob-size BYTES]\n       registry gc --root DIR [--delete-untagged] [--dry-run]"
+        "usage: berth registry serve [--addr ADDR] --root DIR [--htpasswd FILE] [--max-blob-size BYTES]\n       berth registry gc --root DIR [--delete-untagged] [--dry-run]"
     );
     ExitCode::from(2)
 }

@@ -1,0 +1,249 @@
+//! `pull`, `push`, `login`, `logout`, `search`, and `registry serve`.
+//!
+//! Credentials live in docker's `~/.docker/config.json` (`auths.<host>.auth` is
+//! base64 of `user:password`), so docker and berth share logins.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use crate::client::{encode_query, Client};
+use crate::{fail, CmdResult};
+
+fn config_path() -> PathBuf {
+    if let Ok(dir) = std::env::var("DOCKER_CONFIG") {
+        return PathBuf::from(dir).join("config.json");
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    PathBuf::from(home).join(".docker").join("config.json")
+}
+
+fn read_config() -> Value {
+    std::fs::read(config_path())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| json!({}))
+}
+
+fn write_config(v: &Value) -> Result<(), crate::Failure> {
+    let path = config_path();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| fail(format!("create {}: {e}", dir.display())))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec_pretty(v).map_err(|e| fail(e.to_string()))?;
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| fail(format!("write {}: {e}", tmp.display())))?;
+        f.write_all(&bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| fail(format!("write {}: {e}", tmp.display())))?;
+    }
+    std::fs::rename(&tmp, &path).map_err(|e| fail(format!("write {}: {e}", path.display())))
+}
+
+/// The registry host of an image name (docker.io when it has none).
+fn registry_of(name: &str) -> String {
+    match name.split_once('/') {
+        Some((h, _)) if h.contains('.') || h.contains(':') || h == "localhost" => h.to_string(),
+        _ => "docker.io".to_string(),
+    }
+}
+
+fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                A[(n >> (18 - 6 * i)) as usize & 63] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+fn unbase64(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buf, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => break,
+        } as u32;
+        buf = (buf << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// `X-Registry-Auth` for `host` from the stored logins.
+fn auth_header(host: &str) -> Vec<(&'static str, String)> {
+    let cfg = read_config();
+    let Some(auth) = cfg["auths"][host]["auth"].as_str() else {
+        return Vec::new();
+    };
+    let decoded = String::from_utf8_lossy(&unbase64(auth)).into_owned();
+    let (user, pass) = decoded.split_once(':').unwrap_or((&decoded, ""));
+    let body = json!({ "username": user, "password": pass, "serveraddress": host });
+    vec![("X-Registry-Auth", base64(body.to_string().as_bytes()))]
+}
+
+/// Prints a pull/push progress stream; an error line makes the command fail.
+fn follow(resp: crate::client::Response, quiet: bool) -> CmdResult {
+    let mut out = std::io::stdout().lock();
+    for line in BufReader::new(resp.body).lines() {
+        let line = line?;
+        let Ok(v) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if let Some(e) = v["error"].as_str() {
+            eprintln!("Error response from daemon: {e}");
+            return Ok(1);
+        }
+        if quiet {
+            continue;
+        }
+        if let Some(status) = v["status"].as_str() {
+            match v["id"].as_str() {
+                Some(id) => writeln!(out, "{id}: {status}")?,
+                None => writeln!(out, "{status}")?,
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub fn pull(client: &Client, name: &str, quiet: bool) -> CmdResult {
+    let (image, tag) = match name.split_once('@') {
+        Some((i, d)) => (i.to_string(), d.to_string()),
+        None => match name.rsplit_once(':') {
+            Some((i, t)) if !t.contains('/') => (i.to_string(), t.to_string()),
+            _ => (name.to_string(), "latest".to_string()),
+        },
+    };
+    let q = encode_query(&[("fromImage", image.clone()), ("tag", tag.clone())]);
+    let resp = client.call_with_headers(
+        "POST",
+        &format!("/images/create{q}"),
+        &auth_header(&registry_of(name)),
+    )?;
+    let code = follow(resp, quiet)?;
+    if code == 0 && quiet {
+        let sep = if tag.starts_with("sha256:") { '@' } else { ':' };
+        println!("{image}{sep}{tag}");
+    }
+    Ok(code)
+}
+
+pub fn push(client: &Client, name: &str, quiet: bool) -> CmdResult {
+    let (image, tag) = match name.rsplit_once(':') {
+        Some((i, t)) if !t.contains('/') => (i.to_string(), t.to_string()),
+        _ => (name.to_string(), "latest".to_string()),
+    };
+    let q = encode_query(&[("tag", tag)]);
+    let resp = client.call_with_headers(
+        "POST",
+        &format!("/images/{image}/push{q}"),
+        &auth_header(&registry_of(name)),
+    )?;
+    follow(resp, quiet)
+}
+
+pub fn login(
+    client: &Client,
+    server: &str,
+    username: Option<&str>,
+    password: Option<&str>,
+    password_stdin: bool,
+) -> CmdResult {
+    let username = match username {
+        Some(u) => u.to_string(),
+        None => {
+            eprint!("Username: ");
+            let mut u = String::new();
+            std::io::stdin().read_line(&mut u)?;
+            u.trim().to_string()
+        }
+    };
+    let password = match (password, password_stdin) {
+        (Some(p), _) => p.to_string(),
+        (None, true) => {
+            let mut p = String::new();
+            std::io::stdin().read_line(&mut p)?;
+            p.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => {
+            return Err(fail(
+                "password required: use --password or --password-stdin",
+            ))
+        }
+    };
+    let body = json!({ "username": username, "password": password, "serveraddress": server });
+    let v = client.post_json("/auth", Some(&body))?;
+    let mut cfg = read_config();
+    if !cfg["auths"].is_object() {
+        cfg["auths"] = json!({});
+    }
+    cfg["auths"][server] = json!({ "auth": base64(format!("{username}:{password}").as_bytes()) });
+    write_config(&cfg)?;
+    println!("{}", v["Status"].as_str().unwrap_or("Login Succeeded"));
+    Ok(0)
+}
+
+pub fn logout(server: &str) -> CmdResult {
+    let mut cfg = read_config();
+    let removed = cfg["auths"]
+        .as_object_mut()
+        .and_then(|a| a.remove(server))
+        .is_some();
+    if removed {
+        write_config(&cfg)?;
+        println!("Removing login credentials for {server}");
+    } else {
+        println!("Not logged in to {server}");
+    }
+    Ok(0)
+}
+
+pub fn search(term: &str) -> CmdResult {
+    Err(fail(format!(
+        "search is not supported: berth talks to OCI registries, which have no search API (wanted: {term})"
+    )))
+}
+
+/// `berth registry serve|gc ...`: runs the `berth-registry` program that sits
+/// next to `berth` (or on PATH).
+pub fn registry(args: &[String]) -> CmdResult {
+    let sibling = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("berth-registry")))
+        .filter(|p| p.exists());
+    let program = sibling.unwrap_or_else(|| PathBuf::from("berth-registry"));
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new(&program).args(args).exec();
+    Err(fail(format!("run {}: {err}", program.display())))
+}
