@@ -683,28 +683,7 @@ fn path_stat_header(stat: &berth_store::PathStat) -> String {
         "mtime": mtime,
         "linkTarget": stat.link_target,
     });
-    base64(body.to_string().as_bytes())
-}
-
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    berth_engine::base64_encode(body.to_string().as_bytes())
 }
 
 fn archive_path(ctx: &Ctx) -> Result<String, Resp> {
@@ -791,16 +770,5 @@ pub async fn commit(ctx: &Ctx, req: Request<Incoming>) -> Resp {
     match ctx.engine.commit_container(container, opts).await {
         Ok(image) => json(StatusCode::CREATED, &json!({ "Id": image.id })),
         Err(e) => engine_error(e),
-    }
-}
-
-#[cfg(test)]
-mod archive_tests {
-    #[test]
-    fn base64_matches_the_standard_alphabet() {
-        assert_eq!(super::base64(b""), "");
-        assert_eq!(super::base64(b"f"), "Zg==");
-        assert_eq!(super::base64(b"fo"), "Zm8=");
-        assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
     }
 }

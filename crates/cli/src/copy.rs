@@ -37,7 +37,7 @@ struct RemoteStat {
 }
 
 fn decode_stat(header: Option<&str>) -> Option<RemoteStat> {
-    let bytes = base64_decode(header?)?;
+    let bytes = crate::b64::decode(header?)?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
     let mode = v["mode"].as_u64()?;
     let mut is_dir = mode & (1 << 31) != 0;
@@ -46,30 +46,6 @@ fn decode_stat(header: Option<&str>) -> Option<RemoteStat> {
         is_dir = false;
     }
     Some(RemoteStat { is_dir })
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        } as u32;
-        buf = (buf << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    Some(out)
 }
 
 fn path_query(path: &str) -> String {
@@ -295,7 +271,5 @@ mod tests {
         );
         assert!(matches!(parse("./a:b"), Location::Local(_)));
         assert!(matches!(parse("-"), Location::Local(_)));
-        assert_eq!(base64_decode("Zm9vYmFy").unwrap(), b"foobar");
-        assert_eq!(base64_decode("Zg==").unwrap(), b"f");
     }
 }

@@ -57,59 +57,20 @@ fn registry_of(name: &str) -> String {
     }
 }
 
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                A[(n >> (18 - 6 * i)) as usize & 63] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
-
-fn unbase64(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buf, mut bits) = (0u32, 0);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => break,
-        } as u32;
-        buf = (buf << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    out
-}
-
 /// `X-Registry-Auth` for `host` from the stored logins.
 fn auth_header(host: &str) -> Vec<(&'static str, String)> {
     let cfg = read_config();
     let Some(auth) = cfg["auths"][host]["auth"].as_str() else {
         return Vec::new();
     };
-    let decoded = String::from_utf8_lossy(&unbase64(auth)).into_owned();
+    let decoded =
+        String::from_utf8_lossy(&crate::b64::decode(auth).unwrap_or_default()).into_owned();
     let (user, pass) = decoded.split_once(':').unwrap_or((&decoded, ""));
     let body = json!({ "username": user, "password": pass, "serveraddress": host });
-    vec![("X-Registry-Auth", base64(body.to_string().as_bytes()))]
+    vec![(
+        "X-Registry-Auth",
+        crate::b64::encode(body.to_string().as_bytes()),
+    )]
 }
 
 /// Prints a pull/push progress stream; an error line makes the command fail.
@@ -208,7 +169,8 @@ pub fn login(
     if !cfg["auths"].is_object() {
         cfg["auths"] = json!({});
     }
-    cfg["auths"][server] = json!({ "auth": base64(format!("{username}:{password}").as_bytes()) });
+    cfg["auths"][server] =
+        json!({ "auth": crate::b64::encode(format!("{username}:{password}").as_bytes()) });
     write_config(&cfg)?;
     println!("{}", v["Status"].as_str().unwrap_or("Login Succeeded"));
     Ok(0)
