@@ -9,7 +9,11 @@ use std::time::Duration;
 use common::{Daemon, Run};
 
 fn docker(d: &Daemon, args: &[&str]) -> Run {
-    let child = Command::new("/usr/local/bin/docker")
+    docker_at("/usr/local/bin/docker", d, args)
+}
+
+fn docker_at(binary: &str, d: &Daemon, args: &[&str]) -> Run {
+    let child = Command::new(binary)
         .args(args)
         .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
         .env("DOCKER_CONFIG", d.root.join("docker-config"))
@@ -521,4 +525,131 @@ fn docker_cli_volumes_cp_and_commit() {
     assert_eq!(docker(&d, &["volume", "rm", "dvol"]).code, 0);
     let r = docker(&d, &["volume", "prune", "-f"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn attach_follows_a_running_container_to_its_exit_code() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.5; echo out-line; echo err-line >&2; exit 5",
+    ])
+    .ok();
+    let r = d.berth(&["attach", "talker"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert_eq!(r.stdout, "out-line\n");
+    assert_eq!(r.stderr, "err-line\n");
+    let r = d.berth(&["attach", "talker"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("You cannot attach to a stopped container"),
+        "{}",
+        r.stderr
+    );
+
+    // The docker CLI's attach, with stdin feeding the container.
+    d.berth(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "reader",
+        "busybox",
+        "sh",
+        "-c",
+        "read line; echo got $line; exit 7",
+    ])
+    .ok();
+    let mut child = std::process::Command::new("/usr/local/bin/docker")
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .args(["attach", "reader"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        stdin.write_all(b"hello\n").unwrap();
+    }
+    let out = common::wait_output(child, Duration::from_secs(20));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "got hello\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(7));
+}
+
+/// Debian's docker 20.10 CLI (docker.io) negotiates an older API version.
+#[test]
+fn debians_docker_20_10_cli_drives_berthd() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let docker = |args: &[&str]| docker_at("/usr/bin/docker", &d, args);
+    let v = docker(&[
+        "version",
+        "--format",
+        "{{.Client.Version}} {{.Server.APIVersion}}",
+    ]);
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    assert!(v.stdout.starts_with("20.10"), "{}", v.stdout);
+    assert_eq!(
+        docker(&["run", "--rm", "busybox", "echo", "old cli"]).stdout,
+        "old cli\n"
+    );
+    assert_eq!(docker(&["run", "busybox", "sh", "-c", "exit 4"]).code, 4);
+    let r = docker(&[
+        "run",
+        "-d",
+        "--name",
+        "old",
+        "-v",
+        "oldvol:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi; sleep 100",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        d.eventually(Duration::from_secs(5), || docker(&["logs", "old"]).stdout
+            == "hi\n")
+    );
+    assert_eq!(docker(&["exec", "old", "sh", "-c", "exit 6"]).code, 6);
+    assert_eq!(
+        docker(&["ps", "--format", "{{.Names}} {{.Image}}"]).stdout,
+        "old busybox\n"
+    );
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Running}}", "old"]).stdout,
+        "true\n"
+    );
+    let host = d.root.join("cp20");
+    std::fs::create_dir_all(&host).unwrap();
+    assert_eq!(
+        docker(&["cp", "old:/etc/passwd", host.to_str().unwrap()]).code,
+        0
+    );
+    assert!(host.join("passwd").exists());
+    let r = docker(&["commit", "old", "old:snap"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(docker(&["volume", "ls", "-q"]).stdout, "oldvol\n");
+    assert_eq!(docker(&["stop", "-t", "1", "old"]).code, 0);
+    assert_eq!(docker(&["rm", "old"]).code, 0);
+    let images = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(images.stdout.contains("old:snap"), "{}", images.stdout);
+    let missing = docker(&["inspect", "nope"]);
+    assert_eq!(missing.code, 1);
 }

@@ -438,6 +438,16 @@ enum Command {
         #[command(subcommand)]
         command: BuilderCommand,
     },
+    /// Attach local standard input, output, and error streams to a running container
+    Attach {
+        /// Do not attach STDIN
+        #[arg(long = "no-stdin")]
+        no_stdin: bool,
+        /// Proxy all received signals to the process
+        #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        sig_proxy: bool,
+        container: String,
+    },
     /// Create a new image from a container's changes
     Commit {
         /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
@@ -910,6 +920,11 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
         Command::Builder { command } => match command {
             BuilderCommand::Prune { all, force } => build::prune(client, all, force),
         },
+        Command::Attach {
+            no_stdin,
+            sig_proxy,
+            container,
+        } => run::attach(client, &container, no_stdin, sig_proxy),
         Command::Cp { src, dest } => copy::cp(client, &src, &dest),
         Command::Commit {
             author,

@@ -332,6 +332,53 @@ fn spawn_signal_forwarder(client: &Client, id: &str, signals: nix::sys::signal::
     });
 }
 
+/// `attach`: joins a running container's stdio; exits with its exit code once it
+/// stops (or 0 if the stream ends while it keeps running).
+pub fn attach(client: &Client, name: &str, no_stdin: bool, sig_proxy: bool) -> crate::CmdResult {
+    let c = client.get_json(&format!("/containers/{name}/json"))?;
+    let id = c["Id"].as_str().unwrap_or_default().to_string();
+    if !c["State"]["Running"].as_bool().unwrap_or(false) {
+        return Err(crate::fail(
+            "You cannot attach to a stopped container, start it first",
+        ));
+    }
+    if c["State"]["Paused"].as_bool().unwrap_or(false) {
+        return Err(crate::fail(
+            "You cannot attach to a paused container, unpause it first",
+        ));
+    }
+    let tty = c["Config"]["Tty"].as_bool().unwrap_or(false);
+    let stdin = !no_stdin && c["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+    let signals = term::block_forwarded_signals();
+    let hijacked = client
+        .hijack(
+            &format!(
+                "/containers/{id}/attach?stream=1&stdout=1&stderr=1&stdin={}",
+                stdin as u8
+            ),
+            None,
+        )
+        .map_err(|e| Failure {
+            message: format!("berth: {e}"),
+            code: DAEMON_ERROR,
+        })?;
+    let raw = if tty && stdin && term::is_terminal(0) {
+        term::RawMode::enter()
+    } else {
+        None
+    };
+    if sig_proxy {
+        spawn_signal_forwarder(client, &id, signals, tty);
+    }
+    pump(hijacked, tty, stdin)?;
+    drop(raw);
+    let after = client.get_json(&format!("/containers/{id}/json"))?;
+    if after["State"]["Running"].as_bool().unwrap_or(false) {
+        return Ok(0);
+    }
+    Ok(after["State"]["ExitCode"].as_i64().unwrap_or(0) as i32)
+}
+
 /// Copies stdin to a hijacked stream (half-closing it at EOF) and the stream's output
 /// to stdout/stderr (raw with a TTY, demultiplexed without) until it ends.
 pub fn pump(hijacked: crate::client::Hijacked, tty: bool, stdin: bool) -> Result<(), Failure> {
