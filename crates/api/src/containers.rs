@@ -374,7 +374,8 @@ pub fn logs(ctx: &Ctx, id: &str) -> Resp {
         tail,
         timestamps: ctx.flag("timestamps"),
         since: parse_time(ctx.q("since")),
-        until: parse_time(ctx.q("until")),
+        // docker reads until=0 as "no limit" (bollard always sends it).
+        until: parse_time(ctx.q("until")).filter(|t| *t > 0.0),
     };
     if !opts.stdout && !opts.stderr {
         return error(
