@@ -45,6 +45,7 @@ cleanup() {
   runc delete -f bbench-runc >/dev/null 2>&1
   findmnt -rn -o TARGET | grep -E "^($W|$EXEC)/" | sort -r | while read -r m; do umount -l "$m"; done
   for d in /sys/fs/cgroup/*/$CG /sys/fs/cgroup/$CG; do [ -d "$d" ] && rmdir "$d"/* "$d" 2>/dev/null; done
+  ip link del bbench0 2>/dev/null; nft delete table ip berth_bbench0 2>/dev/null
   rm -rf "$W" "$EXEC"
 }
 trap cleanup EXIT
@@ -53,7 +54,7 @@ mkdir -p "$W/bundle/rootfs"
 
 log "berthd + busybox image"
 target/release/berthd -H "unix://$SOCK" --data-root "$W/data" --exec-root "$EXEC" \
-  --pidfile "$W/berthd.pid" --cgroup-parent "$CG" >"$W/berthd.log" 2>&1 &
+  --pidfile "$W/berthd.pid" --cgroup-parent "$CG" --bridge bbench0 --bip 10.233.81.1/24 >"$W/berthd.log" 2>&1 &
 BPID=$!
 for _ in $(seq 200); do [ -S "$SOCK" ] && break; sleep 0.02; done
 scripts/mkbusybox.sh "$W/busybox.tar"
@@ -78,8 +79,8 @@ $BERTH rm -f "$probe" >/dev/null
 
 HF=(hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --style basic)
 log "run --rm true: berth vs runc run"
-"${HF[@]}" --export-json "$W/berth-run.json" "$BERTH run --rm busybox true" >"$W/berth-run.txt"
-"${HF[@]}" --export-json "$W/berth-run-noseccomp.json" "$BERTH run --rm --security-opt seccomp=unconfined busybox true" >"$W/berth-run-noseccomp.txt"
+"${HF[@]}" --export-json "$W/berth-run.json" "$BERTH run --rm --network none busybox true" >"$W/berth-run.txt"
+"${HF[@]}" --export-json "$W/berth-run-noseccomp.json" "$BERTH run --rm --network none --security-opt seccomp=unconfined busybox true" >"$W/berth-run-noseccomp.txt"
 "${HF[@]}" --export-json "$W/runc-run.json" "runc run --bundle $W/bundle bbench-runc" >"$W/runc-run.txt"
 "${HF[@]}" --export-json "$W/runc-run-seccomp.json" "runc run --bundle $W/bundle-seccomp bbench-runc" >"$W/runc-run-seccomp.txt"
 BERTH_RUN=$(ms "$W/berth-run.json")
@@ -89,7 +90,7 @@ RUNC_RUN_SEC=$(ms "$W/runc-run-seccomp.json")
 
 log "burst of $BURST detached runs"
 t0=$(date +%s.%N)
-for i in $(seq "$BURST"); do $BERTH run -d --name "burst$i" busybox sleep 300 >/dev/null; done
+for i in $(seq "$BURST"); do $BERTH run -d --network none --name "burst$i" busybox sleep 300 >/dev/null; done
 t1=$(date +%s.%N)
 BURST_MS=$(echo "($t1-$t0)*1000/1" | bc)
 pss=0; rss=0; n=0
@@ -103,7 +104,7 @@ RM_MS=$(echo "($t3-$t2)*1000/1" | bc)
 cat <<REPORT
 
 === berth ($(date -Is), kernel $(uname -r), $(nproc) cpus) ===
-run --rm busybox true, median              ${BERTH_RUN} ms
+run --rm --network none busybox true, median ${BERTH_RUN} ms   (bench/network.sh: the bridge's cost)
 bare runc run (same rootfs), median        ${RUNC_RUN} ms   (runc spec: no seccomp)
 ratio berth / bare runc                    $(echo "scale=2; $BERTH_RUN / $RUNC_RUN" | bc)
 runc run with docker's seccomp profile     ${RUNC_RUN_SEC} ms

@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends busybox-static libseccomp-dev pkg-config iproute2 runc >/dev/null
+apt-get install -y -qq --no-install-recommends busybox-static libseccomp-dev pkg-config iproute2 runc nftables >/dev/null
 cargo build --release
 berth=target/release/berth
 socket=${BERTH_SOCKET:-/run/berth/berth.sock}
@@ -21,7 +21,7 @@ $berth import -c 'CMD ["sh"]' /tmp/berth-busybox-rootfs.tar busybox:latest
 $berth run --rm --hostname isolated busybox sh -c '
   echo "hello from $(hostname) (uid $(id -u))"
   echo "processes the container can see:"; ps -o pid,comm
-  echo "network interfaces:"; ip -o link | cut -d: -f2
+  echo "network: $(ip -4 -o addr show eth0 | awk '{print $4}') via $(ip route | awk '/default/ {print $3}')"
   echo "capabilities: $(grep CapEff /proc/self/status)"
   echo "seccomp mode: $(grep ^Seccomp: /proc/self/status | cut -f2)"'
 echo "berthd is running (log: /var/log/berthd.log); try: $berth run -it busybox sh"

@@ -23,6 +23,15 @@ struct CreateBody {
     config: ContainerConfig,
     #[serde(rename = "HostConfig", default)]
     host_config: HostConfig,
+    #[serde(rename = "NetworkingConfig", default)]
+    networking: NetworkingConfig,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NetworkingConfig {
+    #[serde(rename = "EndpointsConfig")]
+    endpoints: Option<std::collections::BTreeMap<String, berth_engine::EndpointSettings>>,
 }
 
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
@@ -30,9 +39,10 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
         Ok(b) => b,
         Err(r) => return r,
     };
+    let endpoints = body.networking.endpoints.unwrap_or_default();
     match ctx
         .engine
-        .create_container(ctx.q("name"), body.config, body.host_config)
+        .create_container_on(ctx.q("name"), body.config, body.host_config, &endpoints)
     {
         Ok(c) => json(StatusCode::CREATED, &json!({ "Id": c.id, "Warnings": [] })),
         Err(e) => engine_error(e),
@@ -141,12 +151,12 @@ pub fn list(ctx: &Ctx) -> Resp {
                 "ImageID": c.image_id,
                 "Command": shell_join(&c.argv()),
                 "Created": unix_seconds(&c.created),
-                "Ports": [],
+                "Ports": crate::networks::ports_list(c),
                 "Labels": c.config.labels,
                 "State": c.state.status,
                 "Status": status_text(c),
                 "HostConfig": { "NetworkMode": network_mode(c) },
-                "NetworkSettings": { "Networks": {} },
+                "NetworkSettings": { "Networks": crate::networks::settings_json(ctx, c)["Networks"] },
                 "Mounts": crate::volumes::mounts_json(c),
             })
         })
@@ -156,7 +166,8 @@ pub fn list(ctx: &Ctx) -> Resp {
 
 fn network_mode(c: &ContainerRecord) -> &str {
     match c.host_config.network_mode.as_str() {
-        "" | "default" | "bridge" => "none",
+        "" | "default" if c.networks.is_empty() => "none",
+        "" => "default",
         other => other,
     }
 }
@@ -210,7 +221,7 @@ pub fn inspect(ctx: &Ctx, id: &str) -> Resp {
                 "UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs") } },
             "Mounts": crate::volumes::mounts_json(&c),
             "Config": c.config,
-            "NetworkSettings": { "Networks": {}, "Ports": {}, "SandboxKey": "", "IPAddress": "", "Gateway": "", "MacAddress": "" },
+            "NetworkSettings": crate::networks::settings_json(ctx, &c),
         }),
     )
 }

@@ -14,6 +14,7 @@ mod body;
 mod containers;
 mod exec;
 mod images;
+mod networks;
 mod system;
 mod volumes;
 
@@ -299,6 +300,15 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(&ctx, id),
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(&ctx, id).await,
 
+        (&Method::POST, ["networks", "create"]) => networks::create(&ctx, req).await,
+        (&Method::POST, ["networks", "prune"]) => networks::prune(&ctx).await,
+        (&Method::GET, ["networks"]) => networks::list(&ctx),
+        (&Method::GET, ["networks", id]) => networks::inspect(&ctx, id),
+        (&Method::DELETE, ["networks", id]) => networks::remove(&ctx, id).await,
+        (&Method::POST, ["networks", id, "connect"]) => networks::connect(&ctx, id, req).await,
+        (&Method::POST, ["networks", id, "disconnect"]) => {
+            networks::disconnect(&ctx, id, req).await
+        }
         (&Method::POST, ["volumes", "create"]) => volumes::create(&ctx, req).await,
         (&Method::POST, ["volumes", "prune"]) => volumes::prune(&ctx),
         (&Method::GET, ["volumes"]) => volumes::list(&ctx),

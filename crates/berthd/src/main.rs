@@ -29,6 +29,15 @@ struct Args {
     /// Parent cgroup of every container.
     #[arg(long, default_value = "berth")]
     cgroup_parent: String,
+    /// The default bridge's interface name; `none` turns bridge networking off
+    #[arg(short = 'b', long, default_value = "berth0")]
+    bridge: String,
+    /// The default bridge's gateway address and prefix, e.g. 172.30.0.1/16
+    #[arg(long)]
+    bip: Option<String>,
+    /// Pools for network subnets: base=CIDR,size=PREFIX (repeatable)
+    #[arg(long = "default-address-pool")]
+    default_address_pool: Vec<String>,
     /// Registries reached over plain HTTP (loopback ones always are)
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     insecure_registry: Vec<String>,
@@ -142,6 +151,7 @@ async fn run(args: Args) -> Result<(), String> {
         monitor_bin: monitor_binary(),
         runtimes,
         insecure_registries: args.insecure_registry.clone(),
+        network: network_config(&args)?,
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -170,4 +180,50 @@ async fn run(args: Args) -> Result<(), String> {
     let _ = std::fs::remove_file(&socket);
     let _ = std::fs::remove_file(&args.pidfile);
     Ok(())
+}
+
+fn network_config(args: &Args) -> Result<berth_engine::NetworkConfig, String> {
+    let mut config = berth_engine::NetworkConfig {
+        bridge: args.bridge.clone(),
+        bip: args.bip.clone(),
+        disabled: args.bridge == "none",
+        ..Default::default()
+    };
+    if !args.default_address_pool.is_empty() {
+        config.pools.clear();
+        for pool in &args.default_address_pool {
+            let mut base = None;
+            let mut size = None;
+            for part in pool.split(',') {
+                match part.split_once('=') {
+                    Some(("base", v)) => {
+                        base = Some(
+                            v.parse()
+                                .map_err(|e| format!("--default-address-pool {pool}: {e}"))?,
+                        )
+                    }
+                    Some(("size", v)) => {
+                        size = Some(
+                            v.parse::<u8>()
+                                .map_err(|e| format!("--default-address-pool {pool}: {e}"))?,
+                        )
+                    }
+                    _ => {
+                        return Err(format!(
+                            "--default-address-pool {pool}: expected base=CIDR,size=N"
+                        ))
+                    }
+                }
+            }
+            match (base, size) {
+                (Some(b), Some(s)) => config.pools.push((b, s)),
+                _ => {
+                    return Err(format!(
+                        "--default-address-pool {pool}: expected base=CIDR,size=N"
+                    ))
+                }
+            }
+        }
+    }
+    Ok(config)
 }

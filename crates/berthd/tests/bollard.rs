@@ -92,7 +92,7 @@ fn bollard_drives_berthd() {
         );
         while let Some(Ok(chunk)) = logs.next().await {
             seen.push_str(&chunk.to_string());
-            if seen.contains("err") {
+            if seen.contains("err\n") && seen.contains("from-bollard\n") {
                 break;
             }
         }
@@ -173,7 +173,10 @@ fn bollard_drives_berthd() {
             .await
             .unwrap();
         docker
-            .remove_volume("bvol", None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .remove_volume(
+                "bvol",
+                None::<bollard::query_parameters::RemoveVolumeOptions>,
+            )
             .await
             .unwrap();
     });

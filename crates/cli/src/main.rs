@@ -8,6 +8,7 @@ mod containers;
 mod copy;
 mod format;
 mod images;
+mod networks;
 mod registry;
 mod run;
 mod term;
@@ -130,6 +131,33 @@ pub struct ContainerOpts {
     /// Runtime to use for this container (berth, or one berthd registered: runc)
     #[arg(long)]
     pub runtime: Option<String>,
+    /// Publish a container's port(s) to the host ([IP:][HOST_PORT:]PORT[/PROTO])
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// IPv4 address (e.g., 172.30.100.104) on a user network
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    pub expose: Vec<String>,
     /// Bind mount a volume (SRC:DEST[:OPTS], or DEST for an anonymous volume)
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
@@ -473,6 +501,17 @@ enum Command {
         /// DEST: CONTAINER:PATH, a local path, or - (a tar on stdout)
         dest: String,
     },
+    /// Manage networks
+    Network {
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
+    /// List port mappings or a specific mapping for the container
+    Port {
+        container: String,
+        /// PRIVATE_PORT[/PROTO]
+        private_port: Option<String>,
+    },
     /// Manage volumes
     Volume {
         #[command(subcommand)]
@@ -582,6 +621,80 @@ enum Command {
     Version,
     /// Display system-wide information
     Info,
+}
+
+#[derive(Subcommand)]
+enum NetworkCommand {
+    /// Create a network
+    Create {
+        #[arg(short = 'd', long, default_value = "bridge")]
+        driver: String,
+        /// Subnet in CIDR format that represents a network segment
+        #[arg(long)]
+        subnet: Option<String>,
+        /// IPv4 Gateway for the master subnet
+        #[arg(long)]
+        gateway: Option<String>,
+        /// Restrict external access to the network
+        #[arg(long)]
+        internal: bool,
+        /// Set metadata on a network
+        #[arg(long)]
+        label: Vec<String>,
+        /// Set driver specific options
+        #[arg(short = 'o', long = "opt")]
+        opt: Vec<String>,
+        /// Accepted for compatibility
+        #[arg(long)]
+        attachable: bool,
+        name: String,
+    },
+    /// List networks
+    #[command(alias = "list")]
+    Ls {
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        #[arg(short = 'f', long)]
+        filter: Vec<String>,
+        #[arg(long)]
+        format: Option<String>,
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+    },
+    /// Display detailed information on one or more networks
+    Inspect {
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove one or more networks
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove all unused networks
+    Prune {
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+    /// Connect a container to a network
+    Connect {
+        #[arg(long)]
+        alias: Vec<String>,
+        #[arg(long)]
+        ip: Option<String>,
+        network: String,
+        container: String,
+    },
+    /// Disconnect a container from a network
+    Disconnect {
+        #[arg(short = 'f', long)]
+        force: bool,
+        network: String,
+        container: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -733,6 +846,7 @@ fn main() {
     }
 }
 
+#[derive(Debug)]
 pub struct Failure {
     pub message: String,
     pub code: i32,
@@ -942,6 +1056,55 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
             &change,
             pause,
         ),
+        Command::Network { command } => match command {
+            NetworkCommand::Create {
+                driver,
+                subnet,
+                gateway,
+                internal,
+                label,
+                opt,
+                name,
+                ..
+            } => networks::create(
+                client,
+                &networks::CreateArgs {
+                    name: &name,
+                    driver: &driver,
+                    subnet: subnet.as_deref(),
+                    gateway: gateway.as_deref(),
+                    internal,
+                    labels: &label,
+                    options: &opt,
+                },
+            ),
+            NetworkCommand::Ls {
+                quiet,
+                filter,
+                format,
+                no_trunc,
+            } => networks::list(client, quiet, &filter, format.as_deref(), no_trunc),
+            NetworkCommand::Inspect { format, networks } => {
+                networks::inspect(client, &networks, format.as_deref())
+            }
+            NetworkCommand::Rm { networks } => networks::remove(client, &networks),
+            NetworkCommand::Prune { force } => networks::prune(client, force),
+            NetworkCommand::Connect {
+                alias,
+                ip,
+                network,
+                container,
+            } => networks::connect(client, &network, &container, &alias, ip.as_deref()),
+            NetworkCommand::Disconnect {
+                force,
+                network,
+                container,
+            } => networks::disconnect(client, &network, &container, force),
+        },
+        Command::Port {
+            container,
+            private_port,
+        } => networks::port(client, &container, private_port.as_deref()),
         Command::Volume { command } => match command {
             VolumeCommand::Create {
                 driver,

@@ -146,6 +146,62 @@ pub fn create_body(opts: &ContainerOpts, detach: bool) -> Result<Value, Failure>
     if !opts.volume.is_empty() {
         host["Binds"] = json!(opts.volume);
     }
+    let mut exposed = serde_json::Map::new();
+    let mut bindings: serde_json::Map<String, Value> = serde_json::Map::new();
+    for e in &opts.expose {
+        let key = if e.contains('/') {
+            e.clone()
+        } else {
+            format!("{e}/tcp")
+        };
+        exposed.insert(key, json!({}));
+    }
+    for p in &opts.publish {
+        for (key, binding) in parse_publish(p)? {
+            exposed.insert(key.clone(), json!({}));
+            if let Some(list) = bindings
+                .entry(key)
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+            {
+                list.push(binding);
+            }
+        }
+    }
+    if !exposed.is_empty() {
+        config["ExposedPorts"] = Value::Object(exposed);
+    }
+    if !bindings.is_empty() {
+        host["PortBindings"] = Value::Object(bindings);
+    }
+    if opts.publish_all {
+        host["PublishAllPorts"] = json!(true);
+    }
+    if !opts.dns.is_empty() {
+        host["Dns"] = json!(opts.dns);
+    }
+    if !opts.dns_search.is_empty() {
+        host["DnsSearch"] = json!(opts.dns_search);
+    }
+    if !opts.dns_option.is_empty() {
+        host["DnsOptions"] = json!(opts.dns_option);
+    }
+    let network = opts.network.clone().unwrap_or_else(|| "default".into());
+    if opts.ip.is_some() || opts.mac_address.is_some() || !opts.network_alias.is_empty() {
+        let name = if network == "default" {
+            "bridge".to_string()
+        } else {
+            network.clone()
+        };
+        let mut ep = json!({ "Aliases": opts.network_alias });
+        if let Some(ip) = &opts.ip {
+            ep["IPAMConfig"] = json!({ "IPv4Address": ip });
+        }
+        if let Some(mac) = &opts.mac_address {
+            ep["MacAddress"] = json!(mac);
+        }
+        config["NetworkingConfig"] = json!({ "EndpointsConfig": { name: ep } });
+    }
     if !opts.volumes_from.is_empty() {
         host["VolumesFrom"] = json!(opts.volumes_from);
     }
@@ -372,11 +428,19 @@ pub fn attach(client: &Client, name: &str, no_stdin: bool, sig_proxy: bool) -> c
     }
     pump(hijacked, tty, stdin)?;
     drop(raw);
-    let after = client.get_json(&format!("/containers/{id}/json"))?;
-    if after["State"]["Running"].as_bool().unwrap_or(false) {
-        return Ok(0);
+    // The stream ends when the process does, a moment before berthd records the
+    // exit; a container still running after that grace was detached from.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let after = client.get_json(&format!("/containers/{id}/json"))?;
+        if !after["State"]["Running"].as_bool().unwrap_or(false) {
+            return Ok(after["State"]["ExitCode"].as_i64().unwrap_or(0) as i32);
+        }
+        if std::time::Instant::now() > deadline {
+            return Ok(0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    Ok(after["State"]["ExitCode"].as_i64().unwrap_or(0) as i32)
 }
 
 /// Copies stdin to a hijacked stream (half-closing it at EOF) and the stream's output
@@ -642,4 +706,81 @@ fn parse_mount_flag(spec: &str) -> Result<Value, Failure> {
         m["TmpfsOptions"] = Value::Object(tmpfs);
     }
     Ok(m)
+}
+
+/// `-p [IP:][HOST_PORT:]PORT[/PROTO]` (ports may be ranges `8000-8002:80-82`)
+/// into ("PORT/proto", {HostIp, HostPort}) pairs.
+fn parse_publish(spec: &str) -> Result<Vec<(String, Value)>, Failure> {
+    let bad = || Failure {
+        message: format!(
+            "invalid argument \"{spec}\" for \"-p, --publish\" flag: invalid port format"
+        ),
+        code: DAEMON_ERROR,
+    };
+    let (rest, proto) = match spec.rsplit_once('/') {
+        Some((r, p)) if matches!(p, "tcp" | "udp" | "sctp") => (r, p),
+        Some(_) => return Err(bad()),
+        None => (spec, "tcp"),
+    };
+    let parts: Vec<&str> = rest.rsplitn(3, ':').collect();
+    let (container, host_port, host_ip) = match parts.as_slice() {
+        [c] => (*c, "", ""),
+        [c, h] => (*c, *h, ""),
+        [c, h, ip] => (*c, *h, ip.trim_start_matches('[').trim_end_matches(']')),
+        _ => return Err(bad()),
+    };
+    let range = |s: &str| -> Result<(u16, u16), Failure> {
+        match s.split_once('-') {
+            Some((a, b)) => Ok((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?)),
+            None => {
+                let p = s.parse().map_err(|_| bad())?;
+                Ok((p, p))
+            }
+        }
+    };
+    let (c0, c1) = range(container)?;
+    if c0 == 0 || c1 < c0 {
+        return Err(bad());
+    }
+    let host = if host_port.is_empty() {
+        None
+    } else {
+        Some(range(host_port)?)
+    };
+    let mut out = Vec::new();
+    for (i, port) in (c0..=c1).enumerate() {
+        let hp = match host {
+            None => String::new(),
+            Some((h0, h1)) if h1 - h0 == c1 - c0 => (h0 + i as u16).to_string(),
+            Some((h0, h1)) if h0 == h1 => h0.to_string(),
+            Some(_) => return Err(bad()),
+        };
+        out.push((
+            format!("{port}/{proto}"),
+            json!({ "HostIp": host_ip, "HostPort": hp }),
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod publish_tests {
+    use super::*;
+
+    #[test]
+    fn publish_specs() {
+        let one = parse_publish("8080:80").unwrap();
+        assert_eq!(one[0].0, "80/tcp");
+        assert_eq!(one[0].1["HostPort"], "8080");
+        let ip = parse_publish("127.0.0.1:8080:80/udp").unwrap();
+        assert_eq!(ip[0].0, "80/udp");
+        assert_eq!(ip[0].1["HostIp"], "127.0.0.1");
+        let random = parse_publish("80").unwrap();
+        assert_eq!(random[0].1["HostPort"], "");
+        let ranged = parse_publish("9000-9001:80-81").unwrap();
+        assert_eq!(ranged[1].0, "81/tcp");
+        assert_eq!(ranged[1].1["HostPort"], "9001");
+        assert!(parse_publish("x:80").is_err());
+        assert!(parse_publish("80/icmp").is_err());
+    }
 }

@@ -185,7 +185,7 @@ impl Engine {
 
     /// Loads every image of a docker-archive or OCI archive. Blocking. Returns the
     /// loaded references (tags, or IDs for untagged images).
-    pub fn load_images(self: &Arc<Self>, reader: impl Read) -> Result<Vec<String>> {
+    pub fn load_images(self: &Arc<Self>, mut reader: impl Read) -> Result<Vec<String>> {
         let staging = self
             .store
             .root()
@@ -193,7 +193,11 @@ impl Engine {
             .join(format!("load-{}", &crate::random_id()[..12]));
         std::fs::create_dir_all(&staging)
             .map_err(|e| EngineError::Internal(format!("create {}: {e}", staging.display())))?;
-        let result = berth_store::unpack(reader, &staging)
+        let unpacked = berth_store::unpack(&mut reader, &staging);
+        // The client may still send end-of-archive padding: read it all before
+        // answering.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        let result = unpacked
             .map_err(EngineError::from)
             .and_then(|_| self.load_unpacked(&staging));
         let _ = std::fs::remove_dir_all(&staging);

@@ -214,8 +214,12 @@ impl Engine {
         let dest = ctx_dir.clone();
         tokio::task::spawn_blocking(move || {
             let mut buffered = std::io::BufReader::new(context);
-            let stream = berth_store::decompressed(&mut buffered)?;
-            berth_store::unpack_plain(stream, &dest)
+            let unpacked = {
+                let stream = berth_store::decompressed(&mut buffered)?;
+                berth_store::unpack_plain(stream, &dest)
+            };
+            let _ = std::io::copy(&mut buffered, &mut std::io::sink());
+            unpacked
         })
         .await
         .map_err(|e| EngineError::Internal(e.to_string()))?

@@ -15,8 +15,20 @@ impl Engine {
     pub fn create_container(
         &self,
         name: Option<&str>,
+        config: ContainerConfig,
+        host_config: HostConfig,
+    ) -> Result<ContainerRecord> {
+        self.create_container_on(name, config, host_config, &Default::default())
+    }
+
+    /// `create` with docker's `NetworkingConfig.EndpointsConfig` (aliases, `--ip`,
+    /// `--mac-address` per network).
+    pub fn create_container_on(
+        &self,
+        name: Option<&str>,
         mut config: ContainerConfig,
         host_config: HostConfig,
+        endpoints: &std::collections::BTreeMap<String, crate::model::EndpointSettings>,
     ) -> Result<ContainerRecord> {
         if config.image.is_empty() {
             return Err(EngineError::InvalidArgument(
@@ -40,14 +52,17 @@ impl Engine {
                 "maximum retry count cannot be used with restart policy 'always'".into(),
             ));
         }
-        if !matches!(
-            host_config.network_mode.as_str(),
-            "" | "default" | "none" | "host" | "bridge"
-        ) {
-            return Err(EngineError::NotFound(format!(
-                "network {} not found",
-                host_config.network_mode
-            )));
+        let mode = host_config.network_mode.as_str();
+        if let Some(other) = mode.strip_prefix("container:") {
+            self.container(other)?;
+        }
+        let networks = self.initial_endpoints(mode, endpoints)?;
+        let mac_address = endpoints
+            .values()
+            .find_map(|e| (!e.mac_address.is_empty()).then(|| e.mac_address.clone()))
+            .unwrap_or_default();
+        if !host_config.port_bindings.is_empty() && networks.is_empty() && mode != "host" {
+            tracing::debug!("port bindings ignored: the container has no bridge network");
         }
         for opt in &host_config.security_opt {
             let known = opt == "no-new-privileges"
@@ -142,6 +157,9 @@ impl Engine {
             restart_count: 0,
             manually_stopped: false,
             mounts: mounts.clone(),
+            networks,
+            ports: Default::default(),
+            mac_address,
         };
         // Directory before record: a crash in between leaves a directory without a
         // record (removed at the next start), never a record without its directory.

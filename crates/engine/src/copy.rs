@@ -146,7 +146,7 @@ impl Engine {
         self: &Arc<Self>,
         reference: &str,
         path: &str,
-        reader: impl Read + Send + 'static,
+        mut reader: impl Read + Send + 'static,
     ) -> Result<()> {
         let c = self.container(reference)?;
         if c.host_config.readonly_rootfs && mount_for(&c, path).is_none() {
@@ -167,8 +167,11 @@ impl Engine {
                 "/proc/self/fd/{}",
                 std::os::fd::AsRawFd::as_raw_fd(&dir)
             ));
-            berth_store::unpack_plain(reader, &dest)?;
+            berth_store::unpack_plain(&mut reader, &dest)?;
             drop(root);
+            // Tar readers stop at the end-of-archive block; the client may still be
+            // sending padding, and answering before it is read breaks its pipe.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
             Ok::<(), berth_store::StoreError>(())
         })
         .await

@@ -12,6 +12,7 @@ use crate::{EngineError, Result};
 pub const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
 pub const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 pub const VOLUMES: TableDefinition<&str, &[u8]> = TableDefinition::new("volumes");
+pub const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
 
 pub struct Db {
     db: Database,
@@ -31,6 +32,8 @@ impl Db {
         txn.open_table(IMAGES)
             .map_err(|e| internal("open table", e))?;
         txn.open_table(VOLUMES)
+            .map_err(|e| internal("open table", e))?;
+        txn.open_table(NETWORKS)
             .map_err(|e| internal("open table", e))?;
         txn.commit().map_err(|e| internal("commit", e))?;
         Ok(Db { db })

@@ -23,6 +23,7 @@ mod lifecycle;
 mod logs;
 pub mod model;
 mod names;
+mod network;
 mod ops;
 mod stream;
 mod volume;
@@ -42,6 +43,7 @@ pub use exec::{ExecConfig, ExecRecord};
 pub use image::{normalize_reference, ImportOptions};
 pub use logs::{AttachStream, LogOptions};
 pub use model::*;
+pub use network::NetworkConfig;
 pub use ops::UpdateConfig;
 pub use volume::{VolumeFilters, ANONYMOUS_LABEL};
 
@@ -93,6 +95,7 @@ pub struct EngineConfig {
     pub runtimes: HashMap<String, PathBuf>,
     /// Registries spoken to over plain HTTP besides loopback ones (`host:port`).
     pub insecure_registries: Vec<String>,
+    pub network: NetworkConfig,
 }
 
 /// The name of the built-in runtime (libcontainer inside the monitor).
@@ -109,6 +112,7 @@ pub struct Engine {
     /// Per-container lock over its root filesystem mount: a start and a `cp` into a
     /// stopped container (which mounts the same overlay) never overlap.
     fs_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    networking: network::Networking,
 }
 
 #[derive(Default)]
@@ -116,6 +120,7 @@ struct State {
     containers: HashMap<String, ContainerRecord>,
     images: HashMap<String, ImageRecord>,
     volumes: HashMap<String, VolumeRecord>,
+    networks: HashMap<String, NetworkRecord>,
     /// Attach requests made before the container started; the next start connects
     /// them before the process runs.
     pending_attach: HashMap<String, Vec<logs::PendingAttach>>,
@@ -133,6 +138,7 @@ impl Engine {
             config.exec_root.join("containers"),
             config.exec_root.join("s"),
             config.exec_root.join("r"),
+            config.exec_root.join("netns"),
         ] {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| EngineError::Internal(format!("create {}: {e}", dir.display())))?;
@@ -153,6 +159,10 @@ impl Engine {
         for v in db.all::<VolumeRecord>(db::VOLUMES)? {
             state.volumes.insert(v.name.clone(), v);
         }
+        for n in db.all::<NetworkRecord>(db::NETWORKS)? {
+            state.networks.insert(n.id.clone(), n);
+        }
+        let networking = network::Networking::new(&config.network);
         let engine = Arc::new(Engine {
             config,
             db,
@@ -161,11 +171,15 @@ impl Engine {
             execs: Mutex::new(exec::Execs::default()),
             events: events::EventBus::new(),
             fs_locks: Mutex::new(HashMap::new()),
+            networking,
         });
+        // Before adoption: containers found dead while berthd was away are
+        // disconnected through the firewall this sets up.
+        engine.setup_networking()?;
         engine.remove_orphan_dirs();
         engine.remove_orphan_volumes();
         engine.collect_garbage();
-        engine.adopt_running();
+        engine.adopt_running().await;
         Ok(engine)
     }
 

@@ -65,6 +65,28 @@ impl Engine {
         let fs_lock = self.fs_lock(id);
         let _mounted_by_us = fs_lock.lock().await;
         let c = self.container(id)?;
+        let network = match self.network_mode(&c) {
+            Ok(m) => m,
+            Err(e) => return Err(e),
+        };
+        let network = match self.connect_for_start(id).await? {
+            Some(netns) => NetworkMode::Join(netns),
+            None => network,
+        };
+        let result = self.spawn_connected(id, user_start, network).await;
+        if result.is_err() {
+            self.disconnect_after_exit(id).await;
+        }
+        result
+    }
+
+    async fn spawn_connected(
+        self: &Arc<Self>,
+        id: &str,
+        user_start: bool,
+        network: NetworkMode,
+    ) -> Result<()> {
+        let c = self.container(id)?;
         let image = self.image(&c.image_id)?;
         let engine = self.clone();
         let lowers = tokio::task::spawn_blocking(move || engine.image_lowers(&image))
@@ -75,7 +97,7 @@ impl Engine {
         std::fs::create_dir_all(&bundle)
             .map_err(|e| EngineError::Internal(format!("create {}: {e}", bundle.display())))?;
         let snapshot = Snapshot::new(&dir, lowers);
-        let (config, copy_up) = self.write_bundle(&c, &snapshot)?;
+        let (config, copy_up) = self.write_bundle(&c, &snapshot, &network)?;
 
         let monitor_config = MonitorConfig {
             mode: Mode::Init,
@@ -96,7 +118,7 @@ impl Engine {
             log: Some(config),
             exit_file: dir.join("exit.json"),
             oom_files: self.oom_files(&c),
-            loopback_up: self.network_mode(&c) == NetworkMode::None,
+            loopback_up: network == NetworkMode::None,
             attach_before_start: 0,
             runtime: self.runtime_binary(&c.host_config.runtime)?,
             copy_up,
@@ -212,12 +234,27 @@ impl Engine {
             .map_err(|e| EngineError::Internal(format!("bad monitor reply {line:?}: {e}")))
     }
 
-    fn network_mode(&self, c: &ContainerRecord) -> NetworkMode {
-        if c.host_config.network_mode == "host" {
-            NetworkMode::Host
-        } else {
-            NetworkMode::None
+    /// The namespace a container's network comes from, before bridge networks
+    /// (which `connect_for_start` prepares) are considered.
+    fn network_mode(&self, c: &ContainerRecord) -> Result<NetworkMode> {
+        let mode = c.host_config.network_mode.as_str();
+        if mode == "host" {
+            return Ok(NetworkMode::Host);
         }
+        if let Some(other) = mode.strip_prefix("container:") {
+            let o = self.container(other)?;
+            if !o.state.running || o.state.pid <= 0 {
+                return Err(EngineError::Conflict(format!(
+                    "cannot join network of a non running container: {}",
+                    o.id
+                )));
+            }
+            return Ok(NetworkMode::Join(PathBuf::from(format!(
+                "/proc/{}/ns/net",
+                o.state.pid
+            ))));
+        }
+        Ok(NetworkMode::None)
     }
 
     pub(crate) fn cgroups_path(&self, c: &ContainerRecord) -> String {
@@ -245,6 +282,7 @@ impl Engine {
         &self,
         c: &ContainerRecord,
         snapshot: &Snapshot,
+        network: &NetworkMode,
     ) -> Result<(LogConfig, Vec<berth_monitor::CopyUp>)> {
         let dir = self.container_dir(&c.id);
         let io = |p: &Path, e: std::io::Error| {
@@ -257,6 +295,9 @@ impl Engine {
         let mut hosts = String::from(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
         );
+        for ep in c.networks.values().filter(|e| !e.ip_address.is_empty()) {
+            hosts.push_str(&format!("{}\t{}\n", ep.ip_address, c.config.hostname));
+        }
         for h in &c.host_config.extra_hosts {
             if let Some((name, ip)) = h.split_once(':') {
                 hosts.push_str(&format!("{ip}\t{name}\n"));
@@ -264,7 +305,7 @@ impl Engine {
         }
         std::fs::write(&hosts_path, hosts).map_err(|e| io(&hosts_path, e))?;
         let resolv_path = dir.join("resolv.conf");
-        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let resolv = self.resolv_conf(c);
         std::fs::write(&resolv_path, resolv).map_err(|e| io(&resolv_path, e))?;
 
         let (uid, gid, additional_gids) = resolve_user(&c.config.user, snapshot)?;
@@ -318,7 +359,7 @@ impl Engine {
                 .security_opt
                 .iter()
                 .any(|o| o.contains("unconfined")),
-            network: self.network_mode(c),
+            network: network.clone(),
             memory: c.host_config.memory,
             nano_cpus: c.host_config.nano_cpus,
             cpu_shares: c.host_config.cpu_shares.max(0) as u64,
@@ -362,6 +403,7 @@ impl Engine {
     }
 
     async fn on_exit(self: &Arc<Self>, id: &str, exit: Option<ExitRecord>) {
+        self.disconnect_after_exit(id).await;
         let exit = exit.unwrap_or_else(|| ExitRecord {
             exit_code: 255,
             oom_killed: false,
@@ -583,7 +625,10 @@ impl Engine {
     }
 
     /// Re-attaches to containers that were running when berthd last stopped.
-    pub(crate) fn adopt_running(self: &Arc<Self>) {
+    /// Watches containers recorded as running again; those whose monitor is gone
+    /// are settled from their exit record before berthd starts serving, so the
+    /// first API answer after a restart is already right.
+    pub(crate) async fn adopt_running(self: &Arc<Self>) {
         let running: Vec<ContainerRecord> = self
             .lock()
             .containers
@@ -600,8 +645,14 @@ impl Engine {
                 });
                 continue;
             }
+            let socket = self.monitor_socket(&c.id);
+            if UnixStream::connect(&socket).await.is_err() {
+                tracing::info!(id = %c.id, "container exited while berthd was away");
+                self.on_exit(&c.id, read_exit_file(&exit_file)).await;
+                continue;
+            }
             tracing::info!(id = %c.id, "adopting running container");
-            self.watch(c.id.clone(), self.monitor_socket(&c.id), exit_file);
+            self.watch(c.id.clone(), socket, exit_file);
         }
     }
 }

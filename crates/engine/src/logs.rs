@@ -120,22 +120,29 @@ impl Engine {
         };
         let engine = self.clone();
         let id = c.id.clone();
+        // Opened now, not on the reader thread: a client that reads the stream only
+        // after removing the container (docker-py's `run`) still gets the log.
+        let opened: Vec<(PathBuf, File)> = log_files(&live)
+            .into_iter()
+            .filter_map(|p| File::open(&p).ok().map(|f| (p, f)))
+            .collect();
         tokio::task::spawn_blocking(move || {
             let mut last: VecDeque<Bytes> = VecDeque::new();
-            let mut position = None;
-            for path in log_files(&live) {
-                let Ok(file) = File::open(&path) else {
-                    continue;
-                };
+            // The live file stays open while following: lines written just before
+            // the container is removed are still read after its directory is gone.
+            let mut live_file: Option<(File, u64)> = None;
+            let mut offset = 0u64;
+            for (path, file) in opened {
+                let is_live = path == live;
                 let inode = file.metadata().map(|m| m.ino()).unwrap_or(0);
                 let mut reader = BufReader::new(file);
                 let mut line = Vec::new();
-                let mut offset = 0u64;
+                let mut read = 0u64;
                 while let Ok(n) = reader.read_until(b'\n', &mut line) {
                     if n == 0 || line.last() != Some(&b'\n') {
                         break;
                     }
-                    offset += n as u64;
+                    read += n as u64;
                     if let Some(b) = fmt.format(&line) {
                         match fmt.opts.tail {
                             Some(0) => {}
@@ -154,8 +161,9 @@ impl Engine {
                     }
                     line.clear();
                 }
-                if path == live {
-                    position = Some((inode, offset));
+                if is_live {
+                    offset = read;
+                    live_file = Some((reader.into_inner(), inode));
                 }
             }
             for b in last {
@@ -166,21 +174,22 @@ impl Engine {
             if !fmt.opts.follow {
                 return;
             }
-            let (mut inode, mut offset) = position.unwrap_or((0, 0));
             loop {
                 let running = engine
                     .container(&id)
                     .map(|c| c.state.running || c.state.restarting)
                     .unwrap_or(false);
-                if let Ok(mut file) = File::open(&live) {
-                    let meta = file.metadata().ok();
-                    let now_inode = meta.as_ref().map(|m| m.ino()).unwrap_or(0);
-                    if now_inode != inode || meta.map(|m| m.len()).unwrap_or(0) < offset {
-                        inode = now_inode;
-                        offset = 0;
-                    }
+                // Rotated (or not there at first): switch to the file now at the
+                // path once the old one is drained.
+                let at_path = std::fs::metadata(&live).map(|m| m.ino()).ok();
+                let rotated = match (&live_file, at_path) {
+                    (Some((_, ino)), Some(now)) => *ino != now,
+                    (None, Some(_)) => true,
+                    _ => false,
+                };
+                if let Some((file, _)) = live_file.as_mut() {
                     if file.seek(SeekFrom::Start(offset)).is_ok() {
-                        let mut reader = BufReader::new(file);
+                        let mut reader = BufReader::new(&mut *file);
                         let mut line = Vec::new();
                         while let Ok(n) = reader.read_until(b'\n', &mut line) {
                             if n == 0 || line.last() != Some(&b'\n') {
@@ -194,6 +203,14 @@ impl Engine {
                             }
                             line.clear();
                         }
+                    }
+                }
+                if rotated {
+                    if let Ok(f) = File::open(&live) {
+                        let ino = f.metadata().map(|m| m.ino()).unwrap_or(0);
+                        live_file = Some((f, ino));
+                        offset = 0;
+                        continue;
                     }
                 }
                 if !running || tx.is_closed() {

@@ -112,6 +112,71 @@ pub struct HostConfig {
     pub tmpfs: BTreeMap<String, String>,
     #[serde(deserialize_with = "null_as_default")]
     pub volumes_from: Vec<String>,
+    /// `-p`: "80/tcp" → host bindings.
+    #[serde(deserialize_with = "null_as_default")]
+    pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
+    /// `-P`: every exposed port on a random host port.
+    pub publish_all_ports: bool,
+    #[serde(deserialize_with = "null_as_default")]
+    pub dns_search: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub dns_options: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
+}
+
+/// A container's place on one network (docker's `EndpointSettings`). The
+/// address fields are filled while the container runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointSettings {
+    #[serde(rename = "IPAMConfig", skip_serializing_if = "Option::is_none")]
+    pub ipam_config: Option<EndpointIpam>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub aliases: Vec<String>,
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    pub gateway: String,
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    pub mac_address: String,
+    /// The host side of the veth pair (berth's own field).
+    #[serde(rename = "BerthHostVeth", skip_serializing_if = "String::is_empty")]
+    pub host_veth: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct EndpointIpam {
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: String,
+}
+
+/// A network (docker's `Network` shape is built from it by the API).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct NetworkRecord {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    /// The Linux bridge.
+    pub bridge: String,
+    pub subnet: String,
+    pub gateway: String,
+    pub internal: bool,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+    /// The default `bridge` network: no DNS, not removable.
+    pub default_bridge: bool,
 }
 
 /// One entry of docker's `HostConfig.Mounts` (`--mount`).
@@ -248,6 +313,15 @@ pub struct ContainerRecord {
     pub manually_stopped: bool,
     #[serde(default)]
     pub mounts: Vec<MountPoint>,
+    /// Networks by name (bridge-mode containers only).
+    #[serde(default)]
+    pub networks: BTreeMap<String, EndpointSettings>,
+    /// Published ports while running ("80/tcp" → bindings actually made).
+    #[serde(default)]
+    pub ports: BTreeMap<String, Vec<PortBinding>>,
+    /// MAC address asked for at create (`--mac-address`).
+    #[serde(default)]
+    pub mac_address: String,
 }
 
 impl ContainerRecord {

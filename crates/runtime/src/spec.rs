@@ -32,7 +32,7 @@ pub const READONLY_PATHS: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
     /// A fresh network namespace with only loopback.
@@ -40,6 +40,9 @@ pub enum NetworkMode {
     None,
     /// The host's network namespace.
     Host,
+    /// An existing network namespace (bridge networks prepare one; `container:X`
+    /// shares X's).
+    Join(PathBuf),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,8 +102,10 @@ pub fn build_spec(opts: &SpecOptions) -> Result<Value> {
         json!({"type": "mount"}),
         json!({"type": "cgroup"}),
     ];
-    if opts.network == NetworkMode::None {
-        namespaces.push(json!({"type": "network"}));
+    match &opts.network {
+        NetworkMode::None => namespaces.push(json!({"type": "network"})),
+        NetworkMode::Join(path) => namespaces.push(json!({"type": "network", "path": path})),
+        NetworkMode::Host => {}
     }
 
     let sys_options: &[&str] = if opts.privileged {

@@ -139,6 +139,12 @@ impl Daemon {
             .arg(self.root.join("berthd.pid"))
             .arg("--cgroup-parent")
             .arg(&self.cgroup_parent)
+            .arg("--bridge")
+            .arg(&self.name)
+            .arg("--bip")
+            .arg(format!("{}.1/24", self.subnet_prefix(0)))
+            .arg("--default-address-pool")
+            .arg(format!("base={}.0/22,size=24", self.subnet_prefix(0)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)
@@ -153,6 +159,19 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(5));
         }
         panic!("berthd did not come up; log: {}", self.log());
+    }
+
+    /// `10.A.B` of this daemon's k-th /24 (k < 4): daemons of one test process
+    /// get disjoint /22s, so they run side by side.
+    pub fn subnet_prefix(&self, k: u8) -> String {
+        let n: u32 = self
+            .name
+            .rsplit('x')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let a = 200 + std::process::id() % 40;
+        format!("10.{a}.{}", (n % 64) * 4 + u32::from(k))
     }
 
     pub fn log(&self) -> String {
@@ -326,7 +345,25 @@ impl Daemon {
             args.extend(ids.iter());
             let _ = self.berth(&args);
         }
+        let bridges = self.berth(&[
+            "network",
+            "ls",
+            "--format",
+            "{{index .Options \"com.docker.network.bridge.name\"}}",
+        ]);
+        let _ = self.berth(&["network", "prune", "-f"]);
         self.kill9();
+        // Bridges (the default one and any a test left) and the firewall table.
+        for bridge in bridges
+            .stdout
+            .split_whitespace()
+            .chain([self.name.as_str()])
+        {
+            let _ = Command::new("ip").args(["link", "del", bridge]).output();
+        }
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &format!("berth_{}", self.name)])
+            .output();
         // Anything still running from this daemon (a test that killed things oddly).
         kill_processes_mentioning(&self.exec_root);
         unmount_under(&self.data_root);

@@ -1,0 +1,219 @@
+//! `berth network ...` and `berth port`.
+
+use serde_json::{json, Value};
+
+use crate::client::{encode_query, Client, RequestBody};
+use crate::containers::{confirm, filters_json, print_objects};
+use crate::{fail, format, CmdResult};
+
+pub struct CreateArgs<'a> {
+    pub name: &'a str,
+    pub driver: &'a str,
+    pub subnet: Option<&'a str>,
+    pub gateway: Option<&'a str>,
+    pub internal: bool,
+    pub labels: &'a [String],
+    pub options: &'a [String],
+}
+
+fn pairs(list: &[String]) -> serde_json::Map<String, Value> {
+    list.iter()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k.to_string(), json!(v))
+        })
+        .collect()
+}
+
+pub fn create(client: &Client, a: &CreateArgs<'_>) -> CmdResult {
+    let mut ipam = serde_json::Map::new();
+    if let Some(s) = a.subnet {
+        ipam.insert("Subnet".into(), json!(s));
+    }
+    if let Some(g) = a.gateway {
+        ipam.insert("Gateway".into(), json!(g));
+    }
+    let body = json!({
+        "Name": a.name,
+        "Driver": a.driver,
+        "Internal": a.internal,
+        "Labels": pairs(a.labels),
+        "Options": pairs(a.options),
+        "IPAM": { "Driver": "default", "Config": if ipam.is_empty() { json!([]) } else { json!([ipam]) } },
+    });
+    let v = client.post_json("/networks/create", Some(&body))?;
+    println!("{}", v["Id"].as_str().unwrap_or_default());
+    Ok(0)
+}
+
+pub fn list(
+    client: &Client,
+    quiet: bool,
+    filters: &[String],
+    template: Option<&str>,
+    no_trunc: bool,
+) -> CmdResult {
+    let q = match filters_json(filters)? {
+        Some(f) => encode_query(&[("filters", f)]),
+        None => String::new(),
+    };
+    let v = client.get_json(&format!("/networks{q}"))?;
+    let mut nets = v.as_array().cloned().unwrap_or_default();
+    nets.sort_by(|a, b| a["Name"].as_str().cmp(&b["Name"].as_str()));
+    let id = |n: &Value| {
+        let id = n["Id"].as_str().unwrap_or_default();
+        if no_trunc {
+            id.to_string()
+        } else {
+            id.chars().take(12).collect()
+        }
+    };
+    if let Some(t) = template {
+        for n in &nets {
+            println!("{}", format::render(t, n).map_err(fail)?);
+        }
+        return Ok(0);
+    }
+    if quiet {
+        for n in &nets {
+            println!("{}", id(n));
+        }
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = nets
+        .iter()
+        .map(|n| {
+            vec![
+                id(n),
+                n["Name"].as_str().unwrap_or_default().to_string(),
+                n["Driver"].as_str().unwrap_or_default().to_string(),
+                n["Scope"].as_str().unwrap_or_default().to_string(),
+            ]
+        })
+        .collect();
+    format::table(&["NETWORK ID", "NAME", "DRIVER", "SCOPE"], &rows);
+    Ok(0)
+}
+
+pub fn inspect(client: &Client, names: &[String], template: Option<&str>) -> CmdResult {
+    let mut found = Vec::new();
+    let mut code = 0;
+    for n in names {
+        match client.get_json(&format!("/networks/{n}")) {
+            Ok(v) => found.push(v),
+            Err(e) => {
+                eprintln!("{e}");
+                code = 1;
+            }
+        }
+    }
+    print_objects(&found, template)?;
+    Ok(code)
+}
+
+pub fn remove(client: &Client, names: &[String]) -> CmdResult {
+    let mut code = 0;
+    for n in names {
+        match client.call("DELETE", &format!("/networks/{n}"), RequestBody::None) {
+            Ok(_) => println!("{n}"),
+            Err(e) => {
+                eprintln!("{e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn prune(client: &Client, force: bool) -> CmdResult {
+    if !confirm(
+        force,
+        "all custom networks not used by at least one container",
+    )? {
+        return Ok(0);
+    }
+    let v = client.post_json("/networks/prune", None)?;
+    let deleted = v["NetworksDeleted"].as_array().cloned().unwrap_or_default();
+    if !deleted.is_empty() {
+        println!("Deleted Networks:");
+        for d in deleted {
+            println!("{}", d.as_str().unwrap_or_default());
+        }
+    }
+    Ok(0)
+}
+
+pub fn connect(
+    client: &Client,
+    network: &str,
+    container: &str,
+    aliases: &[String],
+    ip: Option<&str>,
+) -> CmdResult {
+    let mut ep = json!({ "Aliases": aliases });
+    if let Some(ip) = ip {
+        ep["IPAMConfig"] = json!({ "IPv4Address": ip });
+    }
+    let body = json!({ "Container": container, "EndpointConfig": ep });
+    client.call(
+        "POST",
+        &format!("/networks/{network}/connect"),
+        RequestBody::Json(&body),
+    )?;
+    Ok(0)
+}
+
+pub fn disconnect(client: &Client, network: &str, container: &str, force: bool) -> CmdResult {
+    let body = json!({ "Container": container, "Force": force });
+    client.call(
+        "POST",
+        &format!("/networks/{network}/disconnect"),
+        RequestBody::Json(&body),
+    )?;
+    Ok(0)
+}
+
+/// `port CONTAINER [PRIVATE_PORT[/PROTO]]`
+pub fn port(client: &Client, container: &str, private: Option<&str>) -> CmdResult {
+    let c = client.get_json(&format!("/containers/{container}/json"))?;
+    let ports = c["NetworkSettings"]["Ports"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let wanted = private.map(|p| {
+        if p.contains('/') {
+            p.to_string()
+        } else {
+            format!("{p}/tcp")
+        }
+    });
+    let mut printed = false;
+    let mut keys: Vec<&String> = ports.keys().collect();
+    keys.sort();
+    for key in keys {
+        if wanted.as_ref().is_some_and(|w| w != key) {
+            continue;
+        }
+        for b in ports[key].as_array().into_iter().flatten() {
+            let addr = format!(
+                "{}:{}",
+                b["HostIp"].as_str().unwrap_or("0.0.0.0"),
+                b["HostPort"].as_str().unwrap_or_default()
+            );
+            if wanted.is_some() {
+                println!("{addr}");
+            } else {
+                println!("{key} -> {addr}");
+            }
+            printed = true;
+        }
+    }
+    if !printed {
+        if let Some(w) = wanted {
+            return Err(fail(format!(
+                "Error: No public port '{w}' published for {container}"
+            )));
+        }
+    }
+    Ok(0)
+}
