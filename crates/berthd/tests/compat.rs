@@ -653,3 +653,40 @@ fn debians_docker_20_10_cli_drives_berthd() {
     let missing = docker(&["inspect", "nope"]);
     assert_eq!(missing.code, 1);
 }
+
+#[test]
+fn system_prune_with_berth_and_docker() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let setup = || {
+        d.berth(&["run", "--name", "stopped", "-v", "/anon", "busybox", "true"])
+            .ok();
+        d.berth(&["commit", "stopped"]).ok();
+        d.berth(&["network", "create", "unused"]).ok();
+        d.berth(&["volume", "create", "named"]).ok();
+    };
+    let count = |args: &[&str]| d.berth(args).ok().stdout.lines().count();
+    setup();
+    let r = d.berth(&["system", "prune", "-f", "--volumes"]).ok();
+    assert!(r.stdout.contains("Deleted Containers:"), "{}", r.stdout);
+    assert!(r.stdout.contains("Deleted Networks:"), "{}", r.stdout);
+    assert_eq!(count(&["ps", "-aq"]), 0);
+    assert_eq!(
+        count(&["network", "ls", "-q"]),
+        3,
+        "bridge, host and none stay"
+    );
+    assert_eq!(d.berth(&["volume", "ls", "-q"]).ok().stdout, "named\n");
+    assert_eq!(
+        count(&["images", "-q"]),
+        1,
+        "busybox stays, the dangling commit goes"
+    );
+    d.berth(&["volume", "rm", "named"]).ok();
+    setup();
+    let r = docker(&d, &["system", "prune", "-f", "--volumes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(count(&["ps", "-aq"]), 0);
+    assert_eq!(count(&["network", "ls", "-q"]), 3);
+    assert_eq!(count(&["images", "-q"]), 1);
+}

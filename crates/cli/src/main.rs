@@ -785,6 +785,18 @@ enum ContainerCommand {
 enum SystemCommand {
     /// Show berth disk usage
     Df,
+    /// Remove unused data: stopped containers, unused networks, dangling images,
+    /// build cache (and with --volumes, unused anonymous volumes)
+    Prune {
+        /// Remove all unused images, not just dangling ones
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Prune anonymous volumes
+        #[arg(long)]
+        volumes: bool,
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
     /// Display system-wide information
     Info,
 }
@@ -1151,6 +1163,11 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
         Command::History { image } => images::history(client, &image),
         Command::System { command } => match command {
             SystemCommand::Df => images::disk_usage(client),
+            SystemCommand::Prune {
+                all,
+                volumes,
+                force,
+            } => system_prune(client, all, volumes, force),
             SystemCommand::Info => containers::info(client),
         },
         Command::Events {
@@ -1179,4 +1196,71 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
         Command::Version => containers::version(client),
         Command::Info => containers::info(client),
     }
+}
+
+/// `system prune`: docker's sequence of prunes, each through its own endpoint.
+fn system_prune(client: &Client, all: bool, volumes: bool, force: bool) -> CmdResult {
+    let mut what = vec![
+        "all stopped containers",
+        "all networks not used by at least one container",
+    ];
+    if volumes {
+        what.push("all anonymous volumes not used by at least one container");
+    }
+    what.push(if all {
+        "all images without at least one container associated to them"
+    } else {
+        "all dangling images"
+    });
+    what.push("all build cache");
+    if !containers::confirm(force, &format!("\n  - {}\n", what.join("\n  - ")))? {
+        return Ok(0);
+    }
+    let c = client.post_json("/containers/prune", None)?;
+    let n = client.post_json("/networks/prune", None)?;
+    let v = if volumes {
+        Some(client.post_json("/volumes/prune", None)?)
+    } else {
+        None
+    };
+    let image_query = if all {
+        client::encode_query(&[("filters", r#"{"dangling":{"false":true}}"#.to_string())])
+    } else {
+        String::new()
+    };
+    let i = client.post_json(&format!("/images/prune{image_query}"), None)?;
+    let b = client.post_json("/build/prune", None)?;
+    let list = |v: &serde_json::Value, key: &str, title: &str| {
+        let items = v[key].as_array().cloned().unwrap_or_default();
+        if !items.is_empty() {
+            println!("{title}:");
+            for item in items {
+                match item.as_str() {
+                    Some(s) => println!("{s}"),
+                    None => {
+                        if let Some(d) = item["Deleted"].as_str() {
+                            println!("deleted: {d}");
+                        } else if let Some(u) = item["Untagged"].as_str() {
+                            println!("untagged: {u}");
+                        }
+                    }
+                }
+            }
+            println!();
+        }
+    };
+    list(&c, "ContainersDeleted", "Deleted Containers");
+    list(&n, "NetworksDeleted", "Deleted Networks");
+    if let Some(v) = &v {
+        list(v, "VolumesDeleted", "Deleted Volumes");
+    }
+    list(&i, "ImagesDeleted", "Deleted Images");
+    list(&b, "CachesDeleted", "Deleted build cache objects");
+    let reclaimed = [&c, &i, &b]
+        .into_iter()
+        .chain(v.as_ref())
+        .map(|x| x["SpaceReclaimed"].as_f64().unwrap_or(0.0))
+        .sum::<f64>();
+    println!("Total reclaimed space: {}", format::human_size(reclaimed));
+    Ok(0)
 }
