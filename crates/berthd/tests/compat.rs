@@ -690,3 +690,83 @@ fn system_prune_with_berth_and_docker() {
     assert_eq!(count(&["network", "ls", "-q"]), 3);
     assert_eq!(count(&["images", "-q"]), 1);
 }
+
+#[test]
+fn docker_cli_networks_and_ports() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let subnet = format!("{}.0/24", d.subnet_prefix(2));
+    let r = docker(
+        &d,
+        &[
+            "network", "create", "--subnet", &subnet, "--label", "k=v", "dnet",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ls = docker(&d, &["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
+    assert!(ls.stdout.contains("dnet bridge"), "{}", ls.stdout);
+    assert!(ls.stdout.contains("bridge bridge"), "{}", ls.stdout);
+    let sub = docker(
+        &d,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+            "dnet",
+        ],
+    );
+    assert_eq!(sub.out(), subnet);
+    let r = docker(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--network",
+            "dnet",
+            "-p",
+            "127.0.0.1::80",
+            "busybox",
+            "sh",
+            "-c",
+            "echo docker-net > /i.html; exec httpd -f -p 80 -h /",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let port = docker(&d, &["port", "srv", "80"]);
+    assert!(port.stdout.starts_with("127.0.0.1:"), "{}", port.stdout);
+    let ps = docker(&d, &["ps", "--format", "{{.Ports}}"]);
+    assert!(ps.stdout.contains("->80/tcp"), "{}", ps.stdout);
+    let r = docker(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "dnet",
+            "busybox",
+            "wget",
+            "-qO-",
+            "http://srv/i.html",
+        ],
+    );
+    assert_eq!(r.stdout, "docker-net\n", "{}", r.stderr);
+    docker(
+        &d,
+        &["run", "-d", "--name", "late", "busybox", "sleep", "60"],
+    );
+    assert_eq!(docker(&d, &["network", "connect", "dnet", "late"]).code, 0);
+    let r = docker(&d, &["exec", "late", "wget", "-qO-", "http://srv/i.html"]);
+    assert_eq!(r.stdout, "docker-net\n", "{}", r.stderr);
+    assert_eq!(
+        docker(&d, &["network", "disconnect", "dnet", "late"]).code,
+        0
+    );
+    let rm = docker(&d, &["network", "rm", "dnet"]);
+    assert_ne!(rm.code, 0);
+    docker(&d, &["rm", "-f", "srv", "late"]);
+    assert_eq!(docker(&d, &["network", "rm", "dnet"]).code, 0);
+    assert_eq!(docker(&d, &["network", "prune", "-f"]).code, 0);
+}

@@ -358,6 +358,30 @@ fn save_and_load_round_trip_with_berth_docker_and_podman() {
     podman(&["rmi", "-a", "-f"]);
     let _ = std::fs::remove_dir_all(&pm);
 
+    // skopeo: berth's archive → skopeo's docker-archive and oci layout → berth.
+    let skopeo_archive = d.root.join("skopeo.tar");
+    let out = std::process::Command::new("skopeo")
+        .args([
+            "copy",
+            &format!("docker-archive:{}", saved.display()),
+            &format!(
+                "docker-archive:{}:skopeo/busybox:copied",
+                skopeo_archive.display()
+            ),
+        ])
+        .output()
+        .expect("skopeo is installed by .ci/run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = d
+        .berth(&["load", "-i", skopeo_archive.to_str().expect("path")])
+        .ok();
+    assert!(r.out().contains("skopeo/busybox:copied"), "{}", r.out());
+    assert_eq!(d.inspect("skopeo/busybox:copied", "{{.Id}}"), id);
+
     // A layer that does not match the config's diff ID is refused, nothing stored.
     let bad = d.root.join("bad");
     std::fs::create_dir_all(bad.join("blobs/sha256")).expect("mkdir");

@@ -896,6 +896,22 @@ impl Engine {
                 });
                 return Err(e);
             }
+            // A container that had only the default bridge now needs the embedded
+            // DNS: rewrite its resolv.conf in place (it is bind-mounted by inode).
+            if let Ok(now) = self.container(&c.id) {
+                let path = self.container_dir(&c.id).join("resolv.conf");
+                let text = self.resolv_conf(&now);
+                if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                    use std::io::Write;
+                    if let Ok(mut f) = std::fs::OpenOptions::new()
+                        .write(true)
+                        .truncate(true)
+                        .open(&path)
+                    {
+                        let _ = f.write_all(text.as_bytes());
+                    }
+                }
+            }
         }
         self.events.emit(
             "network",
