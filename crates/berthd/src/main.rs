@@ -38,6 +38,9 @@ struct Args {
     /// Pools for network subnets: base=CIDR,size=PREFIX (repeatable)
     #[arg(long = "default-address-pool")]
     default_address_pool: Vec<String>,
+    /// Per-registry CA and client certificates: DIR/HOST:PORT/{ca.crt,client.cert,client.key}
+    #[arg(long = "certs-dir", default_value = "/etc/berth/certs.d")]
+    certs_dir: PathBuf,
     /// Registries reached over plain HTTP (loopback ones always are)
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     insecure_registry: Vec<String>,
@@ -151,6 +154,7 @@ async fn run(args: Args) -> Result<(), String> {
         monitor_bin: monitor_binary(),
         runtimes,
         insecure_registries: args.insecure_registry.clone(),
+        certs_dir: args.certs_dir.clone(),
         network: network_config(&args)?,
     })
     .await

@@ -40,6 +40,15 @@ fn wait_listening(port: u16) {
 }
 
 fn berth_registry(d: &Daemon, root: &Path, htpasswd: Option<&Path>) -> (Server, u16) {
+    berth_registry_with(d, root, htpasswd, &[])
+}
+
+fn berth_registry_with(
+    d: &Daemon,
+    root: &Path,
+    htpasswd: Option<&Path>,
+    extra: &[&str],
+) -> (Server, u16) {
     let port = free_port();
     let mut cmd = d.berth_cmd(&[
         "registry",
@@ -52,6 +61,7 @@ fn berth_registry(d: &Daemon, root: &Path, htpasswd: Option<&Path>) -> (Server, 
     if let Some(h) = htpasswd {
         cmd.args(["--htpasswd", h.to_str().unwrap()]);
     }
+    cmd.args(extra);
     let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -160,10 +170,11 @@ fn push_and_pull_through_berths_registry() {
     assert!(r.stderr.contains("not found"), "{}", r.stderr);
     let r = d.berth(&["pull", &format!("127.0.0.1:{port}/Bad/../name")]);
     assert_ne!(r.code, 0);
-    // A TLS registry is refused clearly rather than tried in plain text.
+    // A remote registry is only ever tried over TLS (and here, without a
+    // network, fails cleanly).
     let r = d.berth(&["pull", "registry.example.com/x:1"]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("TLS"), "{}", r.stderr);
+    assert!(r.stderr.contains("registry.example.com"), "{}", r.stderr);
 
     // The docker CLI against berthd, and skopeo against the registry directly.
     let docker = |args: &[&str]| {
@@ -317,4 +328,180 @@ fn which(program: &str) -> Result<std::path::PathBuf, ()> {
         .map(|d| Path::new(d).join(program))
         .find(|p| p.exists())
         .ok_or(())
+}
+
+#[test]
+fn token_auth_registry_with_berths_client() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let htpasswd = d.root.join("htpasswd");
+    let out = Command::new("htpasswd")
+        .args(["-Bbc", htpasswd.to_str().unwrap(), "bob", "pw"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (_server, port) = berth_registry_with(
+        &d,
+        &d.root.join("reg"),
+        Some(&htpasswd),
+        &["--auth", "token"],
+    );
+    let host = format!("127.0.0.1:{port}");
+    let name = format!("{host}/tok/app:1");
+    d.berth(&["tag", "busybox", &name]).ok();
+    let config_dir = d.root.join("dockercfg");
+    let run = |args: &[&str]| {
+        let out = d
+            .berth_cmd(args)
+            .env("DOCKER_CONFIG", &config_dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["push", &name]);
+    assert_ne!(code, 0, "pushed without a token");
+    assert!(
+        err.contains("unauthorized") || err.contains("token"),
+        "{err}"
+    );
+    let (code, err) = run(&["login", "-u", "bob", "-p", "pw", &host]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = run(&["push", &name]);
+    assert_eq!(code, 0, "{err}");
+    d.berth(&["rmi", &name]).ok();
+    let (code, err) = run(&["pull", &name]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(d.inspect(&name, "{{.Id}}"), d.inspect("busybox", "{{.Id}}"));
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn tls_registry_needs_its_ca_in_the_certs_dir() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let pki = d.root.join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    openssl(
+        &pki,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=berth test CA",
+        ],
+    );
+    openssl(
+        &pki,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(pki.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        &pki,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let (_server, port) = berth_registry_with(
+        &d,
+        &d.root.join("reg"),
+        None,
+        &[
+            "--tls-cert",
+            pki.join("server.crt").to_str().unwrap(),
+            "--tls-key",
+            pki.join("server.key").to_str().unwrap(),
+        ],
+    );
+    let host = format!("127.0.0.1:{port}");
+    let name = format!("{host}/secure/app:1");
+    d.berth(&["tag", "busybox", &name]).ok();
+    // Loopback without a CA for it: plain HTTP, which the TLS port refuses.
+    assert_ne!(d.berth(&["push", &name]).code, 0);
+    // With the CA in <certs-dir>/<host>/ca.crt: HTTPS, verified.
+    let certs = d.root.join("certs.d").join(&host);
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(pki.join("ca.crt"), certs.join("ca.crt")).unwrap();
+    let r = d.berth(&["push", &name]).ok();
+    assert!(r.stdout.contains("digest: sha256:"), "{}", r.stdout);
+    d.berth(&["rmi", &name]).ok();
+    d.berth(&["pull", &name]).ok();
+    // A CA that did not sign the server's certificate is refused.
+    openssl(
+        &pki,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=other CA",
+        ],
+    );
+    std::fs::copy(pki.join("other.crt"), certs.join("ca.crt")).unwrap();
+    let r = d.berth(&["pull", &name]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("TLS"), "{}", r.stderr);
 }

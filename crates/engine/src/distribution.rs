@@ -8,9 +8,11 @@
 //! config and an OCI manifest. Layers travel uncompressed, so a layer's digest is
 //! its diff ID and digests survive any round trip.
 //!
-//! Registries are spoken to over plain HTTP when they are on loopback or listed
-//! with `--insecure-registry` (docker's rule); TLS registries are refused with a
-//! clear error, as this build has no TLS client.
+//! Registries are spoken to over HTTPS (rustls) with the system's roots plus the
+//! registry's own CA from `<certs-dir>/<host:port>/ca.crt` (docker's
+//! `certs.d` layout, client certificates included). Plain HTTP is used for
+//! loopback registries and `--insecure-registry` hosts that have no CA there
+//! (docker's rule).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -108,6 +110,70 @@ struct Session {
     host: String,
     auth: Option<RegistryAuth>,
     token: tokio::sync::Mutex<Option<String>>,
+    /// HTTPS when set.
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// A connection to a registry, plain or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+fn pem_items(path: &std::path::Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::pem_file_iter(path)
+        .map_err(|e| err(format!("read {}: {e}", path.display())))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| err(format!("read {}: {e}", path.display())))
+}
+
+/// rustls client config for `host`: system roots, the host's `ca.crt` files and
+/// its `client.cert`/`client.key` from docker's certs.d layout.
+fn tls_config(host: &str, dirs: &[std::path::PathBuf]) -> Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for system in [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+    ] {
+        let p = std::path::Path::new(system);
+        if p.exists() {
+            let (_added, _ignored) = roots.add_parsable_certificates(pem_items(p)?);
+            break;
+        }
+    }
+    let mut client_auth = None;
+    for dir in dirs.iter().map(|d| d.join(host)).filter(|d| d.is_dir()) {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".crt") {
+                for cert in pem_items(&path)? {
+                    roots
+                        .add(cert)
+                        .map_err(|e| err(format!("CA {}: {e}", path.display())))?;
+                }
+            } else if name.ends_with(".cert") {
+                let key_path = path.with_extension("key");
+                use rustls_pki_types::pem::PemObject;
+                let key = rustls_pki_types::PrivateKeyDer::from_pem_file(&key_path)
+                    .map_err(|e| err(format!("client key {}: {e}", key_path.display())))?;
+                client_auth = Some((pem_items(&path)?, key));
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(err)?
+        .with_root_certificates(roots);
+    match client_auth {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| err(format!("client certificate for {host}: {e}"))),
+        None => Ok(builder.with_no_client_auth()),
+    }
 }
 
 fn err(what: impl std::fmt::Display) -> EngineError {
@@ -121,17 +187,30 @@ fn basic(auth: &RegistryAuth) -> String {
     )
 }
 
-/// `key="value"` pairs of a `WWW-Authenticate` challenge.
+/// `key="value"` pairs of a `WWW-Authenticate` challenge. Values are quoted and
+/// may hold commas (`scope="repository:x:pull,push"`).
 fn challenge_params(header: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let rest = header.split_once(' ').map(|(_, r)| r).unwrap_or("");
-    for part in rest.split(',') {
-        if let Some((k, v)) = part.trim().split_once('=') {
-            out.insert(
-                k.trim().to_ascii_lowercase(),
-                v.trim().trim_matches('"').to_string(),
-            );
-        }
+    let mut rest = header.split_once(' ').map(|(_, r)| r).unwrap_or("").trim();
+    while let Some((key, after)) = rest.split_once('=') {
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, tail) = match after.strip_prefix('"') {
+            Some(q) => match q.find('"') {
+                Some(end) => (&q[..end], &q[end + 1..]),
+                None => (q, ""),
+            },
+            None => match after.find(',') {
+                Some(end) => (&after[..end], &after[end..]),
+                None => (after, ""),
+            },
+        };
+        out.insert(key, value.to_string());
+        rest = tail.trim_start_matches(',').trim();
     }
     out
 }
@@ -154,9 +233,32 @@ impl Session {
         body: Bytes,
         authorization: Option<String>,
     ) -> Result<Response<Incoming>> {
-        let stream = tokio::net::TcpStream::connect(&self.host)
+        let tcp = tokio::net::TcpStream::connect(&self.host)
             .await
             .map_err(|e| err(format!("connect to registry {}: {e}", self.host)))?;
+        let stream: Box<dyn Io> = match &self.tls {
+            None => Box::new(tcp),
+            Some(config) => {
+                let name = self
+                    .host
+                    .rsplit_once(':')
+                    .map(|(h, _)| h)
+                    .unwrap_or(&self.host);
+                let name = rustls_pki_types::ServerName::try_from(
+                    name.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_string(),
+                )
+                .map_err(|e| err(format!("registry name {name}: {e}")))?;
+                let tls = tokio_rustls::TlsConnector::from(config.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| {
+                        EngineError::Forbidden(format!("TLS with registry {}: {e}", self.host))
+                    })?;
+                Box::new(tls)
+            }
+        };
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
                 .await
@@ -250,11 +352,20 @@ impl Session {
         let realm = params
             .get("realm")
             .ok_or_else(|| err(format!("bearer challenge without realm: {challenge}")))?;
-        let rest = realm.strip_prefix("http://").ok_or_else(|| {
-            err(format!(
-                "token service {realm} needs TLS, which this build lacks"
-            ))
-        })?;
+        let (rest, tls) = match (
+            realm.strip_prefix("http://"),
+            realm.strip_prefix("https://"),
+        ) {
+            (Some(r), _) => (r, None),
+            (_, Some(r)) => (
+                r,
+                Some(match &self.tls {
+                    Some(c) => c.clone(),
+                    None => Arc::new(tls_config("", &[])?),
+                }),
+            ),
+            _ => return Err(err(format!("token realm {realm} is not an http(s) URL"))),
+        };
         let (host, path) = rest
             .split_once('/')
             .map(|(h, p)| (h, format!("/{p}")))
@@ -265,10 +376,18 @@ impl Session {
                 query.push(format!("{key}={}", v.replace(' ', "%20")));
             }
         }
+        let host = if host.contains(':') {
+            host.to_string()
+        } else if tls.is_some() {
+            format!("{host}:443")
+        } else {
+            format!("{host}:80")
+        };
         let token_session = Session {
-            host: host.to_string(),
+            host,
             auth: None,
             token: tokio::sync::Mutex::new(None),
+            tls,
         };
         let auth = self
             .auth
@@ -356,20 +475,26 @@ fn short_digest(d: &str) -> String {
 
 impl Engine {
     fn session(&self, host: &str, auth: Option<RegistryAuth>) -> Result<Session> {
-        let s = Session {
+        let mut s = Session {
             host: if host == "docker.io" {
                 "registry-1.docker.io:443".into()
-            } else {
+            } else if host.contains(':') {
                 host.to_string()
+            } else {
+                format!("{host}:443")
             },
             auth,
             token: tokio::sync::Mutex::new(None),
+            tls: None,
         };
+        let dirs = [
+            self.config.certs_dir.clone(),
+            std::path::PathBuf::from("/etc/docker/certs.d"),
+        ];
+        let has_certs = dirs.iter().any(|d| d.join(host).is_dir());
         let insecure = s.is_loopback() || self.config.insecure_registries.iter().any(|r| r == host);
-        if !insecure {
-            return Err(EngineError::InvalidArgument(format!(
-                "registry {host} needs TLS, which this build of berth does not speak; use a loopback registry or --insecure-registry {host}"
-            )));
+        if has_certs || !insecure {
+            s.tls = Some(Arc::new(tls_config(host, &dirs)?));
         }
         Ok(s)
     }
@@ -876,9 +1001,10 @@ mod tests {
         assert_eq!(r.reference, "sha256:abc");
         assert_eq!(r.local_name(), "127.0.0.1:5000/x");
         let c = challenge_params(
-            r#"Bearer realm="http://a/token",service="reg",scope="repository:x:pull""#,
+            r#"Bearer realm="http://a/token",service="reg",scope="repository:x:pull,push",error="insufficient_scope""#,
         );
         assert_eq!(c["realm"], "http://a/token");
-        assert_eq!(c["scope"], "repository:x:pull");
+        assert_eq!(c["scope"], "repository:x:pull,push");
+        assert_eq!(c["error"], "insufficient_scope");
     }
 }

@@ -95,6 +95,9 @@ pub struct EngineConfig {
     pub runtimes: HashMap<String, PathBuf>,
     /// Registries spoken to over plain HTTP besides loopback ones (`host:port`).
     pub insecure_registries: Vec<String>,
+    /// Per-registry TLS material, docker's layout: `<dir>/<host:port>/{ca.crt,
+    /// client.cert, client.key}` (`/etc/docker/certs.d` is read too).
+    pub certs_dir: PathBuf,
     pub network: NetworkConfig,
 }
 

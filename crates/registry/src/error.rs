@@ -23,9 +23,12 @@ pub enum RegistryError {
     /// The storage root could not be prepared.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// The htpasswd file could not be read or parsed.
+    /// The htpasswd or token key file could not be read or parsed.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// The TLS certificate, key or client CA could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// An invalid configuration value.
     #[error("invalid registry configuration: {0}")]
     Config(String),
@@ -66,7 +69,7 @@ impl StorageError {
     }
 }
 
-/// Errors loading an htpasswd file.
+/// Errors loading an htpasswd file or a token signing key.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// The file could not be read.
@@ -83,6 +86,62 @@ pub enum AuthError {
     Empty {
         /// The htpasswd path.
         path: PathBuf,
+    },
+    /// The token signing key file could not be read.
+    #[error("cannot read token key file {path}: {source}")]
+    TokenKeyRead {
+        /// The key file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The token signing key is too short.
+    #[error("token key file {path} holds {len} bytes; at least {min} are needed")]
+    TokenKeyShort {
+        /// The key file.
+        path: PathBuf,
+        /// Bytes found (after trimming surrounding whitespace).
+        len: usize,
+        /// Bytes required.
+        min: usize,
+    },
+}
+
+/// Errors loading the TLS files ([`crate::RegistryConfig::tls_cert`],
+/// [`crate::RegistryConfig::tls_key`], [`crate::RegistryConfig::tls_client_ca`]).
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read.
+    #[error("cannot read TLS {what} file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Which file ("certificate", "private key", "client CA").
+        what: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A file is not valid PEM or holds nothing usable.
+    #[error("invalid TLS {what} file {path}: {reason}")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// Which file ("certificate", "private key", "client CA").
+        what: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// rustls refused the configuration (e.g. the key does not match the
+    /// certificate).
+    #[error("TLS setup failed: {reason}: {source}")]
+    Setup {
+        /// What was being set up, naming the files.
+        reason: String,
+        /// The rustls error.
+        #[source]
+        source: rustls::Error,
     },
 }
 

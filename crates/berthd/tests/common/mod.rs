@@ -139,6 +139,8 @@ impl Daemon {
             .arg(self.root.join("berthd.pid"))
             .arg("--cgroup-parent")
             .arg(&self.cgroup_parent)
+            .arg("--certs-dir")
+            .arg(self.root.join("certs.d"))
             .arg("--bridge")
             .arg(&self.name)
             .arg("--bip")

@@ -5,6 +5,7 @@
 mod blobs;
 mod listing;
 mod manifests;
+mod token;
 mod uploads;
 
 use std::collections::HashMap;
@@ -24,10 +25,12 @@ use crate::body::{RespBody, SinkError};
 use crate::error::{ApiError, ErrorCode, StorageError};
 use crate::name::{is_valid_repository_name, is_valid_tag, Digest, DigestError, Reference};
 use crate::storage::Storage;
+use crate::token::TokenIssuer;
 
 use blobs::{delete_blob, get_blob};
 use listing::{catalog, tags_list};
 use manifests::{delete_manifest, get_manifest, put_manifest, referrers};
+use token::{token_endpoint, token_gate, Access};
 use uploads::{cancel_upload, finish_upload, patch_upload, start_upload, upload_status};
 
 pub(crate) type Resp = Response<RespBody>;
@@ -47,11 +50,29 @@ pub(crate) struct AppState {
     pub read_only: bool,
     pub delete_enabled: bool,
     pub body_idle_timeout: std::time::Duration,
+    /// htpasswd users (Basic and token modes).
     pub auth: Option<Arc<Htpasswd>>,
+    /// Token mode: signs and checks bearer tokens.
+    pub token: Option<Arc<TokenIssuer>>,
+    /// Token mode: configured challenge realm.
+    pub token_realm: Option<String>,
+    /// Whether the listener speaks TLS (for the default realm's scheme).
+    pub tls: bool,
+    /// The bound address (default realm when a request has no usable Host).
+    pub local_addr: std::net::SocketAddr,
     pub uploads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<UploadHash>>>>,
 }
 
 impl AppState {
+    /// "none", "basic" or "token", for logs.
+    pub fn auth_mode(&self) -> &'static str {
+        match (&self.auth, &self.token) {
+            (None, _) => "none",
+            (Some(_), None) => "basic",
+            (Some(_), Some(_)) => "token",
+        }
+    }
+
     /// Forgets the in-memory state of an upload session.
     pub fn forget_upload(&self, id: &str) {
         self.uploads
@@ -240,12 +261,18 @@ fn method_not_allowed() -> ApiError {
 async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let state = &state;
     let path = req.uri().path().to_string();
+    if path == "/token" {
+        return match (&state.token, &state.auth) {
+            (Some(issuer), Some(users)) => token_endpoint(issuer, users, &req).await,
+            _ => Err(not_found()),
+        };
+    }
     let rest = match path.strip_prefix("/v2") {
         Some("") => "",
         Some(r) => r.strip_prefix('/').ok_or_else(not_found)?,
         None => return Err(not_found()),
     };
-    if let Some(auth) = &state.auth {
+    if let (Some(auth), None) = (&state.auth, &state.token) {
         let hv = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -256,6 +283,10 @@ async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, 
     }
     let route = parse_route(rest)?;
     let method = req.method().clone();
+    let access = match &state.token {
+        Some(issuer) => token_gate(state, issuer, &req, &route, &method)?,
+        None => Access::Unrestricted,
+    };
     let reading = method == Method::GET || method == Method::HEAD;
     if state.read_only && !reading {
         return Err(ApiError::new(
@@ -317,7 +348,7 @@ async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, 
             }
         }
         Route::UploadStart(name) => match method {
-            Method::POST => start_upload(state, name, &query, req).await,
+            Method::POST => start_upload(state, name, &query, &access, req).await,
             _ => Err(method_not_allowed()),
         },
         Route::Upload(name, id) => match method {

@@ -60,6 +60,7 @@ pub(super) async fn start_upload(
     state: &AppState,
     name: String,
     q: &Query,
+    access: &Access,
     req: Request<Incoming>,
 ) -> Result<Resp, ApiError> {
     if let Some(alg) = q.get("digest-algorithm") {
@@ -72,7 +73,12 @@ pub(super) async fn start_upload(
     }
     if let Some(m) = q.get("mount") {
         let digest = parse_digest(m)?;
-        if let Some(from) = q.get("from").filter(|f| is_valid_repository_name(f)) {
+        // With tokens, mounting needs pull access to the source repository;
+        // without it the client just uploads the blob.
+        let from = q
+            .get("from")
+            .filter(|f| is_valid_repository_name(f) && access.can_pull(f));
+        if let Some(from) = from {
             let (from, repo) = (from.to_string(), name.clone());
             let mounted = blocking(state, move |s| {
                 if s.repo_blob_size(&from, &digest)?.is_some() {

@@ -1,10 +1,14 @@
 //! Shared helpers: start a registry on 127.0.0.1:0 and talk to it over
-//! real HTTP (hyper client) or raw TCP (for malformed requests).
+//! real HTTP or HTTPS (hyper client, rustls) or raw TCP (for malformed
+//! requests).
 
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use berth_registry::{Registry, RegistryConfig};
@@ -82,6 +86,7 @@ impl TestRegistry {
         Client {
             addr: self.addr,
             auth: None,
+            tls: None,
         }
     }
 
@@ -142,9 +147,90 @@ impl Resp {
 pub struct Client {
     pub addr: SocketAddr,
     pub auth: Option<String>,
+    /// Speak HTTPS with this client configuration.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Client {
+    pub fn with_tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    pub fn with_bearer(mut self, token: &str) -> Self {
+        self.auth = Some(format!("Bearer {token}"));
+        self
+    }
+
+    /// Opens a connection (TLS if configured) and performs the HTTP/1.1
+    /// handshake.
+    async fn connect(
+        &self,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
+        let stream = TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        match &self.tls {
+            None => {
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(|e| format!("handshake: {e}"))?;
+                tokio::spawn(conn);
+                Ok(sender)
+            }
+            Some(config) => {
+                let name = rustls_pki_types::ServerName::IpAddress(self.addr.ip().into());
+                let tls = tokio_rustls::TlsConnector::from(Arc::clone(config))
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| format!("TLS handshake: {e}"))?;
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+                    .await
+                    .map_err(|e| format!("handshake: {e}"))?;
+                tokio::spawn(conn);
+                Ok(sender)
+            }
+        }
+    }
+
+    /// One request on a fresh connection; errors (connection, TLS, HTTP)
+    /// as text.
+    pub async fn try_req(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Result<Resp, String> {
+        let mut sender = self.connect().await?;
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.addr.to_string());
+        if let Some(a) = &self.auth {
+            b = b.header("authorization", a.as_str());
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = b.body(Full::new(body.into())).map_err(|e| e.to_string())?;
+        let resp = tokio::time::timeout(Duration::from_secs(60), sender.send_request(req))
+            .await
+            .map_err(|_| "response timeout".to_string())?
+            .map_err(|e| format!("send request: {e}"))?;
+        let (parts, body) = resp.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| format!("body: {e}"))?
+            .to_bytes();
+        Ok(Resp {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        })
+    }
+
     pub fn with_basic(mut self, user: &str, password: &str) -> Self {
         use base64::Engine as _;
         let enc = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
@@ -160,33 +246,9 @@ impl Client {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Resp {
-        let stream = TcpStream::connect(self.addr).await.expect("connect");
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        self.try_req(method, path, headers, body)
             .await
-            .expect("handshake");
-        tokio::spawn(conn);
-        let mut b = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", self.addr.to_string());
-        if let Some(a) = &self.auth {
-            b = b.header("authorization", a.as_str());
-        }
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        let req = b.body(Full::new(body.into())).expect("request");
-        let resp = tokio::time::timeout(Duration::from_secs(60), sender.send_request(req))
-            .await
-            .expect("response timeout")
-            .expect("send request");
-        let (parts, body) = resp.into_parts();
-        let body = body.collect().await.expect("body").to_bytes();
-        Resp {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
-        }
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
     pub async fn get(&self, path: &str) -> Resp {
@@ -317,4 +379,96 @@ pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     cond()
+}
+
+// -------------------------------------------------------------------
+// skopeo and OCI layouts
+// -------------------------------------------------------------------
+
+pub fn skopeo() -> Option<PathBuf> {
+    let p = PathBuf::from("/usr/bin/skopeo");
+    p.exists().then_some(p)
+}
+
+pub fn write_blob(layout: &Path, data: &[u8]) -> String {
+    let d = digest(data);
+    let p = layout
+        .join("blobs/sha256")
+        .join(d.trim_start_matches("sha256:"));
+    std::fs::write(p, data).unwrap();
+    d
+}
+
+/// A one-layer OCI image layout at `dir` with tag `tag`; returns the
+/// manifest digest.
+pub fn make_oci_layout(dir: &Path, tag: &str) -> String {
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+
+    let mut builder = tar::Builder::new(Vec::new());
+    let content = b"hello from berth-registry\n";
+    let mut header = tar::Header::new_gnu();
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, "hello.txt", &content[..])
+        .unwrap();
+    let layer = builder.into_inner().unwrap();
+    let layer_d = write_blob(dir, &layer);
+
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["/bin/true"]},
+        "rootfs": {"type": "layers", "diff_ids": [layer_d]},
+    }))
+    .unwrap();
+    let config_d = write_blob(dir, &config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_d, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_d, "size": layer.len()}],
+    }))
+    .unwrap();
+    let manifest_d = write_blob(dir, &manifest);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": OCI_MANIFEST,
+            "digest": manifest_d,
+            "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+        }],
+    });
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    manifest_d
+}
+
+pub async fn run_skopeo(bin: &Path, home: &Path, args: &[&str]) {
+    let out = tokio::process::Command::new(bin)
+        .arg("--insecure-policy")
+        .args(args)
+        .env("HOME", home)
+        .env("XDG_RUNTIME_DIR", home)
+        .output()
+        .await
+        .expect("run skopeo");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn layout_manifest_digest(dir: &Path) -> String {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
