@@ -142,7 +142,48 @@ fn kill9_during_import_commit_load_volume_create_and_rm() {
         })
         .collect();
 
+    // A registry with a many-layer image, pulled while berthd is killed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut registry = d
+        .berth_cmd(&[
+            "registry",
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--root",
+            d.root.join("reg").to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ctx = d.root.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let mut dockerfile = String::from("FROM busybox\n");
+    for (i, t) in tars.iter().enumerate() {
+        std::fs::copy(t, ctx.join(format!("layer{i}"))).unwrap();
+        dockerfile.push_str(&format!("COPY layer{i} /\n"));
+    }
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    let pulled = format!("127.0.0.1:{port}/crash/many:1");
+    d.berth(&["build", "-q", "-t", &pulled, ctx.to_str().unwrap()])
+        .ok();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    d.berth(&["push", &pulled]).ok();
+    d.berth(&["rmi", &pulled]).ok();
+    d.berth(&["builder", "prune", "-af"]).ok();
+
     for round in 0..6u64 {
+        let _ = d.berth(&["rmi", &pulled]);
         let mut clients = Vec::new();
         for (i, t) in tars.iter().enumerate() {
             clients.push(
@@ -166,6 +207,7 @@ fn kill9_during_import_commit_load_volume_create_and_rm() {
                 "true".into(),
             ],
             vec!["rmi".into(), format!("big{}x0", round.saturating_sub(1))],
+            vec!["pull".into(), pulled.clone()],
         ] {
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
             clients.push(
@@ -189,6 +231,12 @@ fn kill9_during_import_commit_load_volume_create_and_rm() {
             "volume data changed"
         );
     }
+    // The pull completes after all that.
+    let _ = d.berth(&["rmi", &pulled]);
+    d.berth(&["pull", &pulled]).ok();
+    assert_consistent(&d);
+    let _ = registry.kill();
+    let _ = registry.wait();
     // And it still works.
     let r = d
         .berth(&[

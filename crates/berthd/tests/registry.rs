@@ -505,3 +505,59 @@ fn tls_registry_needs_its_ca_in_the_certs_dir() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("TLS"), "{}", r.stderr);
 }
+
+#[test]
+fn podman_pushes_to_and_pulls_from_berths_registry() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let (_server, port) = berth_registry(&d, &d.root.join("reg"), None);
+    let name = format!("127.0.0.1:{port}/pod/app:1");
+    let id = make_image(&d, &name);
+    d.berth(&["push", &name]).ok();
+    let pm = d.root.join("podman");
+    let podman = |args: &[&str]| {
+        let out = Command::new("podman")
+            .arg("--root")
+            .arg(pm.join("root"))
+            .arg("--runroot")
+            .arg(pm.join("run"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--events-backend",
+                "file",
+                "--cgroup-manager",
+                "cgroupfs",
+            ])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("podman is installed by .ci/run");
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    podman(&["pull", "--tls-verify=false", &name]);
+    let podman_id = podman(&["images", "--no-trunc", "--format", "{{.ID}}", &name]);
+    assert_eq!(
+        podman_id.trim().trim_start_matches("sha256:"),
+        id.trim_start_matches("sha256:")
+    );
+    let other = format!("127.0.0.1:{port}/pod/from-podman:2");
+    podman(&["tag", &name, &other]);
+    podman(&["push", "--tls-verify=false", &other]);
+    d.berth(&["rmi", "-f", &id]).ok();
+    let r = d.berth(&["pull", &other]).ok();
+    assert!(r.stdout.contains("Downloaded newer image"), "{}", r.stdout);
+    assert_eq!(d.berth(&["run", "--rm", &other]).ok().stdout, "2000\n");
+    assert_eq!(
+        d.inspect(&other, "{{.Id}}"),
+        id,
+        "the image ID survives podman"
+    );
+    podman(&["rmi", "-a", "-f"]);
+    let _ = std::fs::remove_dir_all(&pm);
+}

@@ -541,3 +541,61 @@ fn commit_captures_changes_as_a_new_layer() {
         .count();
     assert_eq!(layers, 1);
 }
+
+#[test]
+fn bind_propagation_is_recorded_and_passed_to_the_runtime() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let src = d.root.join("prop");
+    std::fs::create_dir_all(&src).unwrap();
+    let spec = format!(
+        "type=bind,source={},target=/m,bind-propagation=rslave",
+        src.display()
+    );
+    let id = d
+        .berth(&[
+            "run", "-d", "--name", "prop", "--mount", &spec, "busybox", "sleep", "100",
+        ])
+        .ok()
+        .out()
+        .to_string();
+    assert_eq!(
+        d.inspect("prop", "{{range .Mounts}}{{.Propagation}}{{end}}"),
+        "rslave"
+    );
+    let config =
+        std::fs::read_to_string(d.exec_root.join("containers").join(&id).join("config.json"))
+            .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&config).unwrap();
+    let m = v["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["destination"] == "/m")
+        .unwrap();
+    assert!(
+        m["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "rslave"),
+        "{m}"
+    );
+    let r = d.berth(&[
+        "run",
+        "--rm",
+        "--mount",
+        &format!(
+            "type=bind,source={},target=/m,bind-propagation=sideways",
+            src.display()
+        ),
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr.contains("invalid propagation mode"),
+        "{}",
+        r.stderr
+    );
+}
