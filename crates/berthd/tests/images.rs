@@ -431,3 +431,147 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// A private dockerd (own bridge, no iptables), stopped and cleaned up on drop.
+struct Dockerd {
+    child: std::process::Child,
+    socket: std::path::PathBuf,
+    root: std::path::PathBuf,
+    bridge: String,
+}
+
+impl Dockerd {
+    fn start(dir: &std::path::Path, bridge: &str) -> Dockerd {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = |args: &[&str]| {
+            std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .unwrap()
+                .success()
+        };
+        assert!(ok(&["link", "add", bridge, "type", "bridge"]));
+        std::fs::write(dir.join("daemon.json"), "{}").unwrap();
+        let socket = dir.join("d.sock");
+        let child = std::process::Command::new("dockerd")
+            .arg("--config-file")
+            .arg(dir.join("daemon.json"))
+            .arg("--data-root")
+            .arg(dir.join("root"))
+            .arg("--exec-root")
+            .arg(dir.join("x"))
+            .arg("--pidfile")
+            .arg(dir.join("d.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .args(["--bridge", bridge, "--iptables=false", "--ip-forward=false"])
+            .stdout(std::fs::File::create(dir.join("dockerd.log")).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dockerd is installed by .ci/run (docker.io)");
+        let d = Dockerd {
+            child,
+            socket,
+            root: dir.to_path_buf(),
+            bridge: bridge.to_string(),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while d.docker(&["version"]).0 != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dockerd did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        d
+    }
+
+    fn docker(&self, args: &[&str]) -> (i32, String, String) {
+        let out = std::process::Command::new("/usr/local/bin/docker")
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // SIGTERM lets dockerd stop its containerd too.
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let prefix = self.root.display().to_string();
+        let mut points: Vec<&str> = info
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&prefix))
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for p in points {
+            let _ = std::process::Command::new("umount")
+                .args(["-l", p])
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+#[test]
+fn save_and_load_round_trip_with_a_real_dockerd() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&[
+        "run",
+        "--name",
+        "src",
+        "busybox",
+        "sh",
+        "-c",
+        "echo layered > /f",
+    ])
+    .ok();
+    d.berth(&["commit", "src", "two:1"]).ok();
+    let id = d.inspect("two:1", "{{.Id}}");
+    let docker = Dockerd::start(&d.root.join("dk"), &format!("dk{}", &d.name[2..]));
+    let saved = d.root.join("berth-saved.tar");
+    d.berth(&["save", "-o", saved.to_str().unwrap(), "two:1"])
+        .ok();
+    let (code, out, err) = docker.docker(&["load", "-i", saved.to_str().unwrap()]);
+    assert_eq!(code, 0, "docker load: {err}");
+    assert!(out.contains("two:1"), "{out}");
+    let (_, docker_id, _) = docker.docker(&["image", "inspect", "-f", "{{.Id}}", "two:1"]);
+    assert_eq!(docker_id.trim(), id, "docker keeps berth's image ID");
+    let (_, layers, _) =
+        docker.docker(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", "two:1"]);
+    assert_eq!(layers.trim(), d.inspect("two:1", "{{json .RootFS.Layers}}"));
+    docker.docker(&["tag", "two:1", "from-docker:2"]);
+    let dsaved = d.root.join("docker-saved.tar");
+    let (code, _, err) = docker.docker(&["save", "-o", dsaved.to_str().unwrap(), "from-docker:2"]);
+    assert_eq!(code, 0, "docker save: {err}");
+    d.berth(&["rm", "src"]).ok();
+    d.berth(&["rmi", "two:1"]).ok();
+    let r = d.berth(&["load", "-i", dsaved.to_str().unwrap()]).ok();
+    assert!(r.out().contains("from-docker:2"), "{}", r.out());
+    assert_eq!(
+        d.inspect("from-docker:2", "{{.Id}}"),
+        id,
+        "berth keeps docker's image ID"
+    );
+    assert_eq!(
+        d.berth(&["run", "--rm", "from-docker:2", "cat", "/f"])
+            .ok()
+            .stdout,
+        "layered\n"
+    );
+}

@@ -73,6 +73,31 @@ box.remove(force=True)
 assert [v.name for v in client.volumes.list(filters={"label": "sdk=py"})] == ["pyvol"]
 vol.remove()
 
+# Networks, and attach_socket.
+net = client.networks.create("pynet", driver="bridge", labels={"sdk": "py"})
+web = client.containers.run("busybox", ["sh", "-c", "echo py-net > /i.html; exec httpd -f -p 80 -h /"],
+                            detach=True, name="pyweb", network="pynet")
+net.reload()
+assert [c.name for c in net.containers] == ["pyweb"], net.containers
+got = client.containers.run("busybox", ["wget", "-qO-", "http://pyweb/i.html"], network="pynet", remove=True)
+assert got == b"py-net\n", got
+assert [n.name for n in client.networks.list(filters={"label": "sdk=py"})] == ["pynet"]
+web.remove(force=True)
+net.remove()
+
+talker = client.containers.run("busybox", ["sh", "-c", "read x; echo got-$x"], detach=True, stdin_open=True)
+sock = talker.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1})
+sock._sock.sendall(b"sdk\n")
+data = b""
+while b"got-sdk" not in data:
+    chunk = sock._sock.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+assert b"got-sdk" in data, data
+assert talker.wait()["StatusCode"] == 0
+talker.remove()
+
 image = client.images.get("busybox")
 assert "busybox:latest" in image.tags
 print("docker-py ok")
