@@ -317,3 +317,73 @@ fn docker_cli_and_sdk_build_against_berthd() {
         );
     }
 }
+
+/// A minimal Debian bookworm root filesystem (debootstrap, cached in target/).
+fn debian_rootfs_tar() -> std::path::PathBuf {
+    let tar = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/debian-bookworm.tar");
+    if tar.exists() {
+        return tar;
+    }
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../../target/debootstrap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let status = std::process::Command::new("debootstrap")
+        .args(["--variant=minbase", "bookworm"])
+        .arg(&dir)
+        .arg("http://deb.debian.org/debian")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("debootstrap is installed by .ci/run");
+    assert!(status.success(), "debootstrap failed");
+    let partial = tar.with_extension("partial");
+    assert!(std::process::Command::new("tar")
+        .arg("--numeric-owner")
+        .arg("-C")
+        .arg(&dir)
+        .arg("-cf")
+        .arg(&partial)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+    std::fs::rename(&partial, &tar).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    tar
+}
+
+#[test]
+fn debian_base_with_apt_get_in_run() {
+    let d = Daemon::start();
+    let tar = debian_rootfs_tar();
+    d.berth(&[
+        "import",
+        "-c",
+        "CMD [\"bash\"]",
+        tar.to_str().unwrap(),
+        "debian:bookworm",
+    ])
+    .ok();
+    let dir = context(&d, "deb");
+    write(
+        &dir,
+        "Dockerfile",
+        "FROM debian:bookworm\nRUN apt-get update -qq && apt-get install -y -qq --no-install-recommends hello >/dev/null && rm -rf /var/lib/apt/lists/*\nCMD [\"hello\"]\n",
+    );
+    let r = d
+        .berth(&["build", "-t", "hello:1", dir.to_str().unwrap()])
+        .ok();
+    assert!(
+        r.stdout.contains("Successfully tagged hello:1"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        d.berth(&["run", "--rm", "hello:1"]).ok().stdout,
+        "Hello, world!\n"
+    );
+    let r = d
+        .berth(&["build", "-t", "hello:1", dir.to_str().unwrap()])
+        .ok();
+    assert_eq!(r.stdout.matches("Using cache").count(), 2, "{}", r.stdout);
+}
