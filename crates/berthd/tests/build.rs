@@ -387,3 +387,33 @@ fn debian_base_with_apt_get_in_run() {
         .ok();
     assert_eq!(r.stdout.matches("Using cache").count(), 2, "{}", r.stdout);
 }
+
+#[test]
+fn context_on_stdin_and_heredocs() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let dir = context(&d, "stdin");
+    write(
+        &dir,
+        "Dockerfile",
+        "FROM busybox\nCOPY msg /msg\nRUN <<EOF\nset -e\necho from-heredoc > /h\ncat /msg >> /h\nEOF\nCOPY <<EOT /etc/motd\nhello motd\nEOT\nCMD [\"cat\", \"/h\", \"/etc/motd\"]\n",
+    );
+    write(&dir, "msg", "from-context\n");
+    let tar = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .args(["-cf", "-", "."])
+        .output()
+        .unwrap()
+        .stdout;
+    let r = d.berth_stdin(&["build", "-t", "piped:1", "-"], &tar).ok();
+    assert!(
+        r.stdout.contains("Successfully tagged piped:1"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        d.berth(&["run", "--rm", "piped:1"]).ok().stdout,
+        "from-heredoc\nfrom-context\nhello motd\n"
+    );
+}
