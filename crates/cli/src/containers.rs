@@ -10,7 +10,10 @@ use crate::{fail, format, run, CmdResult, Failure};
 
 /// Runs `action` for every name, printing errors as docker does, and exits 1 if any
 /// failed.
-fn each(names: &[String], mut action: impl FnMut(&str) -> Result<(), ClientError>) -> CmdResult {
+pub(crate) fn each(
+    names: &[String],
+    mut action: impl FnMut(&str) -> Result<(), ClientError>,
+) -> CmdResult {
     let mut code = 0;
     for name in names {
         match action(name) {
@@ -269,6 +272,29 @@ pub fn logs(
         )?;
     }
     Ok(0)
+}
+
+/// `inspect` of named objects at `path(name)`: found ones printed together,
+/// missing ones reported, exit 1 if any was missing.
+pub(crate) fn inspect_each(
+    client: &Client,
+    names: &[String],
+    template: Option<&str>,
+    path: impl Fn(&str) -> String,
+) -> CmdResult {
+    let mut found = Vec::new();
+    let mut code = 0;
+    for n in names {
+        match client.get_json(&path(n)) {
+            Ok(v) => found.push(v),
+            Err(e) => {
+                eprintln!("{e}");
+                code = 1;
+            }
+        }
+    }
+    print_objects(&found, template)?;
+    Ok(code)
 }
 
 pub(crate) fn print_objects(objects: &[Value], format: Option<&str>) -> CmdResult {

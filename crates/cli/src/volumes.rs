@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::client::{encode_query, Client};
-use crate::containers::{confirm, filters_json, print_objects};
+use crate::containers::{confirm, each, filters_json, inspect_each};
 use crate::{fail, format, CmdResult};
 
 pub fn create(
@@ -65,37 +65,19 @@ pub fn list(client: &Client, quiet: bool, filters: &[String], template: Option<&
 }
 
 pub fn inspect(client: &Client, names: &[String], template: Option<&str>) -> CmdResult {
-    let mut found = Vec::new();
-    let mut code = 0;
-    for n in names {
-        match client.get_json(&format!("/volumes/{n}")) {
-            Ok(v) => found.push(v),
-            Err(e) => {
-                eprintln!("{e}");
-                code = 1;
-            }
-        }
-    }
-    print_objects(&found, template)?;
-    Ok(code)
+    inspect_each(client, names, template, |n| format!("/volumes/{n}"))
 }
 
 pub fn remove(client: &Client, names: &[String], force: bool) -> CmdResult {
-    let mut code = 0;
-    for n in names {
-        match client.call(
-            "DELETE",
-            &format!("/volumes/{n}?force={}", force as u8),
-            crate::client::RequestBody::None,
-        ) {
-            Ok(_) => println!("{n}"),
-            Err(e) => {
-                eprintln!("{e}");
-                code = 1;
-            }
-        }
-    }
-    Ok(code)
+    each(names, |n| {
+        client
+            .call(
+                "DELETE",
+                &format!("/volumes/{n}?force={}", force as u8),
+                crate::client::RequestBody::None,
+            )
+            .map(|_| ())
+    })
 }
 
 pub fn prune(client: &Client, force: bool, all: bool, filters: &[String]) -> CmdResult {

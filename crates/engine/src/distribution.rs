@@ -444,6 +444,12 @@ async fn registry_error(what: &str, resp: Response<Incoming>) -> EngineError {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Transfer {
+    Pull,
+    Push,
+}
+
 /// Progress lines in docker's pull/push JSON stream shape.
 #[derive(Clone)]
 struct Progress(mpsc::Sender<Bytes>);
@@ -501,12 +507,30 @@ impl Engine {
 
     /// `POST /images/create?fromImage=`: progress stream; ends in an error line on failure.
     pub fn pull(self: &Arc<Self>, name: &str, auth: Option<RegistryAuth>) -> mpsc::Receiver<Bytes> {
+        self.transfer(Transfer::Pull, name, auth)
+    }
+
+    /// `POST /images/{name}/push`: the same kind of stream.
+    pub fn push(self: &Arc<Self>, name: &str, auth: Option<RegistryAuth>) -> mpsc::Receiver<Bytes> {
+        self.transfer(Transfer::Push, name, auth)
+    }
+
+    fn transfer(
+        self: &Arc<Self>,
+        op: Transfer,
+        name: &str,
+        auth: Option<RegistryAuth>,
+    ) -> mpsc::Receiver<Bytes> {
         let (tx, rx) = mpsc::channel(64);
         let engine = self.clone();
         let name = name.to_string();
         tokio::spawn(async move {
             let progress = Progress(tx);
-            if let Err(e) = engine.pull_inner(&name, auth, &progress).await {
+            let result = match op {
+                Transfer::Pull => engine.pull_inner(&name, auth, &progress).await,
+                Transfer::Push => engine.push_inner(&name, auth, &progress).await,
+            };
+            if let Err(e) = result {
                 progress.error(&e.to_string()).await;
             }
         });
@@ -736,20 +760,6 @@ impl Engine {
             )));
         }
         Ok(stored?.size)
-    }
-
-    /// `POST /images/{name}/push`.
-    pub fn push(self: &Arc<Self>, name: &str, auth: Option<RegistryAuth>) -> mpsc::Receiver<Bytes> {
-        let (tx, rx) = mpsc::channel(64);
-        let engine = self.clone();
-        let name = name.to_string();
-        tokio::spawn(async move {
-            let progress = Progress(tx);
-            if let Err(e) = engine.push_inner(&name, auth, &progress).await {
-                progress.error(&e.to_string()).await;
-            }
-        });
-        rx
     }
 
     async fn push_inner(
