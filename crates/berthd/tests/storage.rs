@@ -599,3 +599,50 @@ fn bind_propagation_is_recorded_and_passed_to_the_runtime() {
         r.stderr
     );
 }
+
+#[test]
+fn rslave_bind_sees_host_mounts_made_after_start() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let shared = d.root.join("shared");
+    std::fs::create_dir_all(shared.join("sub")).unwrap();
+    let sh = |args: &[&str]| {
+        assert!(
+            std::process::Command::new(args[0])
+                .args(&args[1..])
+                .status()
+                .unwrap()
+                .success(),
+            "{args:?}"
+        )
+    };
+    let s = shared.to_str().unwrap().to_string();
+    sh(&["mount", "--bind", &s, &s]);
+    sh(&["mount", "--make-shared", &s]);
+    let sub = shared.join("sub");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let spec = format!("type=bind,source={s},target=/m,bind-propagation=rslave");
+        d.berth(&[
+            "run", "-d", "--name", "prop", "--mount", &spec, "busybox", "sleep", "100",
+        ])
+        .ok();
+        sh(&[
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=1m",
+            "later",
+            sub.to_str().unwrap(),
+        ]);
+        std::fs::write(sub.join("hello"), "from the host\n").unwrap();
+        let r = d.berth(&["exec", "prop", "cat", "/m/sub/hello"]);
+        assert_eq!(r.stdout, "from the host\n", "{}", r.stderr);
+        d.berth(&["rm", "-f", "prop"]).ok();
+    }));
+    let _ = std::process::Command::new("umount").arg(&sub).status();
+    let _ = std::process::Command::new("umount").arg(&shared).status();
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}

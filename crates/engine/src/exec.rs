@@ -168,7 +168,7 @@ impl Engine {
             oom_files: Vec::new(),
             loopback_up: false,
             attach_before_start: usize::from(attach.is_some()),
-            runtime: self.runtime_binary(&c.host_config.runtime)?,
+            runtime: self.container_runtime(&c)?,
             copy_up: Vec::new(),
         };
         let mut pending = Vec::new();

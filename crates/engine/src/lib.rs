@@ -240,6 +240,28 @@ impl Engine {
             })
     }
 
+    /// The runtime a container runs under. libcontainer 0.7 clones bind mounts
+    /// with `open_tree`, which leaves them private whatever propagation was asked
+    /// for; a container with a shared or slave bind therefore runs under runc when
+    /// the built-in runtime was chosen and runc is registered.
+    pub(crate) fn container_runtime(&self, c: &ContainerRecord) -> Result<Option<PathBuf>> {
+        let chosen = self.runtime_binary(&c.host_config.runtime)?;
+        if chosen.is_some() {
+            return Ok(chosen);
+        }
+        let propagating = c.mounts.iter().any(|m| {
+            m.kind == "bind" && !m.propagation.is_empty() && !m.propagation.ends_with("private")
+        });
+        match (propagating, self.config.runtimes.get("runc")) {
+            (true, Some(runc)) => Ok(Some(runc.clone())),
+            (true, None) => {
+                tracing::warn!(id = %c.id, "bind propagation needs runc, which is not registered; the bind stays private");
+                Ok(None)
+            }
+            (false, _) => Ok(None),
+        }
+    }
+
     fn runtime_root(&self) -> PathBuf {
         self.config.exec_root.join("r")
     }

@@ -120,7 +120,7 @@ impl Engine {
             oom_files: self.oom_files(&c),
             loopback_up: network == NetworkMode::None,
             attach_before_start: 0,
-            runtime: self.runtime_binary(&c.host_config.runtime)?,
+            runtime: self.container_runtime(&c)?,
             copy_up,
         };
         let mut monitor_config = monitor_config;
