@@ -87,7 +87,7 @@ fn default_bridge_gives_an_address_routes_and_etc_files() {
         d.inspect("sleeper", "{{.NetworkSettings.Networks.bridge.IPAddress}}"),
         ip
     );
-    assert!(links().contains(&format!("vb{}0", &id[..11])));
+    assert!(links().contains(&format!("vb{}", &id[..7])));
     // --network none and host still work.
     let r = d
         .berth(&[
@@ -119,9 +119,17 @@ fn default_bridge_gives_an_address_routes_and_etc_files() {
         ])
         .ok();
     assert!(r.stdout.contains(&ip), "{}", r.stdout);
+    // Quick restarts: each start gets a fresh veth while the last one may still
+    // be going away with its namespace.
+    for _ in 0..3 {
+        d.berth(&["restart", "-t", "0", "sleeper"]).ok();
+    }
+    assert!(d
+        .inspect("sleeper", "{{.NetworkSettings.IPAddress}}")
+        .starts_with(&prefix));
     d.berth(&["rm", "-f", "sleeper"]).ok();
     assert!(d.eventually(Duration::from_secs(5), || !links()
-        .contains(&format!("vb{}0", &id[..11]))));
+        .contains(&format!("vb{}", &id[..7]))));
     assert!(!d.exec_root.join("netns").join(&id).exists());
 }
 

@@ -679,7 +679,9 @@ impl Engine {
         } else {
             berth_network::mac_for_ip(ip)
         };
-        let host_veth = format!("vb{}{index}", &c.id[..11]);
+        // A fresh suffix per start: the previous start's veth may still be on its
+        // way out (the kernel deletes it with the old namespace, asynchronously).
+        let host_veth = format!("vb{}{}{index}", &c.id[..7], &random_id()[..4]);
         let ep_cfg = berth_network::EndpointConfig {
             host_veth: host_veth.clone(),
             container_ifname: format!("eth{index}"),
