@@ -1,11 +1,6 @@
 //! `/images/...`: import (`create?fromSrc=-`), list, inspect, tag, remove.
 
-use std::io::Read;
-use std::sync::mpsc as std_mpsc;
-
 use berth_engine::{ImageRecord, ImportOptions};
-use bytes::Bytes;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
@@ -16,52 +11,11 @@ use crate::{engine_error, error, json, Ctx, Resp};
 /// loader, which run on a blocking thread). Abort the handle when done.
 pub(crate) fn blocking_body(
     req: Request<Incoming>,
-) -> (ChannelReader, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = std_mpsc::sync_channel::<Bytes>(16);
-    let mut body = req.into_body();
-    let feeder = tokio::spawn(async move {
-        while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else { return };
-            if let Ok(data) = frame.into_data() {
-                let tx = tx.clone();
-                // A full channel means the reader is busy writing; wait off-thread.
-                let sent = tokio::task::spawn_blocking(move || tx.send(data)).await;
-                if !matches!(sent, Ok(Ok(()))) {
-                    return;
-                }
-            }
-        }
-    });
-    (
-        ChannelReader {
-            rx,
-            current: Bytes::new(),
-        },
-        feeder,
-    )
+) -> (berth_engine::ChannelReader, tokio::task::JoinHandle<bool>) {
+    berth_engine::ChannelReader::feed(req.into_body())
 }
 
 /// Adapts the async request body into a blocking `Read` for the importer.
-pub(crate) struct ChannelReader {
-    rx: std_mpsc::Receiver<Bytes>,
-    current: Bytes,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.recv() {
-                Ok(b) => self.current = b,
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        self.current = self.current.slice(n..);
-        Ok(n)
-    }
-}
-
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
     let Some(src) = ctx.q("fromSrc") else {
         if let Some(image) = ctx.q("fromImage").filter(|i| !i.is_empty()) {

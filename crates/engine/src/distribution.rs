@@ -15,7 +15,6 @@
 //! (docker's rule).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -701,40 +700,10 @@ impl Engine {
         diff_id: berth_store::Digest,
     ) -> Result<u64> {
         let expected = berth_store::Digest::parse(digest)?;
-        let resp = session
-            .send(
-                hyper::Method::GET,
-                &format!("/v2/{repo}/blobs/{digest}"),
-                &[],
-                Bytes::new(),
-            )
-            .await?;
-        if !resp.status().is_success() {
-            return Err(registry_error(&format!("blob {digest}"), resp).await);
-        }
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
-        let mut body = resp.into_body();
-        let feeder = tokio::spawn(async move {
-            while let Some(frame) = body.frame().await {
-                let Ok(frame) = frame else { return false };
-                if let Ok(data) = frame.into_data() {
-                    let tx = tx.clone();
-                    if !matches!(
-                        tokio::task::spawn_blocking(move || tx.send(data)).await,
-                        Ok(Ok(()))
-                    ) {
-                        return false;
-                    }
-                }
-            }
-            true
-        });
+        let resp = get_blob(session, repo, digest).await?;
+        let (reader, feeder) = crate::stream::ChannelReader::feed(resp.into_body());
         let engine = self.clone();
         let stored = tokio::task::spawn_blocking(move || {
-            let reader = ChannelReader {
-                rx,
-                current: Bytes::new(),
-            };
             let mut hashing = berth_store::DigestReader::new(reader);
             let stored = engine
                 .store
@@ -899,7 +868,8 @@ async fn fetch_manifest(
     Ok((v, digest))
 }
 
-async fn fetch_blob_bytes(session: &Session, repo: &str, digest: &str) -> Result<Bytes> {
+/// `GET` of a blob, failing on an error status.
+async fn get_blob(session: &Session, repo: &str, digest: &str) -> Result<Response<Incoming>> {
     let resp = session
         .send(
             hyper::Method::GET,
@@ -911,7 +881,11 @@ async fn fetch_blob_bytes(session: &Session, repo: &str, digest: &str) -> Result
     if !resp.status().is_success() {
         return Err(registry_error(&format!("blob {digest}"), resp).await);
     }
-    collect(resp).await
+    Ok(resp)
+}
+
+async fn fetch_blob_bytes(session: &Session, repo: &str, digest: &str) -> Result<Bytes> {
+    collect(get_blob(session, repo, digest).await?).await
 }
 
 async fn blob_exists(session: &Session, repo: &str, digest: &str) -> Result<bool> {
@@ -966,27 +940,6 @@ async fn upload_blob(session: &Session, repo: &str, digest: &str, data: Bytes) -
         return Err(registry_error(&format!("upload {digest}"), resp).await);
     }
     Ok(())
-}
-
-/// A blocking `Read` over byte chunks sent from an async task.
-struct ChannelReader {
-    rx: std::sync::mpsc::Receiver<Bytes>,
-    current: Bytes,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.recv() {
-                Ok(b) => self.current = b,
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        self.current = self.current.slice(n..);
-        Ok(n)
-    }
 }
 
 #[cfg(test)]

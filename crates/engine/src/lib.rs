@@ -45,6 +45,7 @@ pub use logs::{AttachStream, LogOptions};
 pub use model::*;
 pub use network::NetworkConfig;
 pub use ops::UpdateConfig;
+pub use stream::ChannelReader;
 pub use volume::{VolumeFilters, ANONYMOUS_LABEL};
 
 #[derive(Debug, thiserror::Error)]

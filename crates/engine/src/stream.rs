@@ -40,3 +40,56 @@ impl Write for ChannelWriter {
         Ok(())
     }
 }
+
+/// A blocking `Read` over byte chunks sent from an async task: request bodies and
+/// registry downloads fed to the (blocking) tar readers.
+pub struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Bytes>,
+    current: Bytes,
+}
+
+impl ChannelReader {
+    /// Feeds an HTTP body into a reader for a blocking thread. The task ends
+    /// `true` once the whole body was handed over, `false` if it broke off or the
+    /// reader went away; abort it when the reader is done early.
+    pub fn feed(mut body: hyper::body::Incoming) -> (ChannelReader, tokio::task::JoinHandle<bool>) {
+        use http_body_util::BodyExt;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
+        let feeder = tokio::spawn(async move {
+            while let Some(frame) = body.frame().await {
+                let Ok(frame) = frame else { return false };
+                if let Ok(data) = frame.into_data() {
+                    let tx = tx.clone();
+                    // A full channel means the reader is busy; wait off-thread.
+                    let sent = tokio::task::spawn_blocking(move || tx.send(data)).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        return false;
+                    }
+                }
+            }
+            true
+        });
+        (
+            ChannelReader {
+                rx,
+                current: Bytes::new(),
+            },
+            feeder,
+        )
+    }
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.recv() {
+                Ok(b) => self.current = b,
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
