@@ -7,12 +7,30 @@ use std::time::Duration;
 
 use common::Daemon;
 
-fn cap_eff(status: &str) -> u64 {
+fn cap_set(status: &str, set: &str) -> u64 {
     status
         .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
+        .find_map(|l| l.strip_prefix(set)?.strip_prefix(':'))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .expect("CapEff line")
+        .unwrap_or_else(|| panic!("{set} line in {status}"))
+}
+
+fn cap_eff(status: &str) -> u64 {
+    cap_set(status, "CapEff")
+}
+
+/// berth loads a precompiled filter at the container's last step and gives back
+/// the capabilities that took: the kernel must show exactly one filter and
+/// exactly the requested sets, for `run` and for `exec`, as root and not.
+fn assert_docker_defaults(status: &str, root: bool) {
+    let expected = if root { DOCKER_DEFAULT_CAPS } else { 0 };
+    assert_eq!(cap_set(status, "CapEff"), expected, "{status}");
+    assert_eq!(cap_set(status, "CapPrm"), expected, "{status}");
+    assert_eq!(cap_set(status, "CapBnd"), DOCKER_DEFAULT_CAPS, "{status}");
+    assert_eq!(cap_set(status, "CapInh"), 0, "{status}");
+    assert_eq!(cap_set(status, "CapAmb"), 0, "{status}");
+    assert!(status.contains("Seccomp:\t2"), "{status}");
+    assert!(status.contains("Seccomp_filters:\t1"), "{status}");
 }
 
 /// Docker's default capability set as a mask.
@@ -88,12 +106,53 @@ fn default_security_matches_docker() {
         .berth(&["run", "--rm", "busybox", "cat", "/proc/self/status"])
         .ok()
         .stdout;
-    assert_eq!(cap_eff(&status), DOCKER_DEFAULT_CAPS, "{status}");
-    assert!(
-        status.contains("Seccomp:\t2"),
-        "seccomp filter mode: {status}"
-    );
+    assert_docker_defaults(&status, true);
     assert!(status.contains("NoNewPrivs:\t0"));
+    let as_user = d
+        .berth(&[
+            "run",
+            "--rm",
+            "-u",
+            "1000",
+            "busybox",
+            "cat",
+            "/proc/self/status",
+        ])
+        .ok()
+        .stdout;
+    assert_docker_defaults(&as_user, false);
+    let id = d
+        .berth(&["run", "-d", "busybox", "sleep", "100"])
+        .ok()
+        .out()
+        .to_string();
+    for (user, root) in [("0", true), ("1000", false)] {
+        let status = d
+            .berth(&["exec", "-u", user, &id, "cat", "/proc/self/status"])
+            .ok()
+            .stdout;
+        assert_docker_defaults(&status, root);
+    }
+    d.berth(&["rm", "-f", &id]).ok();
+    // Without CAP_SETPCAP and CAP_SYS_ADMIN in the requested set, the lent ones
+    // must still be gone, from the bounding set too.
+    let dropped = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            "CHOWN",
+            "busybox",
+            "cat",
+            "/proc/self/status",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(cap_set(&dropped, "CapBnd"), 1, "{dropped}");
+    assert_eq!(cap_set(&dropped, "CapEff"), 1, "{dropped}");
+    assert!(dropped.contains("Seccomp_filters:\t1"), "{dropped}");
     // Seccomp blocks what the capability set would not allow anyway, and more.
     let r = d
         .berth(&[

@@ -170,6 +170,7 @@ impl Engine {
             attach_before_start: usize::from(attach.is_some()),
             runtime: self.container_runtime(&c)?,
             copy_up: Vec::new(),
+            seccomp_cache: Some(self.seccomp_cache_dir()),
         };
         let mut pending = Vec::new();
         let mut stream = None;

@@ -267,6 +267,11 @@ impl Engine {
         self.config.exec_root.join("r")
     }
 
+    /// Compiled seccomp filters, shared by every container with the same profile.
+    fn seccomp_cache_dir(&self) -> PathBuf {
+        self.config.exec_root.join("seccomp")
+    }
+
     /// Unix socket of the monitor of a container or exec; short, as sun_path is.
     fn monitor_socket(&self, id: &str) -> PathBuf {
         self.config

@@ -122,6 +122,7 @@ impl Engine {
             attach_before_start: 0,
             runtime: self.container_runtime(&c)?,
             copy_up,
+            seccomp_cache: Some(self.seccomp_cache_dir()),
         };
         let mut monitor_config = monitor_config;
         let pending = self.lock().pending_attach.remove(id).unwrap_or_default();

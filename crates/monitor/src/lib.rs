@@ -75,6 +75,9 @@ pub struct MonitorConfig {
     /// Volumes to fill from the image once the root filesystem is mounted.
     #[serde(default)]
     pub copy_up: Vec<CopyUp>,
+    /// Where compiled seccomp filters are kept between containers.
+    #[serde(default)]
+    pub seccomp_cache: Option<PathBuf>,
 }
 
 /// Docker's copy-up: an empty volume mounted over a directory of the image gets

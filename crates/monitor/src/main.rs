@@ -287,6 +287,7 @@ impl Monitor {
                 &config.id,
                 &config.state_root,
                 &config.bundle,
+                config.seccomp_cache.as_deref(),
                 stdio,
                 console_path,
                 before_start,
@@ -304,9 +305,15 @@ impl Monitor {
                     .as_deref()
                     .ok_or_else(|| "exec without process.json".to_string())?;
                 match rt {
-                    None => {
-                        youki::exec(&config.id, &config.state_root, process, stdio, console_path)
-                    }
+                    None => youki::exec(
+                        &config.id,
+                        &config.state_root,
+                        &config.bundle,
+                        process,
+                        config.seccomp_cache.as_deref(),
+                        stdio,
+                        console_path,
+                    ),
                     Some(rt) => rt.exec(&config.id, &config.bundle, process, stdio, console_path),
                 }
             }

@@ -3,6 +3,7 @@
 //! * [`spec`] builds the OCI runtime spec (namespaces, mounts, capabilities, seccomp,
 //!   masked paths, cgroup limits) from berth's plain [`spec::SpecOptions`].
 //! * [`seccomp`] evaluates Docker's default seccomp profile for a given capability set.
+//! * [`seccomp_bpf`] compiles a profile once into a cached BPF program.
 //! * [`cgroups`] reads and freezes a container's cgroup from outside (pause, stats, top).
 //! * [`caps`] knows Docker's default capability set and what the caller holds.
 //! * [`youki`] drives youki's `libcontainer`. It forks with raw clone3, blocks and
@@ -16,6 +17,7 @@ pub mod cgroups;
 pub mod external;
 pub mod netdev;
 pub mod seccomp;
+pub mod seccomp_bpf;
 pub mod spec;
 pub mod youki;
 
