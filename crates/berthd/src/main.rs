@@ -38,6 +38,10 @@ struct Args {
     /// Pools for network subnets: base=CIDR,size=PREFIX (repeatable)
     #[arg(long = "default-address-pool")]
     default_address_pool: Vec<String>,
+    /// What programs the firewall: nftables or iptables (default: nftables
+    /// where `nft` is installed, else iptables)
+    #[arg(long = "firewall-backend", value_name = "nftables|iptables")]
+    firewall_backend: Option<String>,
     /// Per-registry CA and client certificates: DIR/HOST:PORT/{ca.crt,client.cert,client.key}
     #[arg(long = "certs-dir", default_value = "/etc/berth/certs.d")]
     certs_dir: PathBuf,
@@ -193,6 +197,13 @@ fn network_config(args: &Args) -> Result<berth_engine::NetworkConfig, String> {
         disabled: args.bridge == "none",
         ..Default::default()
     };
+    if let Some(backend) = &args.firewall_backend {
+        config.firewall_backend = Some(
+            backend
+                .parse()
+                .map_err(|e| format!("--firewall-backend: {e}"))?,
+        );
+    }
     if !args.default_address_pool.is_empty() {
         config.pools.clear();
         for pool in &args.default_address_pool {

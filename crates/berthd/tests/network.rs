@@ -399,3 +399,86 @@ fn berthd_restart_keeps_running_containers_reachable_and_cleans_up_later() {
     assert!(!nft_table(&d).contains("pub-"), "{}", nft_table(&d));
     assert!(http_get(&addr).is_none());
 }
+
+fn iptables_rules(d: &Daemon) -> String {
+    let out = Command::new("iptables-save").output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("berth_{}-", d.name)))
+        .map(|l| format!("{}\n", l.replace('"', "")))
+        .collect()
+}
+
+/// The same networking with the iptables backend (what a host without nft
+/// gets): published ports, names, isolation, and rules gone with their owners.
+#[test]
+fn iptables_backend_publishes_resolves_isolates_and_cleans_up() {
+    let d = Daemon::start_with(&["--firewall-backend", "iptables"]);
+    d.import_busybox();
+    assert!(
+        nft_table(&d).is_empty(),
+        "an nft table with the iptables backend"
+    );
+    let id = web(&d, &["--name", "web", "-p", "127.0.0.1::80"], "hello-ipt");
+    let local = d.berth(&["port", "web", "80"]).ok().out().to_string();
+    assert!(d.eventually(Duration::from_secs(5), || http_get(&local).is_some()));
+    assert_eq!(http_get(&local).unwrap(), "hello-ipt\n");
+    let rules = iptables_rules(&d);
+    assert!(rules.contains(&format!("--comment pub:{id} ")), "{rules}");
+
+    d.berth(&["network", "create", "ipnet"]).ok();
+    web(&d, &["--name", "api", "--network", "ipnet"], "from-api");
+    let api_ip = d.inspect("api", "{{.NetworkSettings.Networks.ipnet.IPAddress}}");
+    let r = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "ipnet",
+            "busybox",
+            "wget",
+            "-qO-",
+            "http://api/index.html",
+        ])
+        .ok();
+    assert_eq!(r.stdout, "from-api\n");
+    // The default bridge cannot reach a user network's container, but it can
+    // reach the outside world's side of the host (its gateway).
+    let r = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("wget -T 2 -qO- http://{api_ip}/index.html || echo unreachable"),
+    ]);
+    assert!(r.stdout.contains("unreachable"), "{}", r.stdout);
+
+    let bridge = d
+        .berth(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{index .Options \"com.docker.network.bridge.name\"}}",
+            "ipnet",
+        ])
+        .ok()
+        .out()
+        .to_string();
+    assert!(iptables_rules(&d).contains(&format!("net:{bridge} ")));
+    d.berth(&["stop", "-t", "1", "web"]).ok();
+    assert!(http_get(&local).is_none(), "still answering after stop");
+    assert!(
+        !iptables_rules(&d).contains("pub:"),
+        "{}",
+        iptables_rules(&d)
+    );
+    d.berth(&["rm", "-f", "web", "api"]).ok();
+    d.berth(&["network", "rm", "ipnet"]).ok();
+    let rules = iptables_rules(&d);
+    assert!(!rules.contains(&bridge), "{rules}");
+    assert!(
+        rules.contains(&format!("net:{} ", d.name)),
+        "the default bridge keeps its rules: {rules}"
+    );
+}

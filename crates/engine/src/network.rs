@@ -9,8 +9,9 @@
 //! namespace is unmounted; the kernel then deletes the veth pairs.
 //!
 //! All firewall state lives in one nftables table per daemon (`berth`, or
-//! `berth_<bridge>` when `--bridge` names another default bridge), which berthd
-//! reconciles on start. User networks get an embedded DNS server on their
+//! `berth_<bridge>` when `--bridge` names another default bridge), or, on hosts
+//! without nft (or with `--firewall-backend iptables`), in iptables chains named
+//! after that table; berthd reconciles it on start. User networks get an embedded DNS server on their
 //! gateway address that answers container names, network aliases and short IDs.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -18,7 +19,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use berth_network::{Firewall, Ipv4Net, NetworkSpec, PortMapping, Proto};
+use berth_network::{Backend, Firewall, Ipv4Net, NetworkSpec, PortMapping, Proto};
 
 use crate::model::{ContainerRecord, EndpointSettings, NetworkRecord, PortBinding};
 use crate::{db, now_rfc3339, random_id, Engine, EngineError, Result};
@@ -37,8 +38,11 @@ pub struct NetworkConfig {
     /// Pools user networks' subnets come from (`--default-address-pool`).
     pub pools: Vec<(Ipv4Net, u8)>,
     /// Turn networking off (containers get loopback only); for hosts without
-    /// nftables.
+    /// nftables or iptables.
     pub disabled: bool,
+    /// The tool that programs the firewall (`--firewall-backend`); detected
+    /// (nftables, else iptables) when None.
+    pub firewall_backend: Option<Backend>,
 }
 
 impl Default for NetworkConfig {
@@ -48,6 +52,7 @@ impl Default for NetworkConfig {
             bip: None,
             pools: berth_network::default_pools(),
             disabled: false,
+            firewall_backend: None,
         }
     }
 }
@@ -97,17 +102,20 @@ pub(crate) fn table_name(bridge: &str) -> String {
 
 impl Networking {
     pub(crate) fn new(config: &NetworkConfig) -> Networking {
-        let firewall = if config.disabled {
+        let backend = if config.disabled {
             None
         } else {
-            match Firewall::new(&table_name(&config.bridge)) {
-                Ok(f) => Some(f),
-                Err(e) => {
-                    tracing::error!(error = %e, "networking disabled");
-                    None
-                }
+            let detected = config.firewall_backend.or_else(Backend::detect);
+            if detected.is_none() {
+                tracing::error!("neither nft nor iptables is installed: networking disabled");
             }
+            detected
         };
+        let firewall = backend.and_then(|backend| {
+            Firewall::new(&table_name(&config.bridge), backend)
+                .map_err(|e| tracing::error!(error = %e, "networking disabled"))
+                .ok()
+        });
         Networking {
             firewall,
             dns: std::sync::Mutex::new(HashMap::new()),
@@ -163,10 +171,11 @@ impl Engine {
         let Some(fw) = &self.networking.firewall else {
             return Ok(());
         };
-        if !berth_network::nft_available() {
-            return Err(EngineError::Internal(
-                "nft (nftables) is not installed: bridge networking needs it".into(),
-            ));
+        if !fw.backend().available() {
+            return Err(EngineError::Internal(format!(
+                "{} is not installed: bridge networking needs it",
+                fw.backend()
+            )));
         }
         fw.init().map_err(net_error)?;
         if !self.lock().networks.values().any(|n| n.default_bridge) {

@@ -77,6 +77,19 @@ pub enum Error {
         /// nft's stderr or the spawn error.
         message: String,
     },
+    /// The `iptables` tools are not installed.
+    #[error("iptables binaries not found in PATH: install the iptables package")]
+    IptablesMissing,
+    /// An `iptables` or `iptables-restore` invocation failed.
+    #[error("iptables {op} (chains {prefix}-*): {message}")]
+    Iptables {
+        /// The firewall operation, e.g. "publish".
+        op: String,
+        /// The chain name prefix of the daemon.
+        prefix: String,
+        /// The tool's stderr or the spawn error.
+        message: String,
+    },
     /// No free host port was found in the ephemeral range.
     #[error("no free {proto} port in range {low}-{high}")]
     NoFreePort {

@@ -12,8 +12,9 @@
 //!   namespaces that the OCI runtime joins by path.
 //! * [`attach`], [`detach`], [`mac_for_ip`]: veth endpoints connecting a
 //!   namespace to a bridge.
-//! * [`Firewall`]: one nftables table (NAT, isolation, published ports) per
-//!   daemon, driven through `nft -f -`.
+//! * [`Firewall`]: NAT, isolation and published ports per daemon, in one
+//!   nftables table (`nft -f -`) or, where nft is absent, in iptables chains
+//!   (`iptables-restore --noflush`).
 //! * [`port_free`], [`ephemeral_port`]: host port checks for publishing.
 //! * [`DnsServer`]: the embedded resolver containers on user networks use.
 //!
@@ -38,7 +39,7 @@ pub use bridge::{bridge_exists, ensure_bridge, remove_bridge};
 pub use dns::{host_resolvers, DnsServer, Lookup};
 pub use endpoint::{attach, detach, mac_for_ip, EndpointConfig};
 pub use error::{Error, Result};
-pub use firewall::{nft_available, Firewall, PortMapping, Proto};
+pub use firewall::{Backend, Firewall, PortMapping, Proto};
 pub use ipam::{allocate_ip, default_pools, host_routes, pick_subnet};
 pub use ipnet::{Hosts, Ipv4Net, Subnets};
 pub use netns::{create_netns, remove_netns};

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use berth_network::{
     attach, bridge_exists, create_netns, detach, ensure_bridge, ephemeral_port, host_routes,
-    mac_for_ip, pick_subnet, port_free, remove_bridge, remove_netns, EndpointConfig, Error,
-    Ipv4Net, PortMapping, Proto,
+    mac_for_ip, pick_subnet, port_free, remove_bridge, remove_netns, Backend, EndpointConfig,
+    Error, Ipv4Net, PortMapping, Proto,
 };
 use common::*;
 
@@ -239,15 +239,26 @@ fn attach_detach_timing() {
 }
 
 #[test]
-fn isolation_internal_and_masquerade() {
-    if !privileged() || !have_nft() {
+fn isolation_internal_and_masquerade_nftables() {
+    isolation_internal_and_masquerade(Backend::Nftables, "i", 4);
+}
+
+#[test]
+fn isolation_internal_and_masquerade_iptables() {
+    isolation_internal_and_masquerade(Backend::Iptables, "j", 10);
+}
+
+/// `tag` and subnets `k..k+3` unique per backend: both variants run at once.
+fn isolation_internal_and_masquerade(backend: Backend, tag: &str, k: u8) {
+    if !privileged() {
         return;
     }
-    let mut fx = Fixture::new("i");
-    let n1 = fx.network(1, 4, false);
-    let n2 = fx.network(2, 5, false);
-    let ni = fx.network(3, 6, true);
-    let nu = fx.network(4, 7, false); // a bridge this firewall does not manage
+    require(backend);
+    let mut fx = Fixture::new(tag);
+    let n1 = fx.network(1, k, false);
+    let n2 = fx.network(2, k + 1, false);
+    let ni = fx.network(3, k + 2, true);
+    let nu = fx.network(4, k + 3, false); // a bridge this firewall does not manage
     let (a, b, c, d, e, o) = (
         fx.netns("a"),
         fx.netns("b"),
@@ -264,7 +275,7 @@ fn isolation_internal_and_masquerade() {
     let e_ip = fx.attach(&e, &ni, 5, 3, false);
     let o_ip = fx.attach(&o, &nu, 6, 2, true);
 
-    let fw = fx.firewall();
+    let fw = fx.firewall(backend);
     fw.init().unwrap(); // idempotent
                         // Without networks in the table, routing between bridges works.
     assert!(ping(&c, a_ip), "c -> a before isolation");
@@ -301,39 +312,69 @@ fn isolation_internal_and_masquerade() {
         "not masqueraded: {peer}"
     );
 
-    let table = run_ok(Command::new("nft").args(["list", "table", "ip", fw.table()]));
-    assert!(
-        table.contains(&format!("oifname != \"{}\" masquerade", n1.bridge)),
-        "{table}"
-    );
-    assert!(
-        !table.contains(&format!("nat-{}", ni.bridge)),
-        "internal network masqueraded: {table}"
-    );
-    assert_eq!(
-        table
-            .matches(&format!("chain fwd-out-{} ", n1.bridge))
-            .count(),
-        1
-    );
-    assert_eq!(
-        table
-            .matches(&format!("iifname \"{}\" accept", n1.bridge))
-            .count(),
-        1,
-        "{table}"
-    );
-    assert_eq!(
-        table.matches("fib daddr type local jump ports").count(),
-        2,
-        "{table}"
-    );
+    let table = firewall_text(backend, &fx.table());
+    match backend {
+        Backend::Nftables => {
+            assert!(
+                table.contains(&format!("oifname != \"{}\" masquerade", n1.bridge)),
+                "{table}"
+            );
+            assert!(
+                !table.contains(&format!("nat-{}", ni.bridge)),
+                "internal network masqueraded: {table}"
+            );
+            assert_eq!(
+                table
+                    .matches(&format!("chain fwd-out-{} ", n1.bridge))
+                    .count(),
+                1
+            );
+            assert_eq!(
+                table
+                    .matches(&format!("iifname \"{}\" accept", n1.bridge))
+                    .count(),
+                1,
+                "{table}"
+            );
+            assert_eq!(
+                table.matches("fib daddr type local jump ports").count(),
+                2,
+                "{table}"
+            );
+        }
+        Backend::Iptables => {
+            assert!(
+                table.contains(&format!(
+                    "! -o {} -m comment --comment net:{} -j MASQUERADE",
+                    n1.bridge, n1.bridge
+                )),
+                "{table}"
+            );
+            assert!(
+                !table.contains(&format!("-s {} ", ni.subnet)),
+                "internal network masqueraded: {table}"
+            );
+            // Re-adding and re-initializing duplicated nothing.
+            assert_eq!(
+                table
+                    .matches(&format!(
+                        "-i {} -o {} -m comment --comment net:{} -j ACCEPT",
+                        n1.bridge, n1.bridge, n1.bridge
+                    ))
+                    .count(),
+                1,
+                "{table}"
+            );
+            assert_eq!(table.matches("--dst-type LOCAL -j ").count(), 2, "{table}");
+            assert_eq!(table.matches("-A FORWARD ").count(), 1, "{table}");
+        }
+    }
 
     fw.remove_network(&n2).unwrap();
     fw.remove_network(&n2).unwrap(); // idempotent
-    let table = run_ok(Command::new("nft").args(["list", "table", "ip", fw.table()]));
+    let table = firewall_text(backend, &fx.table());
     assert!(!table.contains(&n2.bridge), "{table}");
-    assert!(table.contains(&format!("fwd-out-{}", n1.bridge)), "{table}");
+    assert!(table.contains(&n1.bridge), "{table}");
     fw.remove_network(&ni).unwrap();
     assert!(
         ping(&d, o_ip),
@@ -342,23 +383,39 @@ fn isolation_internal_and_masquerade() {
 
     fw.teardown().unwrap();
     fw.teardown().unwrap();
-    let tables = run_ok(Command::new("nft").args(["list", "tables"]));
-    assert!(!tables.contains(fw.table()));
+    let left = match backend {
+        Backend::Nftables => run_ok(Command::new("nft").args(["list", "tables"]))
+            .lines()
+            .filter(|l| l.ends_with(&format!(" {}", fx.table())))
+            .collect::<String>(),
+        Backend::Iptables => firewall_text(backend, &fx.table()),
+    };
+    assert!(left.is_empty(), "left after teardown: {left}");
     assert!(ping(&c, a_ip), "c -> a after teardown");
 }
 
 #[test]
-fn published_ports() {
-    if !privileged() || !have_nft() {
+fn published_ports_nftables() {
+    published_ports(Backend::Nftables, "f", 8);
+}
+
+#[test]
+fn published_ports_iptables() {
+    published_ports(Backend::Iptables, "e", 14);
+}
+
+fn published_ports(backend: Backend, tag: &str, k: u8) {
+    if !privileged() {
         return;
     }
-    let mut fx = Fixture::new("f");
-    let net = fx.network(1, 8, false);
+    require(backend);
+    let mut fx = Fixture::new(tag);
+    let net = fx.network(1, k, false);
     let a = fx.netns("a");
     let b = fx.netns("b");
     let a_ip = fx.attach(&a, &net, 1, 2, true);
     fx.attach(&b, &net, 2, 3, true);
-    let fw = fx.firewall();
+    let fw = fx.firewall(backend);
     fw.add_network(&net).unwrap();
     let _tcp = tcp_server(&a, 80);
     let _udp = udp_echo_server(&a, 5353);
@@ -399,12 +456,12 @@ fn published_ports() {
         ],
     )
     .unwrap();
-    let ports = run_ok(Command::new("nft").args(["list", "chain", "ip", fw.table(), "ports"]));
-    assert_eq!(
-        ports.matches(&format!("jump pub-{o1}")).count(),
-        1,
-        "{ports}"
-    );
+    let rules = firewall_text(backend, &fx.table());
+    let o1_rules = match backend {
+        Backend::Nftables => rules.matches(&format!("jump pub-{o1}")).count(),
+        Backend::Iptables => rules.matches(&format!("--comment pub:{o1} ")).count(),
+    };
+    assert_eq!(o1_rules, 1, "{rules}");
     let mut owners = fw.published_owners().unwrap();
     owners.sort();
     assert_eq!(owners, vec![o1.to_string(), o2.to_string()]);
@@ -451,8 +508,11 @@ fn published_ports() {
     // Publishing with an empty list is the same as unpublishing.
     fw.publish(o1, &[]).unwrap();
     assert!(fw.published_owners().unwrap().is_empty());
-    let ports = run_ok(Command::new("nft").args(["list", "chain", "ip", fw.table(), "ports"]));
-    assert!(!ports.contains("jump"), "{ports}");
+    let rules = firewall_text(backend, &fx.table());
+    assert!(
+        !rules.contains("pub-") && !rules.contains("pub:"),
+        "{rules}"
+    );
 }
 
 #[test]

@@ -22,7 +22,7 @@ pub fn bin_dir() -> PathBuf {
         .to_path_buf()
 }
 
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
@@ -49,6 +49,8 @@ pub struct Daemon {
     pub exec_root: PathBuf,
     pub socket: PathBuf,
     pub cgroup_parent: String,
+    /// Further berthd flags, kept for restarts.
+    extra_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -104,6 +106,11 @@ pub fn wait_output(mut child: Child, limit: Duration) -> Output {
 
 impl Daemon {
     pub fn start() -> Daemon {
+        Daemon::start_with(&[])
+    }
+
+    /// A daemon with further flags (kept across [`Daemon::respawn`]).
+    pub fn start_with(extra_args: &[&str]) -> Daemon {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("bt{}x{n}", std::process::id());
         let root = std::env::temp_dir().join(format!("berth-{name}"));
@@ -114,6 +121,7 @@ impl Daemon {
             exec_root: PathBuf::from(format!("/run/{name}")),
             socket: root.join("berth.sock"),
             cgroup_parent: format!("berth-test-{name}"),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             name,
             root,
             child: None,
@@ -147,6 +155,7 @@ impl Daemon {
             .arg(format!("{}.1/24", self.subnet_prefix(0)))
             .arg("--default-address-pool")
             .arg(format!("base={}.0/22,size=24", self.subnet_prefix(0)))
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)
@@ -366,6 +375,9 @@ impl Daemon {
         let _ = Command::new("nft")
             .args(["delete", "table", "ip", &format!("berth_{}", self.name)])
             .output();
+        if self.extra_args.iter().any(|a| a == "iptables") {
+            remove_iptables_chains(&format!("berth_{}", self.name));
+        }
         // Anything still running from this daemon (a test that killed things oddly).
         kill_processes_mentioning(&self.exec_root);
         unmount_under(&self.data_root);
@@ -436,6 +448,46 @@ fn unmount_under(path: &Path) {
         if let Ok(c) = std::ffi::CString::new(p) {
             // SAFETY: NUL-terminated path.
             unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
+/// Removes the iptables chains `<prefix>-*` and the jumps into them.
+pub fn remove_iptables_chains(prefix: &str) {
+    for table in ["nat", "filter"] {
+        let listing = Command::new("iptables")
+            .args(["-w", "-t", table, "-S"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let target = format!("-j {prefix}-");
+        for rule in listing.lines() {
+            let Some(rest) = rule.strip_prefix("-A ") else {
+                continue;
+            };
+            if rest.starts_with(&format!("{prefix}-")) || !rule.contains(&target) {
+                continue;
+            }
+            let words: Vec<String> = rest
+                .split_whitespace()
+                .map(|w| w.trim_matches('"').to_string())
+                .collect();
+            let _ = Command::new("iptables")
+                .args(["-w", "-t", table, "-D"])
+                .args(&words)
+                .output();
+        }
+        let chains: Vec<&str> = listing
+            .lines()
+            .filter_map(|l| l.strip_prefix("-N "))
+            .filter(|c| c.starts_with(&format!("{prefix}-")))
+            .collect();
+        for flag in ["-F", "-X"] {
+            for chain in &chains {
+                let _ = Command::new("iptables")
+                    .args(["-w", "-t", table, flag, chain])
+                    .output();
+            }
         }
     }
 }

@@ -15,8 +15,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use berth_network::{
-    attach, create_netns, detach, ensure_bridge, remove_bridge, remove_netns, EndpointConfig,
-    Firewall, Ipv4Net, NetworkSpec,
+    attach, create_netns, detach, ensure_bridge, remove_bridge, remove_netns, Backend,
+    EndpointConfig, Firewall, Ipv4Net, NetworkSpec,
 };
 
 /// Whether the tests can touch the kernel (root with the needed tools).
@@ -28,13 +28,26 @@ pub fn privileged() -> bool {
     true
 }
 
-/// Whether `nft` is installed; prints a loud skip message if not.
-pub fn have_nft() -> bool {
-    if !berth_network::nft_available() {
-        eprintln!("SKIPPED: nft (nftables) is not installed");
-        return false;
+/// The firewall backend's tools are installed: a test of that backend cannot
+/// run without them, so their absence fails it.
+pub fn require(backend: Backend) {
+    assert!(
+        backend.available(),
+        "{backend} tools are not installed (Debian packages nftables, iptables)"
+    );
+}
+
+/// What `backend` holds for the firewall named `table`: the nftables table, or
+/// the daemon's iptables chains and the jumps into them, as `iptables-save` says.
+pub fn firewall_text(backend: Backend, table: &str) -> String {
+    match backend {
+        Backend::Nftables => run_ok(Command::new("nft").args(["list", "table", "ip", table])),
+        Backend::Iptables => run_ok(&mut Command::new("iptables-save"))
+            .lines()
+            .filter(|l| l.contains(&format!("{table}-")))
+            .map(|l| format!("{}\n", l.replace('"', "")))
+            .collect(),
     }
-    true
 }
 
 /// Short per-process prefix for interface / table names: `b<pid>`.
@@ -61,7 +74,7 @@ pub struct Fixture {
     bridges: Vec<String>,
     veths: Vec<String>,
     netns: Vec<PathBuf>,
-    tables: Vec<String>,
+    tables: Vec<(String, Backend)>,
     dummies: Vec<String>,
 }
 
@@ -143,11 +156,16 @@ impl Fixture {
         ip
     }
 
-    /// A firewall with a table unique to this fixture, initialized.
-    pub fn firewall(&mut self) -> Firewall {
-        let name = format!("berth_test_{}", self.tag);
-        self.tables.push(name.clone());
-        let fw = Firewall::new(&name).unwrap();
+    /// The name of this fixture's firewall.
+    pub fn table(&self) -> String {
+        format!("berth_test_{}", self.tag)
+    }
+
+    /// A firewall unique to this fixture, initialized.
+    pub fn firewall(&mut self, backend: Backend) -> Firewall {
+        let name = self.table();
+        self.tables.push((name.clone(), backend));
+        let fw = Firewall::new(&name, backend).unwrap();
         fw.init().expect("firewall init");
         fw
     }
@@ -173,8 +191,8 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        for t in &self.tables {
-            if let Ok(fw) = Firewall::new(t) {
+        for (t, backend) in &self.tables {
+            if let Ok(fw) = Firewall::new(t, *backend) {
                 if let Err(e) = fw.teardown() {
                     eprintln!("cleanup: teardown {t}: {e}");
                 }

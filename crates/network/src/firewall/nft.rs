@@ -1,5 +1,5 @@
-//! nftables firewall: NAT, network isolation and port publishing, all inside
-//! one table owned by the daemon.
+//! The nftables backend: NAT, network isolation and port publishing, all
+//! inside one table owned by the daemon.
 //!
 //! Layout of `table ip <name>` (everything else on the host is untouched):
 //!
@@ -30,108 +30,21 @@
 //! up at removal time. Each change is a single atomic `nft -f -` transaction.
 
 use std::collections::HashSet;
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::io::{self, Write as _};
-use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
-use std::str::FromStr;
 use std::sync::Mutex;
 
+use super::PortMapping;
 use crate::error::{Error, Result};
 use crate::validate::{validate_owner, validate_table_name};
 use crate::NetworkSpec;
-
-/// Transport protocol of a published port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Proto {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-}
-
-impl Proto {
-    /// `"tcp"` or `"udp"`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        }
-    }
-}
-
-impl fmt::Display for Proto {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Proto {
-    type Err = Error;
-
-    /// Parses `tcp` / `udp` (case-insensitive).
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "tcp" => Ok(Proto::Tcp),
-            "udp" => Ok(Proto::Udp),
-            _ => Err(Error::invalid("protocol", s, "expected tcp or udp")),
-        }
-    }
-}
-
-/// One published port (`-p [host_ip:]host_port:container_port[/proto]`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PortMapping {
-    /// Transport protocol.
-    pub proto: Proto,
-    /// Host address to publish on; `None` (or `0.0.0.0`) means every local address.
-    pub host_ip: Option<Ipv4Addr>,
-    /// Host port (non-zero; resolve `-p 80` with [`crate::ephemeral_port`] first).
-    pub host_port: u16,
-    /// The container's address on the network carrying the traffic.
-    pub container_ip: Ipv4Addr,
-    /// Port inside the container (non-zero).
-    pub container_port: u16,
-}
-
-impl PortMapping {
-    fn validate(&self) -> Result<()> {
-        if self.host_port == 0 {
-            return Err(Error::invalid("host port", "0", "must be non-zero"));
-        }
-        if self.container_port == 0 {
-            return Err(Error::invalid("container port", "0", "must be non-zero"));
-        }
-        if self.container_ip.is_unspecified()
-            || self.container_ip.is_broadcast()
-            || self.container_ip.is_multicast()
-        {
-            return Err(Error::invalid(
-                "container address",
-                self.container_ip.to_string(),
-                "must be a unicast address",
-            ));
-        }
-        Ok(())
-    }
-
-    fn rule(&self) -> String {
-        let daddr = match self.host_ip {
-            Some(ip) if !ip.is_unspecified() => format!("ip daddr {ip} "),
-            _ => String::new(),
-        };
-        format!(
-            "{daddr}{} dport {} dnat to {}:{}",
-            self.proto, self.host_port, self.container_ip, self.container_port
-        )
-    }
-}
 
 /// The nftables table of one daemon; see the module documentation for the
 /// layout. Methods are serialized per instance; different instances (tables)
 /// are independent.
 #[derive(Debug)]
-pub struct Firewall {
+pub struct Nftables {
     table: String,
     lock: Mutex<()>,
 }
@@ -144,23 +57,12 @@ struct Listing {
     jumps: Vec<(String, u64)>,
 }
 
-/// Whether `nft` can be executed.
-pub fn nft_available() -> bool {
-    Command::new("nft")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-impl Firewall {
-    /// A handle on table `ip <table>`; nothing is changed until [`Firewall::init`].
+impl Nftables {
+    /// A handle on table `ip <table>`; nothing is changed until [`Nftables::init`].
     /// `table` must match `[a-zA-Z][a-zA-Z0-9_]{0,63}`.
     pub fn new(table: &str) -> Result<Self> {
         validate_table_name(table)?;
-        Ok(Firewall {
+        Ok(Nftables {
             table: table.to_string(),
             lock: Mutex::new(()),
         })
@@ -254,7 +156,7 @@ impl Firewall {
         )
     }
 
-    /// Removes exactly the objects [`Firewall::add_network`] created for this
+    /// Removes exactly the objects [`Nftables::add_network`] created for this
     /// network. Idempotent.
     pub fn remove_network(&self, spec: &NetworkSpec) -> Result<()> {
         spec.validate()?;
@@ -486,7 +388,7 @@ delete chain ip {t} nat-{br}
             return s;
         }
         for m in mappings {
-            let _ = writeln!(s, "add rule ip {t} pub-{owner} {}", m.rule());
+            let _ = writeln!(s, "add rule ip {t} pub-{owner} {}", nft_rule(m));
         }
         let _ = writeln!(s, "add rule ip {t} ports jump pub-{owner}");
         s
@@ -504,6 +406,18 @@ delete chain ip {t} nat-{br}
         );
         s
     }
+}
+
+/// A mapping as the body of an nft rule.
+fn nft_rule(m: &PortMapping) -> String {
+    let daddr = match m.host_ip {
+        Some(ip) if !ip.is_unspecified() => format!("ip daddr {ip} "),
+        _ => String::new(),
+    };
+    format!(
+        "{daddr}{} dport {} dnat to {}:{}",
+        m.proto, m.host_port, m.container_ip, m.container_port
+    )
 }
 
 /// Extracts owner chains and `ports` jump rules (with handles) from
@@ -547,7 +461,9 @@ fn parse_listing(text: &str) -> Listing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::firewall::Proto;
     use crate::Ipv4Net;
+    use std::net::Ipv4Addr;
 
     fn spec(internal: bool) -> NetworkSpec {
         NetworkSpec {
@@ -562,9 +478,9 @@ mod tests {
 
     #[test]
     fn new_validates_table() {
-        assert!(Firewall::new("berth").is_ok());
-        assert!(Firewall::new("berth; flush ruleset").is_err());
-        assert!(Firewall::new("").is_err());
+        assert!(Nftables::new("berth").is_ok());
+        assert!(Nftables::new("berth; flush ruleset").is_err());
+        assert!(Nftables::new("").is_err());
     }
 
     #[test]
@@ -577,7 +493,7 @@ mod tests {
 
     #[test]
     fn network_scripts() {
-        let fw = Firewall::new("bt").unwrap();
+        let fw = Nftables::new("bt").unwrap();
         let s = fw.add_network_script(&spec(false));
         assert!(s.contains("add rule ip bt nat-br-abc.1 oifname != \"br-abc.1\" masquerade\n"));
         assert!(s.contains("add element ip bt masq { 10.77.0.0/16 : jump nat-br-abc.1 }\n"));
@@ -594,7 +510,7 @@ mod tests {
 
     #[test]
     fn bad_spec_rejected_before_nft() {
-        let fw = Firewall::new("bt").unwrap();
+        let fw = Nftables::new("bt").unwrap();
         let mut s = spec(false);
         s.bridge = "br\" accept; flush ruleset".into();
         assert!(matches!(fw.add_network(&s), Err(Error::Invalid { .. })));
@@ -615,7 +531,7 @@ mod tests {
 
     #[test]
     fn publish_script_text() {
-        let fw = Firewall::new("bt").unwrap();
+        let fw = Nftables::new("bt").unwrap();
         let maps = [
             PortMapping {
                 proto: Proto::Tcp,
