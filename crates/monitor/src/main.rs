@@ -219,6 +219,11 @@ impl Monitor {
             error: None,
         });
         close_reply_channel();
+        // Starting parsed the spec (and maybe compiled a seccomp filter); that
+        // memory is free now, and returning it keeps each of many long-lived
+        // monitors small.
+        // SAFETY: malloc_trim only releases free heap pages.
+        unsafe { libc::malloc_trim(0) };
         for (_, fd) in &outputs {
             set_nonblocking(fd.as_raw_fd());
         }
