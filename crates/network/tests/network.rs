@@ -396,25 +396,31 @@ fn isolation_internal_and_masquerade(backend: Backend, tag: &str, k: u8) {
 
 #[test]
 fn published_ports_nftables() {
-    published_ports(Backend::Nftables, "f", 8);
+    published_ports(Backend::Nftables, "f", 8, 15);
 }
 
 #[test]
 fn published_ports_iptables() {
-    published_ports(Backend::Iptables, "e", 14);
+    published_ports(Backend::Iptables, "e", 14, 16);
 }
 
-fn published_ports(backend: Backend, tag: &str, k: u8) {
+/// `k` is the containers' subnet, `k_outside` that of a namespace standing for
+/// another host: it reaches this one through a bridge the firewall does not
+/// manage, as traffic from a LAN would through the host's interface.
+fn published_ports(backend: Backend, tag: &str, k: u8, k_outside: u8) {
     if !privileged() {
         return;
     }
     require(backend);
     let mut fx = Fixture::new(tag);
     let net = fx.network(1, k, false);
+    let lan = fx.network(2, k_outside, false);
     let a = fx.netns("a");
     let b = fx.netns("b");
+    let remote = fx.netns("r");
     let a_ip = fx.attach(&a, &net, 1, 2, true);
     fx.attach(&b, &net, 2, 3, true);
+    let remote_ip = fx.attach(&remote, &lan, 3, 2, true);
     let fw = fx.firewall(backend);
     fw.add_network(&net).unwrap();
     let _tcp = tcp_server(&a, 80);
@@ -478,6 +484,16 @@ fn published_ports(backend: Backend, tag: &str, k: u8) {
     } else {
         println!("no global host address; skipped that check");
     }
+    // From another host: DNAT on the way in, forwarded to the bridge, the
+    // client's own address kept (as docker keeps it).
+    let peer =
+        with_netns(&remote, || tcp_fetch(local(lan.gateway, p1))).expect("remote -> host:p1");
+    assert!(
+        peer.starts_with(&format!("{remote_ip}:")),
+        "source address not kept: {peer}"
+    );
+    with_netns(&remote, || tcp_fetch(local(lan.gateway, p2)))
+        .expect_err("p2 is published on 127.0.0.1 only, not to other hosts");
     // From another container and from the container itself (hairpin).
     with_netns(&b, || tcp_fetch(local(net.gateway, p1))).expect("b -> gateway:p1");
     with_netns(&a, || tcp_fetch(local(net.gateway, p1))).expect("a -> gateway:p1 (hairpin)");
