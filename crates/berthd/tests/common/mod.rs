@@ -26,17 +26,26 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The busybox rootfs tarball, built once per test binary.
+/// The busybox rootfs tarball, built once and kept under target/ for every test
+/// binary (made under a temporary name and renamed, so concurrent binaries never
+/// read half a file), rebuilt when Debian's busybox is newer.
 pub fn busybox_tar() -> PathBuf {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let out =
-            std::env::temp_dir().join(format!("berth-test-busybox-{}.tar", std::process::id()));
+        let out = workspace_root().join("target/test-busybox.tar");
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let busybox = std::env::var_os("BUSYBOX")
+            .map_or_else(|| PathBuf::from("/bin/busybox"), PathBuf::from);
+        if modified(&out).is_some() && modified(&out) >= modified(&busybox) {
+            return out;
+        }
+        let tmp = out.with_extension(format!("tar.{}", std::process::id()));
         let status = Command::new(workspace_root().join("scripts/mkbusybox.sh"))
-            .arg(&out)
+            .arg(&tmp)
             .status()
             .expect("run mkbusybox.sh");
         assert!(status.success(), "mkbusybox.sh failed");
+        std::fs::rename(&tmp, &out).expect("keep the busybox tarball");
         out
     })
     .clone()
