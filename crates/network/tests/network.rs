@@ -564,3 +564,49 @@ fn port_checks() {
         assert!(port_free(Proto::Udp, Some(Ipv4Addr::LOCALHOST), p));
     }
 }
+
+/// dockerd sets the iptables FORWARD policy to DROP, which drops forwarded
+/// packets whatever berth's nftables table accepts; berth's networks must keep
+/// working next to it. The test runs in a network namespace of its own, so the
+/// policy touches nothing else on the host.
+#[test]
+fn nftables_networks_work_where_iptables_forward_drops() {
+    if !privileged() {
+        return;
+    }
+    require(Backend::Nftables);
+    require(Backend::Iptables);
+    std::thread::spawn(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("private netns");
+        run_ok(Command::new("ip").args(["link", "set", "lo", "up"]));
+        run_ok(Command::new("iptables").args(["-w", "-P", "FORWARD", "DROP"]));
+        let mut fx = Fixture::new("w");
+        let net = fx.network(1, 17, false);
+        let outside = fx.network(2, 18, false); // stands for the host's uplink
+        let a = fx.netns("a");
+        let o = fx.netns("o");
+        let a_ip = fx.attach(&a, &net, 1, 2, true);
+        let o_ip = fx.attach(&o, &outside, 2, 2, true);
+        assert!(!ping_once(&a, o_ip), "the DROP policy is in force");
+
+        let fw = fx.firewall(Backend::Nftables);
+        fw.add_network(&net).unwrap();
+        fw.add_network(&net).unwrap(); // idempotent
+        assert!(ping(&a, o_ip), "a -> outside, accepted by berth's rules");
+        assert!(
+            !ping_once(&o, a_ip),
+            "outside -> a: still refused, berth's table decides"
+        );
+        let rules = run_ok(Command::new("iptables").args(["-w", "-S", "FORWARD"]));
+        let tag = format!("berth:{}:{}", fx.table(), net.bridge);
+        assert_eq!(rules.matches(&tag).count(), 2, "{rules}");
+
+        fw.remove_network(&net).unwrap();
+        let rules = run_ok(Command::new("iptables").args(["-w", "-S", "FORWARD"]));
+        assert!(!rules.contains("berth:"), "{rules}");
+        assert!(!ping_once(&a, o_ip), "the network's accept rules are gone");
+        drop(fx);
+    })
+    .join()
+    .expect("test thread");
+}

@@ -13,6 +13,7 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::NetworkSpec;
 
+mod forward_accept;
 pub mod iptables;
 pub mod nft;
 

@@ -142,7 +142,8 @@ impl Nftables {
         self.apply(
             "teardown",
             &format!("add table ip {t}\ndelete table ip {t}\n"),
-        )
+        )?;
+        super::forward_accept::remove(t, None)
     }
 
     /// Adds the NAT, isolation and filtering rules of a network. Idempotent
@@ -153,7 +154,8 @@ impl Nftables {
         self.apply(
             &format!("add network {}", spec.bridge),
             &self.add_network_script(spec),
-        )
+        )?;
+        super::forward_accept::accept(&self.table, &spec.bridge)
     }
 
     /// Removes exactly the objects [`Nftables::add_network`] created for this
@@ -164,7 +166,8 @@ impl Nftables {
         self.apply(
             &format!("remove network {}", spec.bridge),
             &self.remove_network_script(spec),
-        )
+        )?;
+        super::forward_accept::remove(&self.table, Some(&spec.bridge))
     }
 
     /// Publishes `mappings` for `owner` (a container id, hex), replacing
