@@ -459,3 +459,82 @@ fn external_runc_runtime_runs_the_same_spec() {
         r.stderr
     );
 }
+
+/// `--ulimit`, `--sysctl`, `--shm-size` and `--group-add`, as the container's
+/// kernel state shows them, and the docker-style refusals for what cannot work.
+#[test]
+fn ulimits_sysctls_shm_and_extra_groups() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let r = d
+        .berth(&[
+            "run", "--rm", "--ulimit", "nofile=512:1024", "--sysctl",
+            "net.ipv4.ip_unprivileged_port_start=80", "--sysctl", "kernel.shmmax=123456789",
+            "--shm-size", "128m", "--group-add", "1234", "--group-add", "nogroup", "busybox",
+            "sh", "-c",
+            "ulimit -n; ulimit -Hn; cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shmmax; df -k /dev/shm | tail -1 | awk '{print $2}'; id -G",
+        ])
+        .ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        ["512", "1024", "80", "123456789", "131072", "0 1234 65534"],
+        "{}",
+        r.stdout
+    );
+    // The host's own values are untouched.
+    let host_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .expect("host sysctl");
+    assert_ne!(host_start.trim(), "80");
+    // docker's defaults: 64 MiB of /dev/shm, recorded in HostConfig.
+    let id = d
+        .berth(&["create", "busybox", "true"])
+        .ok()
+        .out()
+        .to_string();
+    assert_eq!(d.inspect(&id, "{{.HostConfig.ShmSize}}"), "67108864");
+    let r = d
+        .berth(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "df -k /dev/shm | tail -1 | awk '{print $2}'",
+        ])
+        .ok();
+    assert_eq!(r.out(), "65536");
+
+    // Refused at create, as docker refuses them, with nothing created.
+    let before = d.berth(&["ps", "-aq"]).ok().stdout;
+    let own = std::fs::read_to_string("/proc/self/status").expect("own status");
+    let may_raise_limits = cap_eff(&own) & (1 << 24) != 0; // CAP_SYS_RESOURCE
+    for (args, why) in [
+        (vec!["--sysctl", "vm.swappiness=1"], "not allowed"),
+        (
+            vec!["--network", "host", "--sysctl", "net.ipv4.ip_forward=1"],
+            "host network",
+        ),
+        (vec!["--ulimit", "nofile=2048:1024"], "above the hard limit"),
+        (vec!["--ulimit", "bogus=1"], "invalid ulimit type"),
+        (vec!["--ulimit", "nofile=1:4294967295"], "CAP_SYS_RESOURCE"),
+    ] {
+        if why == "CAP_SYS_RESOURCE" && may_raise_limits {
+            continue;
+        }
+        let mut full = vec!["run", "--rm"];
+        full.extend(args.iter());
+        full.extend(["busybox", "true"]);
+        let r = d.berth(&full);
+        assert_eq!(r.code, 125, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(why), "{args:?}: {}", r.stderr);
+    }
+    assert_eq!(d.berth(&["ps", "-aq"]).ok().stdout, before);
+    let (status, _, body) = d.http(
+        "POST",
+        "/containers/create",
+        Some(r#"{"Image":"busybox","HostConfig":{"Sysctls":{"kernel.panic":"1"}}}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("\"message\""), "{body}");
+}

@@ -89,6 +89,18 @@ pub struct ContainerOpts {
     /// Tune container pids limit (-1 for unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// Ulimit options (NAME=SOFT[:HARD], e.g. nofile=1024:2048)
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Namespaced kernel parameters (KEY=VALUE)
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// Size of /dev/shm (e.g. 128m)
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Additional groups to join
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
     /// Give extended privileges to this container
     #[arg(long)]
     pub privileged: bool,

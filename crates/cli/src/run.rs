@@ -12,6 +12,30 @@ use crate::{term, ContainerOpts, Failure};
 /// docker's exit code when the daemon (not the container) failed.
 const DAEMON_ERROR: i32 = 125;
 
+/// docker's `--ulimit NAME=SOFT[:HARD]` (HARD defaults to SOFT; -1 is unlimited).
+fn parse_ulimit(spec: &str) -> Result<Value, Failure> {
+    let invalid = || {
+        bad(&format!(
+            "invalid ulimit {spec:?}: expected NAME=SOFT[:HARD]"
+        ))
+    };
+    let (name, limits) = spec.split_once('=').ok_or_else(invalid)?;
+    let (soft, hard) = match limits.split_once(':') {
+        Some((s, h)) => (s, h),
+        None => (limits, limits),
+    };
+    let soft: i64 = soft.parse().map_err(|_| invalid())?;
+    let hard: i64 = hard.parse().map_err(|_| invalid())?;
+    Ok(json!({ "Name": name, "Soft": soft, "Hard": hard }))
+}
+
+fn bad(message: &str) -> Failure {
+    Failure {
+        message: message.to_string(),
+        code: DAEMON_ERROR,
+    }
+}
+
 pub(crate) fn parse_bytes(s: &str) -> Result<i64, Failure> {
     let t = s.trim().to_ascii_lowercase();
     let t = t.strip_suffix('b').unwrap_or(&t);
@@ -136,6 +160,30 @@ pub fn create_body(opts: &ContainerOpts, detach: bool) -> Result<Value, Failure>
     }
     if let Some(p) = opts.pids_limit {
         host["PidsLimit"] = json!(p);
+    }
+    if !opts.ulimit.is_empty() {
+        host["Ulimits"] = Value::Array(
+            opts.ulimit
+                .iter()
+                .map(|u| parse_ulimit(u))
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    if !opts.sysctl.is_empty() {
+        let mut sysctls = serde_json::Map::new();
+        for kv in &opts.sysctl {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| bad(&format!("invalid sysctl {kv:?}: expected KEY=VALUE")))?;
+            sysctls.insert(k.to_string(), json!(v));
+        }
+        host["Sysctls"] = Value::Object(sysctls);
+    }
+    if let Some(size) = &opts.shm_size {
+        host["ShmSize"] = json!(parse_bytes(size)?);
+    }
+    if !opts.group_add.is_empty() {
+        host["GroupAdd"] = json!(opts.group_add);
     }
     if let Some(p) = &opts.cgroup_parent {
         host["CgroupParent"] = json!(p);

@@ -52,6 +52,8 @@ impl Engine {
                 "maximum retry count cannot be used with restart policy 'always'".into(),
             ));
         }
+        let mut host_config = host_config;
+        check_limits(&mut host_config)?;
         let mode = host_config.network_mode.as_str();
         if let Some(other) = mode.strip_prefix("container:") {
             self.container(other)?;
@@ -348,4 +350,39 @@ fn matches_filters(c: &ContainerRecord, filters: &Filters) -> bool {
             _ => false,
         })
     })
+}
+
+/// docker's 64 MiB /dev/shm, recorded in HostConfig.ShmSize when none is asked.
+const DEFAULT_SHM_SIZE: i64 = 64 << 20;
+
+/// `--ulimit`, `--sysctl`, `--shm-size` and `--group-add`, checked at create so
+/// that a bad value is a 400 now rather than a failed start later.
+fn check_limits(host_config: &mut HostConfig) -> Result<()> {
+    for u in &host_config.ulimits {
+        berth_runtime::limits::rlimit(&u.name, u.soft, u.hard)
+            .map_err(EngineError::InvalidArgument)?;
+    }
+    let host_network = host_config.network_mode == "host";
+    for key in host_config.sysctls.keys() {
+        berth_runtime::limits::check_sysctl(key, host_network)
+            .map_err(EngineError::InvalidArgument)?;
+    }
+    if host_config.shm_size < 0 {
+        return Err(EngineError::InvalidArgument(
+            "SHM size can not be less than 0".into(),
+        ));
+    }
+    if host_config.shm_size == 0 {
+        host_config.shm_size = DEFAULT_SHM_SIZE;
+    }
+    if let Some(g) = host_config
+        .group_add
+        .iter()
+        .find(|g| g.is_empty() || g.contains(':'))
+    {
+        return Err(EngineError::InvalidArgument(format!(
+            "invalid group {g:?} in --group-add"
+        )));
+    }
+    Ok(())
 }

@@ -309,7 +309,15 @@ impl Engine {
         let resolv = self.resolv_conf(c);
         std::fs::write(&resolv_path, resolv).map_err(|e| io(&resolv_path, e))?;
 
-        let (uid, gid, additional_gids) = resolve_user(&c.config.user, snapshot)?;
+        let (uid, gid, mut additional_gids) = resolve_user(&c.config.user, snapshot)?;
+        additional_gids.extend(resolve_groups(&c.host_config.group_add, snapshot)?);
+        let rlimits = c
+            .host_config
+            .ulimits
+            .iter()
+            .map(|u| berth_runtime::limits::rlimit(&u.name, u.soft, u.hard))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(EngineError::InvalidArgument)?;
         let mut env = c.config.env.clone();
         if !env.iter().any(|e| e.starts_with("PATH=")) {
             env.insert(0, DEFAULT_PATH.into());
@@ -369,6 +377,9 @@ impl Engine {
             pids_limit: c.host_config.pids_limit,
             cgroups_path: self.cgroups_path(c),
             mounts,
+            rlimits,
+            sysctls: c.host_config.sysctls.clone(),
+            shm_size: c.host_config.shm_size.max(0) as u64,
         };
         let spec = berth_runtime::build_spec(&opts)
             .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
@@ -671,6 +682,35 @@ async fn wait_monitor(socket: &Path) -> Option<ExitRecord> {
 fn read_exit_file(path: &Path) -> Option<ExitRecord> {
     let bytes = std::fs::read(path).ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+/// `--group-add` entries as gids: numbers as they are, names from the
+/// container's /etc/group.
+pub(crate) fn resolve_groups(groups: &[String], snapshot: &Snapshot) -> Result<Vec<u32>> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let group_file = std::iter::once(&snapshot.upper)
+        .chain(snapshot.lowers.iter())
+        .find_map(|dir| std::fs::read_to_string(dir.join("etc/group")).ok())
+        .unwrap_or_default();
+    groups
+        .iter()
+        .map(|g| {
+            g.parse::<u32>().or_else(|_| {
+                group_file
+                    .lines()
+                    .map(|l| l.split(':').collect::<Vec<_>>())
+                    .find(|f| f.len() > 2 && f[0] == g)
+                    .and_then(|f| f[2].parse().ok())
+                    .ok_or_else(|| {
+                        EngineError::InvalidArgument(format!(
+                            "unable to find group {g}: no matching entries in group file"
+                        ))
+                    })
+            })
+        })
+        .collect()
 }
 
 /// Resolves docker's `-u` forms (`uid`, `uid:gid`, `name`, `name:group`) against

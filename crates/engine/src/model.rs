@@ -121,6 +121,26 @@ pub struct HostConfig {
     pub dns_search: Vec<String>,
     #[serde(deserialize_with = "null_as_default")]
     pub dns_options: Vec<String>,
+    /// `--ulimit`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub ulimits: Vec<Ulimit>,
+    /// `--sysctl`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub sysctls: BTreeMap<String, String>,
+    /// `--shm-size` in bytes (docker records its 64 MiB default).
+    pub shm_size: i64,
+    /// `--group-add`: group names or ids.
+    #[serde(deserialize_with = "null_as_default")]
+    pub group_add: Vec<String>,
+}
+
+/// One `--ulimit` (-1 is unlimited).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -11,10 +11,12 @@
 //!   monitor process, never inside berthd.
 //! * [`external`] drives an external OCI runtime binary (runc) for `--runtime`.
 //! * [`netdev`] brings up loopback inside a container's network namespace.
+//! * [`limits`] checks `--ulimit` and `--sysctl` the way docker does.
 
 pub mod caps;
 pub mod cgroups;
 pub mod external;
+pub mod limits;
 pub mod netdev;
 pub mod seccomp;
 pub mod seccomp_bpf;

@@ -84,6 +84,15 @@ pub struct SpecOptions {
     /// e.g. `/berth/<id>`: relative to each cgroup hierarchy's root.
     pub cgroups_path: String,
     pub mounts: Vec<MountSpec>,
+    /// `--ulimit`, checked by [`crate::limits::rlimit`].
+    #[serde(default)]
+    pub rlimits: Vec<crate::limits::Rlimit>,
+    /// `--sysctl`, checked by [`crate::limits::check_sysctl`].
+    #[serde(default)]
+    pub sysctls: std::collections::BTreeMap<String, String>,
+    /// Bytes of /dev/shm; 0 means docker's 64 MiB.
+    #[serde(default)]
+    pub shm_size: u64,
 }
 
 fn mount(dest: &str, kind: &str, source: &str, options: &[&str]) -> Value {
@@ -108,6 +117,11 @@ pub fn build_spec(opts: &SpecOptions) -> Result<Value> {
         NetworkMode::Host => {}
     }
 
+    let shm_size = if opts.shm_size > 0 {
+        format!("size={}", opts.shm_size)
+    } else {
+        "size=65536k".to_string()
+    };
     let sys_options: &[&str] = if opts.privileged {
         &["nosuid", "noexec", "nodev"]
     } else {
@@ -151,7 +165,7 @@ pub fn build_spec(opts: &SpecOptions) -> Result<Value> {
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            &["nosuid", "noexec", "nodev", "mode=1777", &shm_size],
         ),
     ];
     for m in &opts.mounts {
@@ -200,6 +214,9 @@ pub fn build_spec(opts: &SpecOptions) -> Result<Value> {
         "cgroupsPath": opts.cgroups_path,
         "rootfsPropagation": "private",
     });
+    if !opts.sysctls.is_empty() {
+        linux["sysctl"] = json!(opts.sysctls);
+    }
     if !opts.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
@@ -229,6 +246,13 @@ pub fn build_spec(opts: &SpecOptions) -> Result<Value> {
     // filter after CAP_SYS_ADMIN is gone, which the kernel refuses.
     if opts.no_new_privileges {
         process["noNewPrivileges"] = json!(true);
+    }
+    if !opts.rlimits.is_empty() {
+        process["rlimits"] = opts
+            .rlimits
+            .iter()
+            .map(|r| json!({ "type": r.kind, "soft": r.soft, "hard": r.hard }))
+            .collect();
     }
 
     Ok(json!({
