@@ -242,3 +242,16 @@ impl Firewall {
         each_backend!(self, fw => fw.reconcile(keep_owners))
     }
 }
+
+/// The network the backends' unit tests write rules for.
+#[cfg(test)]
+pub(crate) fn test_spec(internal: bool) -> NetworkSpec {
+    NetworkSpec {
+        id: "abc".into(),
+        name: "net1".into(),
+        bridge: "br-abc.1".into(),
+        subnet: "10.77.0.0/16".parse().expect("test subnet"),
+        gateway: Ipv4Addr::new(10, 77, 0, 1),
+        internal,
+    }
+}

@@ -465,19 +465,9 @@ fn parse_listing(text: &str) -> Listing {
 mod tests {
     use super::*;
     use crate::firewall::Proto;
-    use crate::Ipv4Net;
     use std::net::Ipv4Addr;
 
-    fn spec(internal: bool) -> NetworkSpec {
-        NetworkSpec {
-            id: "abc".into(),
-            name: "net1".into(),
-            bridge: "br-abc.1".into(),
-            subnet: "10.77.0.0/16".parse::<Ipv4Net>().unwrap(),
-            gateway: Ipv4Addr::new(10, 77, 0, 1),
-            internal,
-        }
-    }
+    use crate::firewall::test_spec as spec;
 
     #[test]
     fn new_validates_table() {
