@@ -27,7 +27,7 @@ impl Engine {
         &self,
         name: Option<&str>,
         mut config: ContainerConfig,
-        host_config: HostConfig,
+        mut host_config: HostConfig,
         endpoints: &std::collections::BTreeMap<String, crate::model::EndpointSettings>,
     ) -> Result<ContainerRecord> {
         if config.image.is_empty() {
@@ -52,7 +52,6 @@ impl Engine {
                 "maximum retry count cannot be used with restart policy 'always'".into(),
             ));
         }
-        let mut host_config = host_config;
         check_limits(&mut host_config)?;
         let mode = host_config.network_mode.as_str();
         if let Some(other) = mode.strip_prefix("container:") {

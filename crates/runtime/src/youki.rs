@@ -27,8 +27,9 @@ use crate::{Result, RuntimeError};
 /// Where libcontainer finds the spec berth derives for it (see [`derive_bundle`]).
 const DERIVED_BUNDLE: &str = "youki";
 /// What loading a filter without no_new_privs takes (CAP_SYS_ADMIN), and what
-/// dropping a capability from the bounding set takes (CAP_SETPCAP). The container
-/// holds them only between libcontainer's capability setup and its `execve`.
+/// dropping a capability from the bounding set takes (CAP_SETPCAP, so last). The
+/// container holds them only between libcontainer's capability setup and its
+/// `execve`.
 const LENT_CAPABILITIES: [Capability; 2] = [Capability::CAP_SYS_ADMIN, Capability::CAP_SETPCAP];
 
 /// The container process's last step: load the precompiled seccomp filter, give
@@ -40,8 +41,17 @@ struct BerthExecutor {
 
 struct LateSeccomp {
     filter: CompiledFilter,
-    /// Capabilities added to each set only so the filter could be loaded.
+    /// Capabilities added to each set only so the filter could be loaded, in
+    /// the order they can be given back.
     lent: Vec<(CapSet, Capability)>,
+}
+
+impl BerthExecutor {
+    fn late(filter: CompiledFilter, lent: Vec<(CapSet, Capability)>) -> BerthExecutor {
+        BerthExecutor {
+            late_seccomp: Some(Arc::new(LateSeccomp { filter, lent })),
+        }
+    }
 }
 
 impl Executor for BerthExecutor {
@@ -50,21 +60,13 @@ impl Executor for BerthExecutor {
             late.filter
                 .install()
                 .map_err(|e| ExecutorError::Other(format!("load seccomp filter: {e}")))?;
-            // Bounding first (it needs CAP_SETPCAP still effective), CAP_SETPCAP
-            // last within each set, permitted after effective.
-            for set in [CapSet::Bounding, CapSet::Effective, CapSet::Permitted] {
-                let mut lent: Vec<Capability> = late
-                    .lent
-                    .iter()
-                    .filter(|(s, _)| std::mem::discriminant(s) == std::mem::discriminant(&set))
-                    .map(|(_, c)| *c)
-                    .collect();
-                lent.sort_by_key(|c| *c == Capability::CAP_SETPCAP);
-                for cap in lent {
-                    caps::drop(None, set, cap).map_err(|e| {
-                        ExecutorError::Other(format!("drop lent {cap} from {set:?}: {e}"))
-                    })?;
-                }
+            // In the order lend_capabilities recorded them: the bounding set
+            // first (dropping from it needs CAP_SETPCAP still effective),
+            // CAP_SETPCAP last within each set, permitted after effective.
+            for (set, cap) in &late.lent {
+                caps::drop(None, *set, *cap).map_err(|e| {
+                    ExecutorError::Other(format!("drop lent {cap} from {set:?}: {e}"))
+                })?;
             }
         }
         DefaultExecutor {}.exec(spec)
@@ -111,7 +113,8 @@ fn precompiled_filter(config: &Value, cache: &Path) -> Result<Option<CompiledFil
 }
 
 /// Adds the lent capabilities to an OCI process object's capability sets, and says
-/// which it added where. None when the process has no capability object.
+/// which it added where, bounding set first. None when the process has no
+/// capability object.
 fn lend_capabilities(process: &mut Value) -> Option<Vec<(CapSet, Capability)>> {
     let sets = process.get_mut("capabilities")?.as_object_mut()?;
     let mut lent = Vec::new();
@@ -164,13 +167,7 @@ fn derive_bundle(bundle: &Path, cache: Option<&Path>) -> Result<(PathBuf, BerthE
     std::fs::create_dir_all(&derived)
         .map_err(|e| RuntimeError::io(format!("create {}", derived.display()), e))?;
     write_json(&derived.join("config.json"), &config)?;
-    let late = LateSeccomp { filter, lent };
-    Ok((
-        derived,
-        BerthExecutor {
-            late_seccomp: Some(Arc::new(late)),
-        },
-    ))
+    Ok((derived, BerthExecutor::late(filter, lent)))
 }
 
 /// For `exec` in a container started from a derived bundle: the process file with
@@ -198,13 +195,7 @@ fn derive_process(
     };
     let derived = process_json.with_extension("youki.json");
     write_json(&derived, &process)?;
-    let late = LateSeccomp { filter, lent };
-    Ok((
-        Some(derived),
-        BerthExecutor {
-            late_seccomp: Some(Arc::new(late)),
-        },
-    ))
+    Ok((Some(derived), BerthExecutor::late(filter, lent)))
 }
 
 /// The three standard streams handed to the container's first process.

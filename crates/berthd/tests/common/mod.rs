@@ -381,11 +381,13 @@ impl Daemon {
         {
             let _ = Command::new("ip").args(["link", "del", bridge]).output();
         }
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &format!("berth_{}", self.name)])
-            .output();
-        if self.extra_args.iter().any(|a| a == "iptables") {
-            remove_iptables_chains(&format!("berth_{}", self.name));
+        let backend = if self.extra_args.iter().any(|a| a == "iptables") {
+            berth_network::Backend::Iptables
+        } else {
+            berth_network::Backend::Nftables
+        };
+        if let Ok(fw) = berth_network::Firewall::new(&format!("berth_{}", self.name), backend) {
+            let _ = fw.teardown();
         }
         // Anything still running from this daemon (a test that killed things oddly).
         kill_processes_mentioning(&self.exec_root);
@@ -457,46 +459,6 @@ fn unmount_under(path: &Path) {
         if let Ok(c) = std::ffi::CString::new(p) {
             // SAFETY: NUL-terminated path.
             unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-        }
-    }
-}
-
-/// Removes the iptables chains `<prefix>-*` and the jumps into them.
-pub fn remove_iptables_chains(prefix: &str) {
-    for table in ["nat", "filter"] {
-        let listing = Command::new("iptables")
-            .args(["-w", "-t", table, "-S"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let target = format!("-j {prefix}-");
-        for rule in listing.lines() {
-            let Some(rest) = rule.strip_prefix("-A ") else {
-                continue;
-            };
-            if rest.starts_with(&format!("{prefix}-")) || !rule.contains(&target) {
-                continue;
-            }
-            let words: Vec<String> = rest
-                .split_whitespace()
-                .map(|w| w.trim_matches('"').to_string())
-                .collect();
-            let _ = Command::new("iptables")
-                .args(["-w", "-t", table, "-D"])
-                .args(&words)
-                .output();
-        }
-        let chains: Vec<&str> = listing
-            .lines()
-            .filter_map(|l| l.strip_prefix("-N "))
-            .filter(|c| c.starts_with(&format!("{prefix}-")))
-            .collect();
-        for flag in ["-F", "-X"] {
-            for chain in &chains {
-                let _ = Command::new("iptables")
-                    .args(["-w", "-t", table, flag, chain])
-                    .output();
-            }
         }
     }
 }

@@ -180,12 +180,7 @@ impl Nftables {
         let owner = owner.to_ascii_lowercase();
         let _g = self.guard();
         let listing = self.listing("publish")?;
-        let handles: Vec<u64> = listing
-            .jumps
-            .iter()
-            .filter(|(o, _)| *o == owner)
-            .map(|(_, h)| *h)
-            .collect();
+        let handles = listing.jumps_of(&owner);
         self.apply(
             &format!("publish {owner}"),
             &self.publish_script(&owner, mappings, &handles),
@@ -200,12 +195,7 @@ impl Nftables {
         let owner = owner.to_ascii_lowercase();
         let _g = self.guard();
         let listing = self.listing("unpublish")?;
-        let handles: Vec<u64> = listing
-            .jumps
-            .iter()
-            .filter(|(o, _)| *o == owner)
-            .map(|(_, h)| *h)
-            .collect();
+        let handles = listing.jumps_of(&owner);
         if handles.is_empty() && !listing.owner_chains.contains(&owner) {
             return Ok(());
         }
@@ -240,12 +230,7 @@ impl Nftables {
             if keep.contains(owner) {
                 continue;
             }
-            let handles: Vec<u64> = listing
-                .jumps
-                .iter()
-                .filter(|(o, _)| o == owner)
-                .map(|(_, h)| *h)
-                .collect();
+            let handles = listing.jumps_of(owner);
             script.push_str(&self.unpublish_script(owner, &handles));
             removed.push(owner.clone());
         }
@@ -421,6 +406,17 @@ fn nft_rule(m: &PortMapping) -> String {
         "{daddr}{} dport {} dnat to {}:{}",
         m.proto, m.host_port, m.container_ip, m.container_port
     )
+}
+
+impl Listing {
+    /// Handles of the `ports` rules jumping to `owner`'s chain.
+    fn jumps_of(&self, owner: &str) -> Vec<u64> {
+        self.jumps
+            .iter()
+            .filter(|(o, _)| o == owner)
+            .map(|(_, h)| *h)
+            .collect()
+    }
 }
 
 /// Extracts owner chains and `ports` jump rules (with handles) from
