@@ -538,3 +538,215 @@ fn ulimits_sysctls_shm_and_extra_groups() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("\"message\""), "{body}");
 }
+
+/// The static probe of `tests/probe/seccomp_probe.c`, built once per test binary.
+fn seccomp_probe() -> std::path::PathBuf {
+    static PROBE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            let src = common::workspace_root().join("crates/berthd/tests/probe/seccomp_probe.c");
+            let out =
+                std::env::temp_dir().join(format!("berth-seccomp-probe-{}", std::process::id()));
+            let status = std::process::Command::new("gcc")
+                .args(["-static", "-O2", "-o"])
+                .arg(&out)
+                .arg(&src)
+                .status()
+                .expect("run gcc");
+            assert!(status.success(), "gcc could not build the seccomp probe");
+            out
+        })
+        .clone()
+}
+
+/// Runs the probe in a container of `runtime` with `flags`, one line per call.
+fn probe_verdicts(d: &Daemon, runtime: &str, flags: &[&str]) -> Vec<String> {
+    let probe = seccomp_probe();
+    let bind = format!("{}:/probe:ro", probe.display());
+    let mut args = vec!["run", "--rm", "--runtime", runtime, "-v", &bind];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["busybox", "/probe"]);
+    let r = d.berth(&args).ok();
+    r.stdout.lines().map(str::to_string).collect()
+}
+
+/// Docker's profile filters clone, clone3, unshare, socket and personality by
+/// argument. berth compiles the profile itself (precompiled BPF); runc compiles
+/// the same config.json with libseccomp-golang: every verdict must be the same,
+/// and the namespace-creating calls must be refused without CAP_SYS_ADMIN.
+#[test]
+fn seccomp_argument_filters_match_runc() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let cases: [&[&str]; 4] = [
+        &[],
+        &["--cap-drop", "ALL"],
+        &["-u", "1000"],
+        &["--cap-add", "SYS_ADMIN"],
+    ];
+    let mut table = String::new();
+    for flags in cases {
+        let berth = probe_verdicts(&d, "berth", flags);
+        let runc = probe_verdicts(&d, "runc", flags);
+        assert!(berth.len() >= 25, "probe output: {berth:?}");
+        for (b, r) in berth.iter().zip(&runc) {
+            table.push_str(&format!("{flags:?}\t{b}\t(runc: {r})\n"));
+        }
+        assert_eq!(berth, runc, "berth and runc disagree with flags {flags:?}");
+        let verdict = |call: &str| {
+            berth
+                .iter()
+                .find_map(|l| l.strip_prefix(call)?.strip_prefix(' '))
+                .unwrap_or_else(|| panic!("no line for {call} in {berth:?}"))
+                .to_string()
+        };
+        let admin = flags.contains(&"SYS_ADMIN");
+        for call in [
+            "clone(CLONE_NEWUSER)",
+            "clone(CLONE_NEWUSER|CLONE_NEWNET)",
+            "clone(CLONE_NEWNS)",
+            "unshare(CLONE_NEWUSER)",
+        ] {
+            if admin {
+                assert_eq!(verdict(call), "ok", "{call} with CAP_SYS_ADMIN");
+            } else {
+                assert_eq!(verdict(call), "EPERM", "{call} with {flags:?}");
+            }
+        }
+        assert_eq!(verdict("clone(plain)"), "ok");
+        assert_eq!(
+            verdict("clone3(plain)"),
+            if admin { "ok" } else { "ENOSYS" }
+        );
+        assert_eq!(verdict("socket(AF_VSOCK)"), "EPERM");
+        assert_eq!(verdict("personality(READ_IMPLIES_EXEC)"), "EPERM");
+        assert_eq!(verdict("personality(PER_LINUX32)"), "ok");
+    }
+    eprintln!("{table}");
+}
+
+/// Tries to write every cgroup file and make a sub-cgroup from inside; prints one
+/// line per success, then `limits <memory limit>`. (The tmpfs at /sys/fs/cgroup
+/// itself is private to the container; runc leaves it writable, berth does not.)
+const CGROUP_WRITE_PROBE: &str = r#"
+for f in $(find /sys/fs/cgroup -type f); do
+  case "$f" in *cgroup.procs|*tasks|*freezer.state|*cgroup.freeze|*cgroup.kill) continue;; esac
+  v=$(cat "$f" 2>/dev/null | head -n 1)
+  if (echo "${v:-1}" > "$f") 2>/dev/null; then echo "wrote $f"; fi
+done
+(echo -1 > /sys/fs/cgroup/memory/memory.limit_in_bytes) 2>/dev/null && echo "lifted memory"
+(echo max > /sys/fs/cgroup/pids/pids.max) 2>/dev/null && echo "lifted pids"
+for d in /sys/fs/cgroup/memory /sys/fs/cgroup/pids /sys/fs/cgroup/cpu; do
+  mkdir "$d/escape" 2>/dev/null && echo "made $d/escape"
+done
+echo "limits $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"
+"#;
+
+/// docker mounts the cgroup hierarchies read-only unless `--privileged`: nothing
+/// in them may be written from inside, under berth's runtime as under runc.
+#[test]
+fn cgroupfs_is_read_only_inside() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let limit = (32u64 << 20).to_string();
+    for runtime in ["berth", "runc"] {
+        for user in ["0", "1000"] {
+            let r = d
+                .berth(&[
+                    "run",
+                    "--rm",
+                    "--runtime",
+                    runtime,
+                    "-u",
+                    user,
+                    "-m",
+                    "32m",
+                    "--pids-limit",
+                    "20",
+                    "busybox",
+                    "sh",
+                    "-c",
+                    CGROUP_WRITE_PROBE,
+                ])
+                .ok();
+            assert_eq!(
+                r.out(),
+                format!("limits {limit}"),
+                "{runtime} as {user}: writes got through"
+            );
+        }
+    }
+    // A long-running one: the host still sees its limits after the attempts, and
+    // no sub-cgroup outlives it.
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "tries",
+        "-m",
+        "32m",
+        "--pids-limit",
+        "20",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("{CGROUP_WRITE_PROBE}\nsleep 60"),
+    ])
+    .ok();
+    let id = d.container_id("tries");
+    assert!(d.eventually(Duration::from_secs(20), || d
+        .berth(&["logs", "tries"])
+        .stdout
+        .contains("limits")));
+    assert_eq!(d.berth(&["logs", "tries"]).out(), format!("limits {limit}"));
+    let host_limit = std::fs::read_to_string(d.cgroup_file(&id, "memory", "memory.limit_in_bytes"))
+        .expect("host view of the limit");
+    assert_eq!(host_limit.trim(), limit);
+    let mountinfo = d
+        .berth(&["exec", "tries", "cat", "/proc/self/mountinfo"])
+        .ok()
+        .stdout;
+    let cgroup_mounts: Vec<&str> = mountinfo
+        .lines()
+        .filter(|l| {
+            l.split(' ')
+                .nth(4)
+                .is_some_and(|p| p.starts_with("/sys/fs/cgroup"))
+        })
+        .collect();
+    assert!(cgroup_mounts.len() > 2, "{mountinfo}");
+    for m in &cgroup_mounts {
+        assert!(
+            m.split(' ').nth(5).is_some_and(|o| o.starts_with("ro")),
+            "{m}"
+        );
+    }
+    d.berth(&["rm", "-f", "tries"]).ok();
+    for controller in ["memory", "pids", "cpu"] {
+        let dir = std::path::Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join(&d.cgroup_parent)
+            .join(&id);
+        assert!(!dir.exists(), "{} outlived rm", dir.display());
+    }
+    // --privileged: writable, as docker makes it.
+    let r = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--privileged",
+            "busybox",
+            "sh",
+            "-c",
+            "grep ' /sys/fs/cgroup/memory ' /proc/self/mountinfo",
+        ])
+        .ok();
+    assert!(
+        r.out()
+            .split(' ')
+            .nth(5)
+            .is_some_and(|o| o.starts_with("rw")),
+        "{}",
+        r.stdout
+    );
+}

@@ -394,7 +394,11 @@ fn json_file_log_rotates_by_size() {
         vec!["container.log", "container.log.1", "container.log.2"]
     );
     for l in &logs {
-        let size = std::fs::metadata(dir.join(l)).expect("log").len();
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(dir.join(l)).expect("log");
+        // Not world-readable: container output often carries secrets (docker: 0640).
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640, "{l}");
+        let size = meta.len();
         assert!(size <= 4096, "{l} is {size} bytes");
         for line in std::fs::read_to_string(dir.join(l)).expect("read").lines() {
             let v: serde_json::Value = serde_json::from_str(line).expect("json-file line");

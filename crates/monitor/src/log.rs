@@ -4,9 +4,14 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
 use berth_monitor::{LogConfig, STDERR};
 use serde::Serialize;
+
+/// Log files are readable by root and the owning group only, as docker's
+/// json-file logs: container output often carries secrets.
+const LOG_MODE: u32 = 0o640;
 
 /// Docker cuts a line that grows past this without a newline into partial messages.
 const MAX_LINE: usize = 16 * 1024;
@@ -30,7 +35,10 @@ impl JsonLog {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(LOG_MODE)
             .open(&config.path)?;
+        // A file left by an older berth may be world-readable.
+        file.set_permissions(std::fs::Permissions::from_mode(LOG_MODE))?;
         let size = file.metadata()?.len();
         Ok(JsonLog {
             config,
@@ -99,6 +107,7 @@ impl JsonLog {
             .create(true)
             .write(true)
             .truncate(true)
+            .mode(LOG_MODE)
             .open(&self.config.path)
         {
             Ok(f) => {

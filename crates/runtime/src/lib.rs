@@ -4,6 +4,7 @@
 //!   masked paths, cgroup limits) from berth's plain [`spec::SpecOptions`].
 //! * [`seccomp`] evaluates Docker's default seccomp profile for a given capability set.
 //! * [`seccomp_bpf`] compiles a profile once into a cached BPF program.
+//! * [`cgroupfs`] makes the container's `/sys/fs/cgroup` read-only, as the spec asks.
 //! * [`cgroups`] reads and freezes a container's cgroup from outside (pause, stats, top).
 //! * [`caps`] knows Docker's default capability set and what the caller holds.
 //! * [`youki`] drives youki's `libcontainer`. It forks with raw clone3, blocks and
@@ -14,6 +15,7 @@
 //! * [`limits`] checks `--ulimit` and `--sysctl` the way docker does.
 
 pub mod caps;
+pub mod cgroupfs;
 pub mod cgroups;
 pub mod external;
 pub mod limits;

@@ -203,7 +203,17 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<u8>> {
             .iter()
             .flatten()
             .map(|a| {
-                ScmpArgCompare::new(a.index() as u32, operator(a.op(), a.value_two()), a.value())
+                // For SCMP_CMP_MASKED_EQ the OCI `value` is the mask and `valueTwo`
+                // the value the masked argument must equal (runc and libseccomp
+                // read them so); every other operator compares against `value`.
+                let (op, datum) = match a.op() {
+                    LinuxSeccompOperator::ScmpCmpMaskedEq => (
+                        ScmpCompareOp::MaskedEqual(a.value()),
+                        a.value_two().unwrap_or(0),
+                    ),
+                    other => (operator(other), a.value()),
+                };
+                ScmpArgCompare::new(a.index() as u32, op, datum)
             })
             .collect();
         let mut indexes: Vec<usize> = rule.args().iter().flatten().map(|a| a.index()).collect();
@@ -271,7 +281,9 @@ fn action(action: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction> 
     })
 }
 
-fn operator(op: LinuxSeccompOperator, mask: Option<u64>) -> ScmpCompareOp {
+/// The comparison for every operator but SCMP_CMP_MASKED_EQ, whose mask
+/// travels in the operator (see [`compile`]).
+fn operator(op: LinuxSeccompOperator) -> ScmpCompareOp {
     match op {
         LinuxSeccompOperator::ScmpCmpNe => ScmpCompareOp::NotEqual,
         LinuxSeccompOperator::ScmpCmpLt => ScmpCompareOp::Less,
@@ -279,7 +291,8 @@ fn operator(op: LinuxSeccompOperator, mask: Option<u64>) -> ScmpCompareOp {
         LinuxSeccompOperator::ScmpCmpEq => ScmpCompareOp::Equal,
         LinuxSeccompOperator::ScmpCmpGe => ScmpCompareOp::GreaterEqual,
         LinuxSeccompOperator::ScmpCmpGt => ScmpCompareOp::Greater,
-        LinuxSeccompOperator::ScmpCmpMaskedEq => ScmpCompareOp::MaskedEqual(mask.unwrap_or(0)),
+        // Handled by the caller; an all-ones mask keeps the meaning if one slips by.
+        LinuxSeccompOperator::ScmpCmpMaskedEq => ScmpCompareOp::MaskedEqual(u64::MAX),
     }
 }
 

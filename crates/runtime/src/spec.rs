@@ -127,6 +127,11 @@ pub fn build_spec(opts: &SpecOptions) -> Result<Value> {
     } else {
         &["nosuid", "noexec", "nodev", "ro"]
     };
+    let cgroup_options: &[&str] = if opts.privileged {
+        &["rw", "nosuid", "noexec", "nodev"]
+    } else {
+        &["ro", "nosuid", "noexec", "nodev"]
+    };
     let mut mounts = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
         mount(
@@ -149,12 +154,8 @@ pub fn build_spec(opts: &SpecOptions) -> Result<Value> {
             ],
         ),
         mount("/sys", "sysfs", "sysfs", sys_options),
-        mount(
-            "/sys/fs/cgroup",
-            "cgroup",
-            "cgroup",
-            &["ro", "nosuid", "noexec", "nodev"],
-        ),
+        // Read-only unless privileged, as docker mounts it.
+        mount("/sys/fs/cgroup", "cgroup", "cgroup", cgroup_options),
         mount(
             "/dev/mqueue",
             "mqueue",

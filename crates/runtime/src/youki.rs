@@ -21,6 +21,7 @@ use libcontainer::workload::{
 use oci_spec::runtime::{LinuxSeccomp, Spec};
 use serde_json::Value;
 
+use crate::cgroupfs;
 use crate::seccomp_bpf::{self, CompiledFilter};
 use crate::{Result, RuntimeError};
 
@@ -249,6 +250,7 @@ pub fn create_and_start(
     before_start: impl FnOnce(i32) -> Result<()>,
 ) -> Result<i32> {
     let (bundle, executor) = derive_bundle(bundle, seccomp_cache)?;
+    let seal_cgroupfs = cgroupfs::spec_wants_readonly(&read_json(&bundle.join("config.json"))?);
     let mut container = base_builder(id, state_root, stdio, console_socket, executor)?
         .as_init(&bundle)
         .with_systemd(false)
@@ -259,7 +261,12 @@ pub fn create_and_start(
         .pid()
         .ok_or_else(|| runtime_err("create", id, "no init pid"))?
         .as_raw();
-    if let Err(e) = before_start(pid) {
+    let prepared = if seal_cgroupfs {
+        cgroupfs::seal_readonly(pid)
+    } else {
+        Ok(())
+    };
+    if let Err(e) = prepared.and_then(|()| before_start(pid)) {
         let _ = container.delete(true);
         return Err(e);
     }
