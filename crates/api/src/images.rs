@@ -12,7 +12,10 @@ use crate::{engine_error, error, json, Ctx, Resp};
 pub(crate) fn blocking_body(
     req: Request<Incoming>,
 ) -> (berth_engine::ChannelReader, tokio::task::JoinHandle<bool>) {
-    berth_engine::ChannelReader::feed(req.into_body())
+    berth_engine::ChannelReader::feed_with_idle_limit(
+        req.into_body(),
+        Some(crate::body_idle_limit()),
+    )
 }
 
 /// Adapts the async request body into a blocking `Read` for the importer.

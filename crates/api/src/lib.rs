@@ -40,8 +40,42 @@ const MAX_JSON_BODY: usize = 4 * 1024 * 1024;
 
 pub type Resp = Response<Body>;
 
+/// How long a client may take to send what it announced (dockerd's server has a
+/// header timeout too). Long-lived responses (logs -f, events, attach) are not
+/// affected: these bound only the reading of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadTimeouts {
+    /// From the connection's first byte (or the previous response) to the end of
+    /// the request's headers.
+    pub headers: std::time::Duration,
+    /// The longest pause within a request body.
+    pub body_idle: std::time::Duration,
+}
+
+impl Default for ReadTimeouts {
+    fn default() -> Self {
+        ReadTimeouts {
+            headers: std::time::Duration::from_secs(60),
+            body_idle: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// The body timeout of the running server, read by the body readers.
+static READ_TIMEOUTS: std::sync::OnceLock<ReadTimeouts> = std::sync::OnceLock::new();
+
+pub(crate) fn body_idle_limit() -> std::time::Duration {
+    READ_TIMEOUTS.get().copied().unwrap_or_default().body_idle
+}
+
 /// Serves the API on `listener` until the task is dropped.
 pub async fn serve(engine: Arc<Engine>, listener: UnixListener) {
+    serve_with(engine, listener, ReadTimeouts::default()).await
+}
+
+/// [`serve`] with explicit request read timeouts.
+pub async fn serve_with(engine: Arc<Engine>, listener: UnixListener, timeouts: ReadTimeouts) {
+    let timeouts = *READ_TIMEOUTS.get_or_init(|| timeouts);
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
@@ -58,6 +92,8 @@ pub async fn serve(engine: Arc<Engine>, listener: UnixListener) {
                 async move { Ok::<_, Infallible>(route(engine, req).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(timeouts.headers)
                 .max_buf_size(1024 * 1024)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
@@ -191,12 +227,18 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     req: Request<Incoming>,
 ) -> Result<T, Resp> {
     let limited = http_body_util::Limited::new(req.into_body(), MAX_JSON_BODY);
-    let bytes: Bytes = match limited.collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) => {
+    let bytes: Bytes = match tokio::time::timeout(body_idle_limit(), limited.collect()).await {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(e)) => {
             return Err(error(
                 StatusCode::BAD_REQUEST,
                 &format!("read request body: {e}"),
+            ))
+        }
+        Err(_) => {
+            return Err(error(
+                StatusCode::REQUEST_TIMEOUT,
+                "read request body: the client sent no body within the time allowed",
             ))
         }
     };

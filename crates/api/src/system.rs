@@ -5,7 +5,7 @@ use hyper::{Response, StatusCode};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::{json, Body, Ctx, Resp, API_VERSION, MIN_API_VERSION};
+use crate::{error, json, Body, Ctx, Resp, API_VERSION, MIN_API_VERSION};
 
 pub fn ping() -> Resp {
     Response::builder()
@@ -107,14 +107,64 @@ pub fn info(ctx: &Ctx) -> Resp {
     )
 }
 
-fn parse_time(v: Option<&str>) -> Option<f64> {
-    let v = v.filter(|v| !v.is_empty())?;
-    if let Ok(n) = v.parse::<f64>() {
-        return Some(n);
+/// An event window's bound: seconds since the epoch (a fraction allowed), as
+/// dockerd reads it; also RFC 3339, and a duration (`10m`, `1h30m`, `1.5s`)
+/// meaning that long ago, as the docker CLI reads what it is given. Anything
+/// else is the client's mistake, answered 400 rather than streamed forever.
+fn parse_time(key: &str, v: Option<&str>) -> Result<Option<f64>, Resp> {
+    let Some(v) = v.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = v.parse::<f64>().ok().filter(|n| n.is_finite()).or_else(|| {
+        chrono::DateTime::parse_from_rfc3339(v)
+            .ok()
+            .map(|t| t.timestamp() as f64 + t.timestamp_subsec_nanos() as f64 / 1e9)
+    });
+    let parsed = parsed.or_else(|| {
+        let ago = parse_duration(v)?;
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as f64 / 1e9;
+        Some(now - ago)
+    });
+    match parsed {
+        Some(t) => Ok(Some(t)),
+        None => Err(error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "invalid value for {key}: {v:?} is not a timestamp, an RFC 3339 time or a duration"
+            ),
+        )),
     }
-    chrono::DateTime::parse_from_rfc3339(v)
-        .ok()
-        .map(|t| t.timestamp() as f64 + t.timestamp_subsec_nanos() as f64 / 1e9)
+}
+
+/// Go's duration syntax (what `docker events --since 10m` accepts), in seconds.
+fn parse_duration(v: &str) -> Option<f64> {
+    let mut total = 0f64;
+    let mut rest = v;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += number * scale;
+    }
+    Some(total)
 }
 
 /// Docker's event filters: type, event (action), container (ID or name), image,
@@ -157,8 +207,14 @@ fn event_line(ev: &berth_engine::Event) -> Bytes {
 /// `/events`: kept events since `since`, then live ones until `until` (or forever),
 /// filtered as docker filters them.
 pub fn events(ctx: &Ctx) -> Resp {
-    let since = parse_time(ctx.q("since"));
-    let until = parse_time(ctx.q("until"));
+    let since = match parse_time("since", ctx.q("since")) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let until = match parse_time("until", ctx.q("until")) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
     let filters = match crate::containers::parse_filters(ctx.q("filters")) {
         Ok(f) => f,
         Err(r) => return r,
@@ -208,4 +264,39 @@ pub fn events(ctx: &Ctx) -> Resp {
 
 pub fn disk_usage(ctx: &Ctx) -> Resp {
     json(StatusCode::OK, &ctx.engine.disk_usage())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_times_as_docker_and_its_cli_give_them() {
+        assert_eq!(
+            parse_time("until", Some("1700000000.5")).ok(),
+            Some(Some(1_700_000_000.5))
+        );
+        assert_eq!(
+            parse_time("until", Some("2023-11-14T22:13:20Z")).ok(),
+            Some(Some(1_700_000_000.0))
+        );
+        assert_eq!(parse_time("since", None).ok(), Some(None));
+        let now = chrono::Utc::now().timestamp() as f64;
+        let ten_minutes_ago = parse_time("until", Some("10m"))
+            .ok()
+            .flatten()
+            .expect("a duration is a time");
+        assert!(
+            (now - 600.0 - ten_minutes_ago).abs() < 5.0,
+            "{ten_minutes_ago}"
+        );
+        for garbage in ["garbage", "now", "10x", "1e400", "m", "-"] {
+            let resp = parse_time("until", Some(garbage)).expect_err(garbage);
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{garbage}");
+        }
+        assert_eq!(parse_duration("1h30m"), Some(5400.0));
+        assert_eq!(parse_duration("1.5s"), Some(1.5));
+        assert_eq!(parse_duration("250ms"), Some(0.25));
+        assert_eq!(parse_duration(""), None);
+    }
 }

@@ -110,26 +110,45 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn write_pidfile(path: &Path) -> Result<(), String> {
-    if let Ok(old) = std::fs::read_to_string(path) {
-        if let Ok(pid) = old.trim().parse::<i32>() {
-            // SAFETY: signal 0 only checks for existence.
-            if pid != std::process::id() as i32 && unsafe { libc::kill(pid, 0) } == 0 {
-                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-                if comm.trim() == "berthd" {
-                    return Err(format!(
-                        "pid file {} names a running berthd ({pid})",
-                        path.display()
-                    ));
-                }
-            }
-        }
-    }
+/// Writes our pid into `path` and holds an exclusive `flock` on it for the life of
+/// the process. The lock, not the pid, says whether a berthd runs: the kernel
+/// drops it the moment a berthd dies (before it is even reaped), so neither a
+/// zombie nor a recycled pid blocks a restart, and two daemons can never both win.
+fn write_pidfile(path: &Path) -> Result<std::fs::File, String> {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     }
-    std::fs::write(path, format!("{}\n", std::process::id()))
-        .map_err(|e| format!("write {}: {e}", path.display()))
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| format!("open {}: {e}", path.display()))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(format!(
+                "pid file {} names a running berthd ({})",
+                path.display(),
+                holder.trim()
+            ));
+        }
+        return Err(format!("lock {}: {err}", path.display()));
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .map_err(|e| format!("write {}: {e}", path.display()))?;
+    Ok(file)
 }
 
 async fn run(args: Args) -> Result<(), String> {
@@ -140,7 +159,7 @@ async fn run(args: Args) -> Result<(), String> {
         )
     })?;
     let socket = PathBuf::from(socket);
-    write_pidfile(&args.pidfile)?;
+    let _pidfile_lock = write_pidfile(&args.pidfile)?;
     let mut runtimes = std::collections::HashMap::new();
     if let Some(runc) = find_in_path("runc") {
         runtimes.insert("runc".to_string(), runc);
@@ -175,7 +194,7 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("chmod {}: {e}", socket.display()))?;
     tracing::info!(socket = %socket.display(), data_root = %args.data_root.display(), "berthd listening");
 
-    let server = tokio::spawn(berth_api::serve(engine, listener));
+    let server = tokio::spawn(berth_api::serve_with(engine, listener, read_timeouts()?));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("install SIGTERM handler: {e}"))?;
     tokio::select! {
@@ -188,6 +207,22 @@ async fn run(args: Args) -> Result<(), String> {
     let _ = std::fs::remove_file(&socket);
     let _ = std::fs::remove_file(&args.pidfile);
     Ok(())
+}
+
+/// The API's request read timeouts; `BERTH_API_READ_TIMEOUT` (seconds) shortens
+/// both, for tests of clients that stall.
+fn read_timeouts() -> Result<berth_api::ReadTimeouts, String> {
+    let mut timeouts = berth_api::ReadTimeouts::default();
+    if let Ok(v) = std::env::var("BERTH_API_READ_TIMEOUT") {
+        let secs: u64 = v
+            .parse()
+            .ok()
+            .filter(|s| *s > 0)
+            .ok_or_else(|| format!("BERTH_API_READ_TIMEOUT={v:?}: expected whole seconds"))?;
+        timeouts.headers = std::time::Duration::from_secs(secs);
+        timeouts.body_idle = std::time::Duration::from_secs(secs);
+    }
+    Ok(timeouts)
 }
 
 fn network_config(args: &Args) -> Result<berth_engine::NetworkConfig, String> {

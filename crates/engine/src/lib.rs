@@ -7,6 +7,7 @@
 //! disk never disagree for longer than one call. Long work (unpacking, waiting for a
 //! container) happens outside the lock.
 
+mod adopt;
 mod archive;
 mod build;
 mod commit;
@@ -183,7 +184,9 @@ impl Engine {
         engine.remove_orphan_dirs();
         engine.remove_orphan_volumes();
         engine.collect_garbage();
-        engine.adopt_running().await;
+        engine.adopt_containers().await;
+        // After adoption, which decides which containers run.
+        engine.reconcile_port_rules();
         Ok(engine)
     }
 

@@ -11,6 +11,7 @@ use berth_runtime::{MountSpec, NetworkMode, SpecOptions};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
+use crate::adopt::read_exit_file;
 use crate::model::ContainerRecord;
 use crate::{db, now_rfc3339, Engine, EngineError, Result};
 
@@ -55,7 +56,15 @@ impl Engine {
         if c.state.running {
             return Err(EngineError::NotModified("container already started".into()));
         }
-        self.spawn_container(&c.id, true).await
+        let started = self.spawn_container(&c.id, true).await;
+        if started.is_err() && c.host_config.auto_remove {
+            // As dockerd: an auto-remove container that cannot start is removed
+            // (with its anonymous volumes), not left behind in `created`.
+            if let Err(e) = self.forget_container(&c.id, true) {
+                tracing::warn!(id = %c.id, error = %e, "auto-remove after a failed start");
+            }
+        }
+        started
     }
 
     /// Starts the container's process under a new monitor.
@@ -128,6 +137,7 @@ impl Engine {
         let pending = self.lock().pending_attach.remove(id).unwrap_or_default();
         monitor_config.attach_before_start = pending.len();
         let _ = std::fs::remove_file(&monitor_config.exit_file);
+        self.write_start_journal(id)?;
         let reply = self
             .run_monitor(&monitor_config, &bundle.join("monitor.log"), pending)
             .await?;
@@ -406,16 +416,31 @@ impl Engine {
     pub(crate) fn watch(self: &Arc<Self>, id: String, socket: PathBuf, exit_file: PathBuf) {
         let engine = self.clone();
         tokio::spawn(async move {
-            let exit = match wait_monitor(&socket).await {
-                Some(e) => Some(e),
-                None => read_exit_file(&exit_file),
+            let exit = loop {
+                if let Some(exit) = wait_monitor(&socket).await {
+                    break exit;
+                }
+                if let Some(exit) = read_exit_file(&exit_file) {
+                    break exit;
+                }
+                // The connection can fail while the monitor is still there (it
+                // finishes writing its exit record after closing the socket).
+                if engine.monitor_alive(&id) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                if let Some(exit) = read_exit_file(&exit_file) {
+                    break exit;
+                }
+                break engine.clean_after_lost_monitor(&id).await;
             };
-            engine.on_exit(&id, exit).await;
+            engine.on_exit(&id, Some(exit)).await;
         });
     }
 
-    async fn on_exit(self: &Arc<Self>, id: &str, exit: Option<ExitRecord>) {
+    pub(crate) async fn on_exit(self: &Arc<Self>, id: &str, exit: Option<ExitRecord>) {
         self.disconnect_after_exit(id).await;
+        self.remove_start_journal(id);
         let exit = exit.unwrap_or_else(|| ExitRecord {
             exit_code: 255,
             oom_killed: false,
@@ -635,38 +660,6 @@ impl Engine {
             }
         }
     }
-
-    /// Re-attaches to containers that were running when berthd last stopped.
-    /// Watches containers recorded as running again; those whose monitor is gone
-    /// are settled from their exit record before berthd starts serving, so the
-    /// first API answer after a restart is already right.
-    pub(crate) async fn adopt_running(self: &Arc<Self>) {
-        let running: Vec<ContainerRecord> = self
-            .lock()
-            .containers
-            .values()
-            .filter(|c| c.state.running || c.state.restarting)
-            .cloned()
-            .collect();
-        for c in running {
-            let exit_file = self.container_dir(&c.id).join("exit.json");
-            if c.state.restarting {
-                let _ = self.update(&c.id, |r| {
-                    r.state.restarting = false;
-                    r.state.status = "exited".into();
-                });
-                continue;
-            }
-            let socket = self.monitor_socket(&c.id);
-            if UnixStream::connect(&socket).await.is_err() {
-                tracing::info!(id = %c.id, "container exited while berthd was away");
-                self.on_exit(&c.id, read_exit_file(&exit_file)).await;
-                continue;
-            }
-            tracing::info!(id = %c.id, "adopting running container");
-            self.watch(c.id.clone(), socket, exit_file);
-        }
-    }
 }
 
 async fn wait_monitor(socket: &Path) -> Option<ExitRecord> {
@@ -677,11 +670,6 @@ async fn wait_monitor(socket: &Path) -> Option<ExitRecord> {
     let mut line = String::new();
     BufReader::new(stream).read_line(&mut line).await.ok()?;
     serde_json::from_str(&line).ok()
-}
-
-fn read_exit_file(path: &Path) -> Option<ExitRecord> {
-    let bytes = std::fs::read(path).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 /// `--group-add` entries as gids: numbers as they are, names from the

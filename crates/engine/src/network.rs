@@ -124,7 +124,7 @@ impl Networking {
 }
 
 impl Engine {
-    fn netns_path(&self, id: &str) -> PathBuf {
+    pub(crate) fn netns_path(&self, id: &str) -> PathBuf {
         self.config.exec_root.join("netns").join(id)
     }
 
@@ -165,8 +165,8 @@ impl Engine {
             .collect()
     }
 
-    /// Brings the default bridge, every network's bridge and the firewall up, drops
-    /// port rules of containers that are gone, and starts the DNS servers.
+    /// Brings the default bridge, every network's bridge and the firewall up, and
+    /// starts the DNS servers.
     pub(crate) fn setup_networking(self: &Arc<Self>) -> Result<()> {
         let Some(fw) = &self.networking.firewall else {
             return Ok(());
@@ -189,6 +189,15 @@ impl Engine {
                 self.start_dns(&n);
             }
         }
+        Ok(())
+    }
+
+    /// Drops port rules of containers that are not running (their berthd died
+    /// before it could unpublish them).
+    pub(crate) fn reconcile_port_rules(&self) {
+        let Some(fw) = &self.networking.firewall else {
+            return;
+        };
         let running: HashSet<String> = self
             .lock()
             .containers
@@ -206,7 +215,6 @@ impl Engine {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "port rule reconciliation"),
         }
-        Ok(())
     }
 
     fn create_default_bridge(&self) -> Result<()> {

@@ -52,11 +52,29 @@ impl ChannelReader {
     /// Feeds an HTTP body into a reader for a blocking thread. The task ends
     /// `true` once the whole body was handed over, `false` if it broke off or the
     /// reader went away; abort it when the reader is done early.
-    pub fn feed(mut body: hyper::body::Incoming) -> (ChannelReader, tokio::task::JoinHandle<bool>) {
+    pub fn feed(body: hyper::body::Incoming) -> (ChannelReader, tokio::task::JoinHandle<bool>) {
+        Self::feed_with_idle_limit(body, None)
+    }
+
+    /// [`ChannelReader::feed`], breaking off (as if the body were cut) when the
+    /// sender lets `idle_limit` pass without a byte: a client that announces a
+    /// body and never sends it must not hold the request forever.
+    pub fn feed_with_idle_limit(
+        mut body: hyper::body::Incoming,
+        idle_limit: Option<std::time::Duration>,
+    ) -> (ChannelReader, tokio::task::JoinHandle<bool>) {
         use http_body_util::BodyExt;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
         let feeder = tokio::spawn(async move {
-            while let Some(frame) = body.frame().await {
+            loop {
+                let next = match idle_limit {
+                    Some(limit) => match tokio::time::timeout(limit, body.frame()).await {
+                        Ok(next) => next,
+                        Err(_) => return false,
+                    },
+                    None => body.frame().await,
+                };
+                let Some(frame) = next else { break };
                 let Ok(frame) = frame else { return false };
                 if let Ok(data) = frame.into_data() {
                     let tx = tx.clone();

@@ -15,6 +15,9 @@
 //!   is fed to the container's stdin; the client's write-shutdown is stdin EOF.
 //! * `wait`: the monitor replies with one [`ExitRecord`] line when the process exits.
 //! * `resize`: applied to the terminal, then the connection closes.
+//! * `state`: the monitor replies with one [`StateReply`] line once the process has
+//!   started (a request made during the start waits for it), then closes. A berthd
+//!   that restarts uses it to find the process of a start it did not see finish.
 
 use std::path::PathBuf;
 
@@ -118,6 +121,14 @@ pub enum Request {
         height: u16,
         width: u16,
     },
+    State,
+}
+
+/// The answer to [`Request::State`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StateReply {
+    /// The container's (or exec's) process, in the host's pid namespace.
+    pub pid: i32,
 }
 
 pub const STDIN: u8 = 0;

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use berth_monitor::{
-    frame_header, ExitRecord, Mode, MonitorConfig, Request, StartReply, STDERR, STDOUT,
+    frame_header, ExitRecord, Mode, MonitorConfig, Request, StartReply, StateReply, STDERR, STDOUT,
 };
 use berth_runtime::external::ExternalRuntime;
 use berth_runtime::youki::{self, Stdio};
@@ -230,6 +230,14 @@ impl Monitor {
         if let Some(fd) = &stdin {
             set_nonblocking(fd.as_raw_fd());
         }
+        // A restarted berthd may have asked for the state while the start ran.
+        early_clients.retain(|c| {
+            if matches!(c.request, Request::State) {
+                let _ = send_line(&c.stream, &StateReply { pid });
+                return false;
+            }
+            true
+        });
         for c in &mut early_clients {
             if let Request::Attach {
                 stdin: wants_stdin, ..
@@ -461,6 +469,9 @@ impl Monitor {
                     // SAFETY: TIOCSWINSZ with a valid winsize on our pty master.
                     unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) };
                 }
+            }
+            Request::State => {
+                let _ = send_line(&client.stream, &StateReply { pid: self.pid });
             }
             // Answered only from finish(), after the exit record is on disk and the
             // rootfs is unmounted: whoever waits may remove the container at once.

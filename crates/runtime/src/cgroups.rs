@@ -77,6 +77,104 @@ pub fn pids(rel: &str) -> Vec<i32> {
         .collect()
 }
 
+/// Every directory of the cgroup at `rel`: one per mounted v1 hierarchy that has
+/// it (or the one unified directory), each followed by its sub-cgroups, deepest
+/// first, so that removing them in order succeeds.
+pub fn all_dirs(rel: &str) -> Vec<PathBuf> {
+    let rel = rel.trim_start_matches('/');
+    let roots: Vec<PathBuf> = if is_unified() {
+        vec![PathBuf::from(ROOT)]
+    } else {
+        std::fs::read_dir(ROOT)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    // Comounted hierarchies appear twice (cpu -> cpu,cpuacct).
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut dirs = Vec::new();
+    for root in roots {
+        let top = root.join(rel);
+        if top.is_dir() {
+            collect_subdirs(&top, &mut dirs);
+            dirs.push(top);
+        }
+    }
+    dirs
+}
+
+fn collect_subdirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let path = e.path();
+            collect_subdirs(&path, out);
+            out.push(path);
+        }
+    }
+}
+
+/// Kills every process in the cgroup at `rel` and its sub-cgroups (thawing a
+/// frozen one first, or SIGKILL would wait for the thaw), then removes the
+/// cgroup's directories. For a container whose monitor is gone: nothing else
+/// will. Returns how many processes were signalled.
+pub fn kill_and_remove(rel: &str) -> Result<usize> {
+    let _ = set_frozen(rel, false);
+    let mut signalled = std::collections::HashSet::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let procs: std::collections::HashSet<i32> = all_dirs(rel)
+            .iter()
+            .filter_map(|d| read(&d.join("cgroup.procs")))
+            .flat_map(|t| {
+                t.lines()
+                    .filter_map(|l| l.trim().parse::<i32>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if procs.is_empty() {
+            break;
+        }
+        for pid in procs {
+            // SAFETY: kill(2) with a pid read from the cgroup and a constant signal.
+            if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+                signalled.insert(pid);
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(RuntimeError::Runtime(format!(
+                "processes of cgroup {rel} survived SIGKILL for 10 s"
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    for d in all_dirs(rel) {
+        // An emptied cgroup may take a moment before the kernel lets it go.
+        let mut removed = std::fs::remove_dir(&d);
+        for _ in 0..200 {
+            match &removed {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    removed = std::fs::remove_dir(&d);
+                }
+                _ => break,
+            }
+        }
+        match removed {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(RuntimeError::io(format!("remove {}", d.display()), e)),
+        }
+    }
+    Ok(signalled.len())
+}
+
 /// A snapshot of the numbers `docker stats` shows.
 #[derive(Debug, Default, Clone)]
 pub struct Usage {

@@ -61,6 +61,8 @@ pub struct Daemon {
     /// Further berthd flags, kept for restarts.
     extra_args: Vec<String>,
     child: Option<Child>,
+    /// berthds killed but not yet reaped (see [`Daemon::kill9_leaving_zombie`]).
+    zombies: Vec<Child>,
 }
 
 /// Output of a CLI run, with text helpers.
@@ -134,6 +136,7 @@ impl Daemon {
             name,
             root,
             child: None,
+            zombies: Vec::new(),
         };
         d.spawn();
         d
@@ -207,6 +210,17 @@ impl Daemon {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// `kill -9` of berthd without reaping it, as a shell's `kill -9` leaves it
+    /// until the shell waits: the old pid stays a zombie while the next berthd
+    /// starts.
+    pub fn kill9_leaving_zombie(&mut self) {
+        if let Some(c) = self.child.take() {
+            // SAFETY: kill(2) of our own child.
+            unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
+            self.zombies.push(c);
         }
     }
 
@@ -355,6 +369,9 @@ impl Daemon {
     }
 
     fn cleanup(&mut self) {
+        for mut z in self.zombies.drain(..) {
+            let _ = z.wait();
+        }
         if self.child.is_none() && UnixStream::connect(&self.socket).is_err() {
             self.spawn_quietly();
         }
