@@ -194,7 +194,11 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("chmod {}: {e}", socket.display()))?;
     tracing::info!(socket = %socket.display(), data_root = %args.data_root.display(), "berthd listening");
 
-    let server = tokio::spawn(berth_api::serve_with(engine, listener, read_timeouts()?));
+    let server = tokio::spawn(berth_api::serve_with(
+        engine.clone(),
+        listener,
+        read_timeouts()?,
+    ));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("install SIGTERM handler: {e}"))?;
     tokio::select! {
@@ -204,6 +208,7 @@ async fn run(args: Args) -> Result<(), String> {
     }
     // Containers keep running under their monitors; the next berthd adopts them.
     tracing::info!("berthd shutting down; containers keep running");
+    engine.release_firewall_if_idle();
     let _ = std::fs::remove_file(&socket);
     let _ = std::fs::remove_file(&args.pidfile);
     Ok(())

@@ -221,3 +221,227 @@ fn many_followers_and_abrupt_disconnects_leak_nothing() {
     );
     assert_eq!(d.berth(&["ps", "-aq"]).ok().stdout.lines().count(), 1);
 }
+
+/// What the two daemons must agree on: dockerd refuses and berth refuses with
+/// the same message (dockerd 20.10 answers some of these 500; berth answers
+/// every refusal of client input 400, as later dockerds do)...
+const REFUSED_BY_BOTH: &[&str] = &[
+    r#""HostConfig":{"Memory":1048576}"#,
+    r#""HostConfig":{"Memory":-5}"#,
+    r#""HostConfig":{"NanoCpus":-1}"#,
+    r#""HostConfig":{"CpusetCpus":"0-4095"}"#,
+    r#""HostConfig":{"CpusetCpus":"garbage"}"#,
+    r#""HostConfig":{"NanoCpus":1000000000,"CpuQuota":50000}"#,
+    r#""HostConfig":{"MemorySwap":1000,"Memory":10000000}"#,
+    r#""HostConfig":{"MemoryReservation":100000000,"Memory":10000000}"#,
+    r#""HostConfig":{"Binds":[":/x"]}"#,
+    r#""HostConfig":{"Binds":["/tmp:/x:rw,ro"]}"#,
+    r#""HostConfig":{"Binds":["/tmp:/x:ro,ro"]}"#,
+    r#""HostConfig":{"Binds":["/tmp:/x:bogus"]}"#,
+    r#""Env":["=x"]"#,
+    r#""HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"99999"}]}}"#,
+    r#""HostConfig":{"PortBindings":{"abc/tcp":[{"HostPort":"80"}]}}"#,
+    r#""HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"80-70"}]}}"#,
+];
+
+/// ...and what dockerd accepts at create only to fail at start (or, for
+/// devices, what berth cannot do yet): berth refuses at create.
+const REFUSED_EARLIER_BY_BERTH: &[(&str, &str)] = &[
+    (r#""HostConfig":{"CpuShares":-1}"#, "CPU shares"),
+    (r#""Env":["A\u0000B=1"]"#, "invalid environment variable"),
+    (r#""Env":["A=x\u0000y"]"#, "invalid environment variable"),
+    (
+        r#""HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"bad","HostPort":"80"}]}}"#,
+        "invalid IP address: bad",
+    ),
+    (
+        r#""HostConfig":{"PortBindings":{"80/bogus":[{"HostPort":"80"}]}}"#,
+        "invalid proto: bogus",
+    ),
+    (
+        r#""HostConfig":{"Devices":[{"PathOnHost":"/dev/null","PathInContainer":"/dev/n","CgroupPermissions":"rwm"}]}"#,
+        "not supported",
+    ),
+];
+
+/// The create refusals side by side with a real dockerd (Debian's docker.io).
+#[test]
+fn create_refusals_match_dockerd() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let docker = common::Dockerd::start(&d.root.join("dk"), &format!("dv{}", &d.name[2..]));
+    let tar = common::busybox_tar();
+    let (code, _, err) =
+        docker.docker(&["import", tar.to_str().unwrap_or_default(), "busybox:latest"]);
+    assert_eq!(code, 0, "{err}");
+    let create = |socket: &std::path::Path, fields: &str| {
+        let body = format!(r#"{{"Image":"busybox","Cmd":["true"],{fields}}}"#);
+        let (status, _, reply) =
+            common::http_on(socket, "POST", "/v1.41/containers/create", Some(&body));
+        (status, reply)
+    };
+    let mut table = String::new();
+    for fields in REFUSED_BY_BOTH {
+        let (docker_status, docker_reply) = create(&docker.socket, fields);
+        let (status, reply) = create(&d.socket, fields);
+        table.push_str(&format!(
+            "{fields}\n  dockerd {docker_status} {docker_reply}\n  berth   {status} {reply}\n"
+        ));
+        assert!(
+            docker_status >= 400,
+            "dockerd accepted {fields}: {docker_reply}"
+        );
+        assert_eq!(status, 400, "{fields}: {reply}");
+        assert_eq!(message(&reply), message(&docker_reply), "{fields}");
+    }
+    for (fields, why) in REFUSED_EARLIER_BY_BERTH {
+        let (docker_status, docker_reply) = create(&docker.socket, fields);
+        let (status, reply) = create(&d.socket, fields);
+        table.push_str(&format!(
+            "{fields}\n  dockerd {docker_status} {docker_reply}\n  berth   {status} {reply}\n"
+        ));
+        assert_eq!(status, 400, "{fields}: {reply}");
+        assert!(message(&reply).contains(why), "{fields}: {reply}");
+    }
+    eprintln!("{table}");
+    // Valid settings still create, and reach the kernel.
+    let (status, reply) = create(
+        &d.socket,
+        r#""HostConfig":{"Memory":6291456,"MemoryReservation":6291456,"CpusetCpus":"0","NanoCpus":5000000}"#,
+    );
+    assert_eq!(status, 201, "{reply}");
+    // Nothing refused was left behind.
+    assert_eq!(d.berth(&["ps", "-aq"]).ok().stdout.lines().count(), 1);
+    let r = d.berth(&[
+        "run",
+        "--rm",
+        "--cpuset-cpus",
+        "0",
+        "busybox",
+        "cat",
+        "/sys/fs/cgroup/cpuset/cpuset.cpus",
+    ]);
+    if std::path::Path::new("/sys/fs/cgroup/cpuset").is_dir() {
+        assert_eq!(r.ok().out(), "0");
+    }
+    // update is held to the same rules as create.
+    let r = d
+        .berth(&["run", "-d", "--name", "upd", "busybox", "sleep", "60"])
+        .ok();
+    let _ = r;
+    let (status, _, body) = d.http(
+        "POST",
+        "/containers/upd/update",
+        Some(r#"{"Memory":1048576}"#),
+    );
+    assert_eq!(
+        (status, message(&body).as_str()),
+        (400, "Minimum memory limit allowed is 6MB")
+    );
+    let (status, _, body) = d.http(
+        "POST",
+        "/containers/upd/update",
+        Some(r#"{"CpuShares":-1}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+}
+
+/// `/events?until=`: a past time ends the stream at once, a relative duration
+/// is read as the docker CLI reads it, garbage is a 400; none streams forever.
+#[test]
+fn events_until_returns() {
+    let d = Daemon::start();
+    let started = std::time::Instant::now();
+    for until in ["1", "10m", "2020-01-01T00:00:00Z"] {
+        let (status, _, body) = d.http("GET", &format!("/events?until={until}"), None);
+        assert_eq!(status, 200, "{until}: {body}");
+    }
+    for garbage in ["now", "garbage", "10x"] {
+        let (status, _, body) = d.http("GET", &format!("/events?until={garbage}"), None);
+        assert_eq!(status, 400, "{garbage}");
+        assert!(message(&body).contains("until"), "{body}");
+        let (status, _, _) = d.http("GET", &format!("/events?since={garbage}"), None);
+        assert_eq!(status, 400, "{garbage}");
+    }
+    // since in the past with until a moment ahead: the window's events, then the end.
+    d.berth(&["network", "create", "evnet"]).ok();
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.as_secs() + 1)
+        .unwrap_or(0);
+    let (status, _, body) = d.http("GET", &format!("/events?since=1m&until={soon}"), None);
+    assert_eq!(status, 200);
+    assert!(body.contains("evnet"), "{body}");
+    d.berth(&["network", "rm", "evnet"]).ok();
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+/// A client that announces a body and never sends it, or never finishes its
+/// headers, is cut off after the read timeout instead of holding a connection.
+#[test]
+fn stalled_requests_are_cut_off() {
+    use std::io::{Read, Write};
+    let d = Daemon::start_env(&[], &[("BERTH_API_READ_TIMEOUT", "2")]);
+    let started = std::time::Instant::now();
+    let mut body_stall = std::os::unix::net::UnixStream::connect(&d.socket).expect("connect");
+    body_stall
+        .write_all(b"POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        .expect("write");
+    let mut header_stall = std::os::unix::net::UnixStream::connect(&d.socket).expect("connect");
+    header_stall
+        .write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    for s in [&mut body_stall, &mut header_stall] {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .expect("timeout");
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply);
+        let text = String::from_utf8_lossy(&reply);
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 408") || text.starts_with("HTTP/1.1 400"),
+            "{text}"
+        );
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "stalled connections held for {:?}",
+        started.elapsed()
+    );
+    // The daemon still serves.
+    assert_eq!(d.http("GET", "/_ping", None).0, 200);
+}
+
+/// `update` racing the container's exit (its cgroup vanishing under the write)
+/// answers as for a stopped container, never 500.
+#[test]
+fn update_racing_the_exit_is_not_a_server_error() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..30 {
+        let name = format!("brief{i}");
+        d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "busybox",
+            "sh",
+            "-c",
+            "usleep 20000",
+        ])
+        .ok();
+        for _ in 0..20 {
+            let (status, _, body) = d.http(
+                "POST",
+                &format!("/containers/{name}/update"),
+                Some(r#"{"Memory":67108864,"PidsLimit":50}"#),
+            );
+            assert_eq!(status, 200, "update of {name}: {body}");
+            *statuses.entry(status).or_insert(0) += 1;
+        }
+        assert_eq!(d.inspect(&name, "{{.HostConfig.Memory}}"), "67108864");
+        d.berth(&["rm", "-f", &name]).ok();
+    }
+    eprintln!("{statuses:?}");
+}

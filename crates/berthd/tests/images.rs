@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Daemon;
+use common::{Daemon, Dockerd};
 
 #[test]
 fn import_tag_inspect_remove() {
@@ -430,101 +430,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
-}
-
-/// A private dockerd (own bridge, no iptables), stopped and cleaned up on drop.
-struct Dockerd {
-    child: std::process::Child,
-    socket: std::path::PathBuf,
-    root: std::path::PathBuf,
-    bridge: String,
-}
-
-impl Dockerd {
-    fn start(dir: &std::path::Path, bridge: &str) -> Dockerd {
-        std::fs::create_dir_all(dir).unwrap();
-        let ok = |args: &[&str]| {
-            std::process::Command::new("ip")
-                .args(args)
-                .status()
-                .unwrap()
-                .success()
-        };
-        assert!(ok(&["link", "add", bridge, "type", "bridge"]));
-        std::fs::write(dir.join("daemon.json"), "{}").unwrap();
-        let socket = dir.join("d.sock");
-        let child = std::process::Command::new("dockerd")
-            .arg("--config-file")
-            .arg(dir.join("daemon.json"))
-            .arg("--data-root")
-            .arg(dir.join("root"))
-            .arg("--exec-root")
-            .arg(dir.join("x"))
-            .arg("--pidfile")
-            .arg(dir.join("d.pid"))
-            .arg("-H")
-            .arg(format!("unix://{}", socket.display()))
-            .args(["--bridge", bridge, "--iptables=false", "--ip-forward=false"])
-            .stdout(std::fs::File::create(dir.join("dockerd.log")).unwrap())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("dockerd is installed by .ci/run (docker.io)");
-        let d = Dockerd {
-            child,
-            socket,
-            root: dir.to_path_buf(),
-            bridge: bridge.to_string(),
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while d.docker(&["version"]).0 != 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "dockerd did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(250));
-        }
-        d
-    }
-
-    fn docker(&self, args: &[&str]) -> (i32, String, String) {
-        let out = std::process::Command::new("/usr/local/bin/docker")
-            .arg("-H")
-            .arg(format!("unix://{}", self.socket.display()))
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        // SIGTERM lets dockerd stop its containerd too.
-        // SAFETY: plain kill(2) of our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .status();
-        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let prefix = self.root.display().to_string();
-        let mut points: Vec<&str> = info
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&prefix))
-            .collect();
-        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for p in points {
-            let _ = std::process::Command::new("umount")
-                .args(["-l", p])
-                .status();
-        }
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
 }
 
 #[test]

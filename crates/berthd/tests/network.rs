@@ -475,3 +475,89 @@ fn iptables_backend_publishes_resolves_isolates_and_cleans_up() {
         "the default bridge keeps its rules: {rules}"
     );
 }
+
+/// berthd started on a bridge it has no record of (a fresh data root each
+/// time, as another daemon's or a hand-made bridge) adopts the address the
+/// bridge has, as dockerd adopts docker0, rather than adding a subnet per start;
+/// and a clean exit with nothing running takes its firewall table with it.
+#[test]
+fn an_existing_bridge_is_adopted_not_piled_with_subnets() {
+    let tag = format!("ab{}", std::process::id() % 100_000);
+    let bridge = format!("{tag}br");
+    let root = std::env::temp_dir().join(format!("berth-{tag}"));
+    let exec_root = std::path::PathBuf::from(format!("/run/{tag}"));
+    let address = format!(
+        "10.{}.{}.1/24",
+        150 + std::process::id() % 40,
+        std::process::id() % 200
+    );
+    let ip = |args: &[&str]| Command::new("ip").args(args).output().expect("ip");
+    assert!(ip(&["link", "add", &bridge, "type", "bridge"])
+        .status
+        .success());
+    assert!(ip(&["addr", "add", &address, "dev", &bridge])
+        .status
+        .success());
+    let cleanup = || {
+        let _ = ip(&["link", "del", &bridge]);
+        if let Ok(fw) = berth_network::Firewall::new(
+            &format!("berth_{bridge}"),
+            berth_network::Backend::Nftables,
+        ) {
+            let _ = fw.teardown();
+        }
+        let _ = std::fs::remove_dir_all(&root);
+        let _ = std::fs::remove_dir_all(&exec_root);
+    };
+    for round in 0..4 {
+        let data_root = root.join(format!("data{round}"));
+        let socket = root.join("s.sock");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berthd"))
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .arg("--data-root")
+            .arg(&data_root)
+            .arg("--exec-root")
+            .arg(&exec_root)
+            .arg("--pidfile")
+            .arg(root.join("pid"))
+            .arg("--cgroup-parent")
+            .arg(format!("berth-test-{tag}"))
+            .arg("--bridge")
+            .arg(&bridge)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("berthd");
+        let up = (0..500).any(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        });
+        let inspect = common::http_on(&socket, "GET", "/networks/bridge", None).2;
+        // SAFETY: SIGTERM to our own child: a clean exit.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let _ = child.wait();
+        if !up {
+            cleanup();
+            panic!("berthd did not start in round {round}");
+        }
+        let addresses =
+            String::from_utf8_lossy(&ip(&["-o", "-4", "addr", "show", "dev", &bridge]).stdout)
+                .into_owned();
+        let table = Command::new("nft")
+            .args(["list", "table", "ip", &format!("berth_{bridge}")])
+            .output()
+            .expect("nft");
+        if addresses.lines().count() != 1
+            || table.status.success()
+            || !inspect.contains(&address.replace(".1/24", ".0/24"))
+        {
+            cleanup();
+            panic!(
+                "round {round}: addresses {addresses:?}, table left: {}, network: {inspect}",
+                table.status.success()
+            );
+        }
+    }
+    cleanup();
+}

@@ -89,6 +89,15 @@ pub struct ContainerOpts {
     /// Tune container pids limit (-1 for unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
     /// Ulimit options (NAME=SOFT[:HARD], e.g. nofile=1024:2048)
     #[arg(long)]
     pub ulimit: Vec<String>,

@@ -161,6 +161,15 @@ pub fn create_body(opts: &ContainerOpts, detach: bool) -> Result<Value, Failure>
     if let Some(p) = opts.pids_limit {
         host["PidsLimit"] = json!(p);
     }
+    if let Some(m) = &opts.memory_reservation {
+        host["MemoryReservation"] = json!(parse_bytes(m)?);
+    }
+    if let Some(c) = &opts.cpuset_cpus {
+        host["CpusetCpus"] = json!(c);
+    }
+    if let Some(m) = &opts.cpuset_mems {
+        host["CpusetMems"] = json!(m);
+    }
     if !opts.ulimit.is_empty() {
         host["Ulimits"] = Value::Array(
             opts.ulimit

@@ -35,6 +35,11 @@ impl Engine {
                 "Config.Image is required".into(),
             ));
         }
+        // Settings before the image, as dockerd orders its checks.
+        crate::validate::resources(&host_config)?;
+        crate::validate::environment(&config.env)?;
+        crate::validate::port_bindings(&host_config.port_bindings)?;
+        crate::validate::devices(&host_config)?;
         let image = self.image(&config.image)?;
         let policy = host_config.restart_policy.name.as_str();
         if !RESTART_POLICIES.contains(&policy) {

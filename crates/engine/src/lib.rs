@@ -27,6 +27,7 @@ mod names;
 mod network;
 mod ops;
 mod stream;
+mod validate;
 mod volume;
 
 use std::collections::HashMap;

@@ -90,6 +90,11 @@ pub struct HostConfig {
     pub security_opt: Vec<String>,
     pub memory: i64,
     pub memory_swap: i64,
+    /// `--memory-reservation`: the soft limit, in bytes.
+    pub memory_reservation: i64,
+    /// `--cpuset-cpus` / `--cpuset-mems`, the kernel's list format (`0-2,4`).
+    pub cpuset_cpus: String,
+    pub cpuset_mems: String,
     pub nano_cpus: i64,
     pub cpu_shares: i64,
     pub cpu_period: i64,
@@ -132,6 +137,12 @@ pub struct HostConfig {
     /// `--group-add`: group names or ids.
     #[serde(deserialize_with = "null_as_default")]
     pub group_add: Vec<String>,
+    /// `--device`: not implemented, kept only so that a request naming devices
+    /// is refused rather than silently run without them.
+    #[serde(deserialize_with = "null_as_default")]
+    pub devices: Vec<serde_json::Value>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub device_cgroup_rules: Vec<String>,
 }
 
 /// One `--ulimit` (-1 is unlimited).

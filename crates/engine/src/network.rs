@@ -219,8 +219,12 @@ impl Engine {
 
     fn create_default_bridge(&self) -> Result<()> {
         let cfg = &self.config.network;
-        let (subnet, gateway) = match &cfg.bip {
-            Some(bip) => {
+        let existing = match cfg.bip {
+            Some(_) => None,
+            None => berth_network::bridge_ipv4_address(&cfg.bridge).map_err(net_error)?,
+        };
+        let (subnet, gateway) = match (&cfg.bip, existing) {
+            (Some(bip), _) => {
                 let (addr, prefix) = bip.split_once('/').ok_or_else(|| {
                     EngineError::InvalidArgument(format!("--bip {bip}: expected ADDRESS/PREFIX"))
                 })?;
@@ -233,7 +237,14 @@ impl Engine {
                 let net = Ipv4Net::new(gw, prefix).map_err(net_error)?.trunc();
                 (net, gw)
             }
-            None => {
+            // A bridge that already carries an address (another data root's, or
+            // one made by hand) is adopted with it, as dockerd adopts docker0:
+            // adding a fresh subnet at every such start would pile them up.
+            (None, Some(net)) => {
+                tracing::info!(bridge = %cfg.bridge, address = %net.addr(), "adopting the existing bridge's address");
+                (net.trunc(), net.addr())
+            }
+            (None, None) => {
                 let net = self.free_subnet(None)?;
                 let gw = net
                     .hosts()
@@ -476,6 +487,22 @@ impl Engine {
         }
         if let Some(fw) = &self.networking.firewall {
             let _ = fw.teardown();
+        }
+    }
+
+    /// At a clean shutdown: with no container left running, berthd's firewall
+    /// table (and its FORWARD accepts) serves nothing and goes; the next start
+    /// rebuilds it. Running containers keep their rules (they outlive berthd).
+    /// Bridges stay, as docker0 does.
+    pub fn release_firewall_if_idle(&self) {
+        let running = self.lock().containers.values().any(|c| c.state.running);
+        if running {
+            return;
+        }
+        if let Some(fw) = &self.networking.firewall {
+            if let Err(e) = fw.teardown() {
+                tracing::warn!(error = %e, "removing the firewall table at shutdown");
+            }
         }
     }
 

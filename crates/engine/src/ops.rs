@@ -486,28 +486,7 @@ impl Engine {
                 ));
             }
         }
-        if u.memory.is_some_and(|m| m > 0 && m < 6 * 1024 * 1024) {
-            return Err(EngineError::InvalidArgument(
-                "Minimum memory limit allowed is 6MB".into(),
-            ));
-        }
-        let cpu = match (u.nano_cpus, u.cpu_quota, u.cpu_period) {
-            (Some(n), _, _) => Some((n.saturating_mul(100_000) / 1_000_000_000, 100_000)),
-            (None, Some(q), p) => Some((q, p.filter(|p| *p > 0).unwrap_or(100_000) as u64)),
-            _ => None,
-        };
-        let limits = berth_runtime::cgroups::Limits {
-            memory: u.memory,
-            cpu,
-            cpu_shares: u.cpu_shares.filter(|s| *s > 0).map(|s| s as u64),
-            pids: u.pids_limit,
-        };
-        if c.state.running {
-            berth_runtime::cgroups::apply(&self.cgroups_path(&c), &limits)
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
-        }
-        let c = self.update(&c.id, |r| {
-            let h = &mut r.host_config;
+        let change = |h: &mut crate::model::HostConfig| {
             if let Some(m) = u.memory {
                 h.memory = m;
             }
@@ -532,7 +511,37 @@ impl Engine {
             if let Some(p) = u.restart_policy.clone() {
                 h.restart_policy = p;
             }
-        })?;
+        };
+        // The result is checked as a create would check it.
+        let mut merged = c.host_config.clone();
+        change(&mut merged);
+        crate::validate::resources(&merged)?;
+        let cpu = match (u.nano_cpus, u.cpu_quota, u.cpu_period) {
+            (Some(n), _, _) => Some((n.saturating_mul(100_000) / 1_000_000_000, 100_000)),
+            (None, Some(q), p) => Some((q, p.filter(|p| *p > 0).unwrap_or(100_000) as u64)),
+            _ => None,
+        };
+        let limits = berth_runtime::cgroups::Limits {
+            memory: u.memory,
+            cpu,
+            cpu_shares: u.cpu_shares.filter(|s| *s > 0).map(|s| s as u64),
+            pids: u.pids_limit,
+        };
+        if c.state.running {
+            let rel = self.cgroups_path(&c);
+            if let Err(e) = berth_runtime::cgroups::apply(&rel, &limits) {
+                // A container that exits during the update takes its cgroup
+                // with it; as dockerd, the update then holds for the next start.
+                if berth_runtime::cgroups::dir("pids", &rel).exists() {
+                    return Err(EngineError::Internal(format!(
+                        "update container {}: {e}",
+                        c.id
+                    )));
+                }
+                tracing::debug!(id = %c.id, error = %e, "container exited during update");
+            }
+        }
+        let c = self.update(&c.id, |r| change(&mut r.host_config))?;
         self.emit_container("update", &c);
         Ok(())
     }

@@ -367,9 +367,11 @@ impl Engine {
             [src, dest, mode] => (*src, *dest, *mode),
             _ => return Err(invalid()),
         };
-        if dest.is_empty() {
+        // `:/x` names a source, an empty one: not an anonymous volume.
+        if dest.is_empty() || (parts.len() > 1 && source.is_empty()) {
             return Err(invalid());
         }
+        crate::validate::bind_mode(mode, PROPAGATIONS)?;
         let destination = clean_destination(dest)?;
         let mut rw = true;
         let mut propagation = String::new();

@@ -115,6 +115,32 @@ pub fn bridge_exists(name: &str) -> bool {
     }
 }
 
+/// The first IPv4 address (with its prefix) of the existing bridge `name`, or
+/// None when there is no such bridge or it has no IPv4 address. A daemon that
+/// finds a bridge it has no record of adopts this address, as dockerd adopts
+/// an existing docker0, instead of adding one more subnet to it.
+pub fn bridge_ipv4_address(name: &str) -> Result<Option<crate::Ipv4Net>> {
+    validate_ifname(name)?;
+    let mut nl = Netlink::open().map_err(|e| Error::netlink("open socket", name, e))?;
+    let Some(link) = nl
+        .link_by_name(name)
+        .map_err(|e| Error::netlink("get link", name, e))?
+    else {
+        return Ok(None);
+    };
+    if link_kind(&link) != Some(&InfoKind::Bridge) {
+        return Ok(None);
+    }
+    let index = link.header.index;
+    let addresses = nl
+        .ipv4_addresses()
+        .map_err(|e| Error::netlink("list addresses", name, e))?;
+    Ok(addresses
+        .into_iter()
+        .find(|(i, _)| *i == index)
+        .map(|(_, net)| net))
+}
+
 /// Writes a sysctl value unless it already has it.
 pub(crate) fn write_sysctl(path: &str, value: &str) -> Result<()> {
     let p = Path::new(path);

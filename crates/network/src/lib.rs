@@ -35,7 +35,7 @@ mod netns;
 mod ports;
 mod validate;
 
-pub use bridge::{bridge_exists, ensure_bridge, remove_bridge};
+pub use bridge::{bridge_exists, bridge_ipv4_address, ensure_bridge, remove_bridge};
 pub use dns::{host_resolvers, DnsServer, Lookup};
 pub use endpoint::{attach, detach, mac_for_ip, EndpointConfig};
 pub use error::{Error, Result};

@@ -74,6 +74,14 @@ pub struct SpecOptions {
     pub network: NetworkMode,
     /// Bytes; 0 means unlimited.
     pub memory: i64,
+    /// The soft limit in bytes; 0 means none.
+    #[serde(default)]
+    pub memory_reservation: i64,
+    /// `--cpuset-cpus` / `--cpuset-mems` lists; empty means all.
+    #[serde(default)]
+    pub cpuset_cpus: String,
+    #[serde(default)]
+    pub cpuset_mems: String,
     /// CPU quota in billionths of a CPU (docker's NanoCpus); 0 means unlimited.
     pub nano_cpus: i64,
     pub cpu_shares: u64,
@@ -184,7 +192,16 @@ pub fn build_spec(opts: &SpecOptions) -> Result<Value> {
     if opts.memory > 0 {
         resources["memory"] = json!({ "limit": opts.memory });
     }
+    if opts.memory_reservation > 0 {
+        resources["memory"]["reservation"] = json!(opts.memory_reservation);
+    }
     let mut cpu = serde_json::Map::new();
+    if !opts.cpuset_cpus.is_empty() {
+        cpu.insert("cpus".into(), json!(opts.cpuset_cpus));
+    }
+    if !opts.cpuset_mems.is_empty() {
+        cpu.insert("mems".into(), json!(opts.cpuset_mems));
+    }
     if opts.cpu_shares > 0 {
         cpu.insert("shares".into(), json!(opts.cpu_shares));
     }
@@ -316,6 +333,16 @@ mod tests {
         assert_eq!(res.memory().as_ref().unwrap().limit(), Some(64 << 20));
         assert_eq!(res.cpu().as_ref().unwrap().quota(), Some(50_000));
         assert_eq!(res.pids().as_ref().unwrap().limit(), 10);
+        let mut o = opts();
+        o.memory_reservation = 32 << 20;
+        o.cpuset_cpus = "0".into();
+        o.cpuset_mems = "0".into();
+        let v = build_spec(&o).unwrap();
+        let spec: oci_spec::runtime::Spec = serde_json::from_value(v).unwrap();
+        let res = spec.linux().as_ref().unwrap().resources().as_ref().unwrap();
+        assert_eq!(res.memory().as_ref().unwrap().reservation(), Some(32 << 20));
+        assert_eq!(res.cpu().as_ref().unwrap().cpus().as_deref(), Some("0"));
+        assert_eq!(res.cpu().as_ref().unwrap().mems().as_deref(), Some("0"));
     }
 
     #[test]

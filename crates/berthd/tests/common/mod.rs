@@ -60,6 +60,8 @@ pub struct Daemon {
     pub cgroup_parent: String,
     /// Further berthd flags, kept for restarts.
     extra_args: Vec<String>,
+    /// Environment for berthd, kept for restarts.
+    env: Vec<(String, String)>,
     child: Option<Child>,
     /// berthds killed but not yet reaped (see [`Daemon::kill9_leaving_zombie`]).
     zombies: Vec<Child>,
@@ -122,6 +124,11 @@ impl Daemon {
 
     /// A daemon with further flags (kept across [`Daemon::respawn`]).
     pub fn start_with(extra_args: &[&str]) -> Daemon {
+        Daemon::start_env(extra_args, &[])
+    }
+
+    /// A daemon with further flags and environment variables.
+    pub fn start_env(extra_args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("bt{}x{n}", std::process::id());
         let root = std::env::temp_dir().join(format!("berth-{name}"));
@@ -133,6 +140,10 @@ impl Daemon {
             socket: root.join("berth.sock"),
             cgroup_parent: format!("berth-test-{name}"),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             name,
             root,
             child: None,
@@ -168,6 +179,7 @@ impl Daemon {
             .arg("--default-address-pool")
             .arg(format!("base={}.0/22,size=24", self.subnet_prefix(0)))
             .args(&self.extra_args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)
@@ -276,33 +288,7 @@ impl Daemon {
 
     /// One raw HTTP/1.1 request; returns (status, headers, body).
     pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String, String) {
-        let mut s = UnixStream::connect(&self.socket).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let body = body.unwrap_or("");
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).expect("write request");
-        let mut resp = Vec::new();
-        s.read_to_end(&mut resp).expect("read response");
-        let text = String::from_utf8_lossy(&resp).into_owned();
-        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(rest)
-        } else {
-            rest.to_string()
-        };
-        (status, head.to_string(), body)
+        http_on(&self.socket, method, path, body)
     }
 
     /// One raw request with a binary body; returns (status, body as text).
@@ -429,6 +415,43 @@ impl Drop for Daemon {
     }
 }
 
+/// One request over a unix socket, `Connection: close`; returns (status, head,
+/// body), the body de-chunked.
+pub fn http_on(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String, String) {
+    let mut s = UnixStream::connect(socket).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("write request");
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).expect("read response");
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    (status, head.to_string(), body)
+}
+
 fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
@@ -509,4 +532,99 @@ pub fn cgroups_exist(parent: &str) -> bool {
     std::fs::read_dir("/sys/fs/cgroup")
         .map(|d| d.flatten().any(|e| e.path().join(parent).exists()))
         .unwrap_or(false)
+}
+
+/// A private dockerd (own bridge, no iptables), stopped and cleaned up on drop.
+pub struct Dockerd {
+    child: std::process::Child,
+    pub socket: std::path::PathBuf,
+    root: std::path::PathBuf,
+    bridge: String,
+}
+
+impl Dockerd {
+    pub fn start(dir: &std::path::Path, bridge: &str) -> Dockerd {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = |args: &[&str]| {
+            std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .unwrap()
+                .success()
+        };
+        assert!(ok(&["link", "add", bridge, "type", "bridge"]));
+        std::fs::write(dir.join("daemon.json"), "{}").unwrap();
+        let socket = dir.join("d.sock");
+        let child = std::process::Command::new("dockerd")
+            .arg("--config-file")
+            .arg(dir.join("daemon.json"))
+            .arg("--data-root")
+            .arg(dir.join("root"))
+            .arg("--exec-root")
+            .arg(dir.join("x"))
+            .arg("--pidfile")
+            .arg(dir.join("d.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .args(["--bridge", bridge, "--iptables=false", "--ip-forward=false"])
+            .stdout(std::fs::File::create(dir.join("dockerd.log")).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dockerd is installed by .ci/run (docker.io)");
+        let d = Dockerd {
+            child,
+            socket,
+            root: dir.to_path_buf(),
+            bridge: bridge.to_string(),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while d.docker(&["version"]).0 != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dockerd did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        d
+    }
+
+    pub fn docker(&self, args: &[&str]) -> (i32, String, String) {
+        let out = std::process::Command::new("/usr/local/bin/docker")
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // SIGTERM lets dockerd stop its containerd too.
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let prefix = self.root.display().to_string();
+        let mut points: Vec<&str> = info
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&prefix))
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for p in points {
+            let _ = std::process::Command::new("umount")
+                .args(["-l", p])
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
 }
