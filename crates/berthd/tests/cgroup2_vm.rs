@@ -317,6 +317,8 @@ fn pure_cgroup_v2_host_runs_and_limits_containers() {
     expect("cpu.max", "50000 100000");
     expect("cpu.weight", "59");
     expect("pids.max", "32");
+    expect("cgroupfs-writes", "none");
+    expect("pids.max-after", "32");
     expect("init-in-cgroup", "1");
     let short_id = checks.get("short-id").copied().unwrap_or("?");
     expect("exec", &format!("{short_id}-sleep 300 "));

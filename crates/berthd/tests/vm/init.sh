@@ -49,6 +49,9 @@ check memory.max "$(cat $cg/memory.max)"
 check cpu.max "$(cat $cg/cpu.max)"
 check cpu.weight "$(cat $cg/cpu.weight)"
 check pids.max "$(cat $cg/pids.max)"
+# From inside, the cgroup is read-only: limits cannot be lifted, no sub-cgroup made.
+check cgroupfs-writes "$(berth exec "$id" sh -c '(echo max > /sys/fs/cgroup/pids.max) 2>/dev/null && echo lifted; (echo max > /sys/fs/cgroup/memory.max) 2>/dev/null && echo lifted; mkdir /sys/fs/cgroup/escape 2>/dev/null && echo made; echo none')"
+check pids.max-after "$(cat $cg/pids.max)"
 pid=$(berth inspect -f '{{.State.Pid}}' "$id")
 check init-in-cgroup "$(grep -c "^$pid\$" $cg/cgroup.procs)"
 # exec joins the container: its hostname is the short id, its pid 1 the sleep.
