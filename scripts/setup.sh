@@ -1,27 +1,62 @@
 #!/bin/sh
-# Installs what berth needs, builds it, starts berthd, makes the default busybox
-# image and runs a container that shows its isolation. Run as root.
+# Installs what berth needs, builds it, installs its binaries in $PREFIX/bin
+# (default /usr/local/bin), starts berthd in the background unless one already
+# answers, makes the default busybox image and runs a container that shows its
+# isolation. Run as root; safe to run again.
+#
+# BERTH_SOCKET=/run/NAME/berth.sock runs a berthd of its own beside any other
+# (exec root /run/NAME, data root /var/lib/NAME, bridge NAME0): what CI does.
 set -eu
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends busybox-static libseccomp-dev pkg-config iproute2 runc nftables >/dev/null
-cargo build --release
-berth=target/release/berth
+cargo build --release --bins
+prefix=${PREFIX:-/usr/local}
+mkdir -p "$prefix/bin"
+# install(1) replaces each file (new inode), so running monitors keep their binary.
+for bin in berth berthd berth-monitor berth-registry; do
+  install -m 0755 "target/release/$bin" "$prefix/bin/$bin"
+done
+berth=$prefix/bin/berth
+
 socket=${BERTH_SOCKET:-/run/berth/berth.sock}
-export BERTH_HOST="unix://$socket"
-if ! $berth version >/dev/null 2>&1; then
-  mkdir -p /var/log
-  nohup target/release/berthd -H "unix://$socket" >/var/log/berthd.log 2>&1 &
-  i=0
-  while [ ! -S "$socket" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+run_dir=$(dirname "$socket")
+if [ "$socket" = /run/berth/berth.sock ]; then
+  set -- # dockerd's defaults: /var/lib/berth, /run/berth, berth0
+  log=/var/log/berthd.log
+else
+  name=$(basename "$run_dir")
+  set -- --exec-root "$run_dir" --data-root "/var/lib/$name" --pidfile "$run_dir/berthd.pid" \
+    --bridge "$(printf '%.13s' "$name")0" --cgroup-parent "$name"
+  log=$run_dir/berthd.log
 fi
-scripts/mkbusybox.sh /tmp/berth-busybox-rootfs.tar
-$berth import -c 'CMD ["sh"]' /tmp/berth-busybox-rootfs.tar busybox:latest
-$berth run --rm --hostname isolated busybox sh -c '
+export BERTH_HOST="unix://$socket"
+if ! "$berth" version >/dev/null 2>&1; then
+  mkdir -p "$run_dir" "$(dirname "$log")"
+  nohup "$prefix/bin/berthd" -H "unix://$socket" "$@" >>"$log" 2>&1 </dev/null &
+  i=0
+  until "$berth" version >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ $i -gt 200 ]; then
+      echo "berthd did not start; its log ($log) ends with:" >&2
+      tail -n 20 "$log" >&2
+      exit 1
+    fi
+    sleep 0.05
+  done
+fi
+
+tarball=$(mktemp /tmp/berth-busybox-XXXXXX.tar)
+trap 'rm -f "$tarball"' EXIT
+scripts/mkbusybox.sh "$tarball"
+"$berth" import -c 'CMD ["sh"]' "$tarball" busybox:latest >/dev/null
+# The script runs inside the container: its $ signs are the container shell's.
+"$berth" run --rm --hostname isolated busybox sh -c '
   echo "hello from $(hostname) (uid $(id -u))"
   echo "processes the container can see:"; ps -o pid,comm
-  echo "network: $(ip -4 -o addr show eth0 | awk '{print $4}') via $(ip route | awk '/default/ {print $3}')"
+  echo "network: $(ip -4 -o addr show eth0 | awk "{print \$4}") via $(ip route | awk "/default/ {print \$3}")"
   echo "capabilities: $(grep CapEff /proc/self/status)"
   echo "seccomp mode: $(grep ^Seccomp: /proc/self/status | cut -f2)"'
-echo "berthd is running (log: /var/log/berthd.log); try: $berth run -it busybox sh"
+echo "berthd is running (log: $log, socket: $socket); the binaries are in $prefix/bin."
+echo "try: BERTH_HOST=$BERTH_HOST berth run -it busybox sh"
