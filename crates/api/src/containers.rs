@@ -106,7 +106,12 @@ fn human_duration(since: &str) -> String {
 fn status_text(c: &ContainerRecord) -> String {
     let s = &c.state;
     match s.status.as_str() {
-        "running" => format!("Up {}", human_duration(&s.started_at)),
+        "running" => match s.health.as_ref().map(|h| h.status.as_str()) {
+            // docker's wording: "(health: starting)", "(healthy)", "(unhealthy)".
+            Some("starting") => format!("Up {} (health: starting)", human_duration(&s.started_at)),
+            Some(status) => format!("Up {} ({status})", human_duration(&s.started_at)),
+            None => format!("Up {}", human_duration(&s.started_at)),
+        },
         "paused" => format!("Up {} (Paused)", human_duration(&s.started_at)),
         "restarting" => format!(
             "Restarting ({}) {} ago",

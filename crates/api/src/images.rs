@@ -92,18 +92,66 @@ pub fn list(ctx: &Ctx) -> Resp {
         .containers(true, &Default::default())
         .unwrap_or_default();
     let show_all = ctx.flag("all");
-    let dangling_only = ctx
-        .q("filters")
-        .is_some_and(|f| f.contains("\"dangling\"") && f.contains("true"));
+    let filters = match crate::containers::parse_filters(ctx.q("filters")) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if let Some(key) = filters
+        .keys()
+        .find(|k| !["dangling", "label", "reference"].contains(&k.as_str()))
+    {
+        return error(StatusCode::BAD_REQUEST, &format!("invalid filter '{key}'"));
+    }
     let images: Vec<_> = ctx
         .engine
         .images()
         .iter()
-        .filter(|i| !dangling_only || i.repo_tags.is_empty())
+        .filter(|i| image_matches(i, &filters))
         .filter(|i| show_all || !ctx.engine.is_intermediate(&i.id))
         .map(|i| summary(i, all.iter().filter(|c| c.image_id == i.id).count()))
         .collect();
     json(StatusCode::OK, &images)
+}
+
+/// docker's image list filters: `dangling`, `label` (all must match) and
+/// `reference` (a `*`/`?` pattern on `name:tag`, or on the name alone when it
+/// has no tag).
+fn image_matches(i: &ImageRecord, filters: &berth_engine::Filters) -> bool {
+    filters.iter().all(|(key, values)| match key.as_str() {
+        "label" => berth_engine::labels_match(values, |k| {
+            i.config.config.labels.get(k).map(String::as_str)
+        }),
+        "dangling" => values
+            .iter()
+            .any(|v| matches!(v.as_str(), "true" | "1") == i.repo_tags.is_empty()),
+        "reference" => values.iter().any(|pattern| {
+            i.repo_tags.iter().any(|tag| {
+                let name = tag.rsplit_once(':').map_or(tag.as_str(), |(n, _)| n);
+                let subject = if pattern.contains(':') {
+                    tag.as_str()
+                } else {
+                    name
+                };
+                wildcard_match(pattern.as_bytes(), subject.as_bytes())
+            })
+        }),
+        _ => false,
+    })
+}
+
+/// `*` (any run of characters but `/`) and `?` (one character), as Go's
+/// path.Match reads docker's reference filters.
+fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
+    match (pattern.first(), text.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            wildcard_match(&pattern[1..], text)
+                || (!text.is_empty() && text[0] != b'/' && wildcard_match(pattern, &text[1..]))
+        }
+        (Some(b'?'), Some(&c)) if c != b'/' => wildcard_match(&pattern[1..], &text[1..]),
+        (Some(p), Some(t)) if p == t => wildcard_match(&pattern[1..], &text[1..]),
+        _ => false,
+    }
 }
 
 pub fn inspect(ctx: &Ctx, name: &str) -> Resp {
@@ -329,5 +377,19 @@ pub async fn auth(ctx: &Ctx, req: Request<Incoming>) -> Resp {
             &json!({ "Status": status, "IdentityToken": "" }),
         ),
         Err(e) => engine_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_patterns_as_go_path_match() {
+        assert!(wildcard_match(b"busy*", b"busybox"));
+        assert!(wildcard_match(b"busybox:?atest", b"busybox:latest"));
+        assert!(!wildcard_match(b"busy*", b"library/busybox"));
+        assert!(wildcard_match(b"*/busybox", b"library/busybox"));
+        assert!(!wildcard_match(b"busybox", b"busybox2"));
     }
 }

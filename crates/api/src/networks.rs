@@ -83,14 +83,13 @@ pub fn list(ctx: &Ctx) -> Resp {
     out.push(special_json("none"));
     out.retain(|n| {
         filters.iter().all(|(k, vals)| {
+            if k == "label" {
+                return berth_engine::labels_match(vals, |lk| n["Labels"][lk].as_str());
+            }
             vals.iter().any(|v| match k.as_str() {
                 "name" => n["Name"].as_str().is_some_and(|x| x.contains(v.as_str())),
                 "id" => n["Id"].as_str().is_some_and(|x| x.starts_with(v.as_str())),
                 "driver" => n["Driver"].as_str() == Some(v.as_str()),
-                "label" => match v.split_once('=') {
-                    Some((lk, lv)) => n["Labels"][lk].as_str() == Some(lv),
-                    None => n["Labels"].get(v.as_str()).is_some(),
-                },
                 "type" => {
                     let builtin = matches!(n["Name"].as_str(), Some("bridge" | "host" | "none"));
                     (v == "builtin") == builtin

@@ -174,6 +174,11 @@ fn event_matches(
     filters: &std::collections::HashMap<String, Vec<String>>,
 ) -> bool {
     filters.iter().all(|(key, values)| {
+        if key == "label" {
+            return berth_engine::labels_match(values, |k| {
+                ev.attributes.get(k).map(String::as_str)
+            });
+        }
         values.iter().any(|v| match key.as_str() {
             "type" => ev.kind == v,
             "event" | "status" => &ev.action == v,
@@ -182,10 +187,6 @@ fn event_matches(
                     && (ev.id.starts_with(v.as_str()) || ev.attributes.get("name") == Some(v))
             }
             "image" => ev.attributes.get("image") == Some(v) || ev.id == *v,
-            "label" => match v.split_once('=') {
-                Some((k, val)) => ev.attributes.get(k).is_some_and(|x| x == val),
-                None => ev.attributes.contains_key(v),
-            },
             _ => false,
         })
     })

@@ -131,6 +131,9 @@ pub fn create_body(opts: &ContainerOpts, detach: bool) -> Result<Value, Failure>
     if let Some(e) = &opts.entrypoint {
         config["Entrypoint"] = if e.is_empty() { json!([]) } else { json!([e]) };
     }
+    if let Some(check) = healthcheck(opts)? {
+        config["Healthcheck"] = check;
+    }
     if let Some(s) = &opts.stop_signal {
         config["StopSignal"] = json!(s);
     }
@@ -839,5 +842,98 @@ mod publish_tests {
         assert_eq!(ranged[1].1["HostPort"], "9001");
         assert!(parse_publish("x:80").is_err());
         assert!(parse_publish("80/icmp").is_err());
+    }
+}
+
+/// `--health-*` and `--no-healthcheck` as docker's CLI turns them into
+/// `Config.Healthcheck` (durations in nanoseconds, 0 = inherit from the image).
+fn healthcheck(opts: &ContainerOpts) -> Result<Option<Value>, Failure> {
+    let tuned = opts.health_cmd.is_some()
+        || opts.health_interval.is_some()
+        || opts.health_timeout.is_some()
+        || opts.health_retries.is_some()
+        || opts.health_start_period.is_some()
+        || opts.health_start_interval.is_some();
+    if opts.no_healthcheck {
+        if tuned {
+            return Err(crate::fail(
+                "--no-healthcheck conflicts with --health-* options".to_string(),
+            ));
+        }
+        return Ok(Some(json!({ "Test": ["NONE"] })));
+    }
+    if !tuned {
+        return Ok(None);
+    }
+    let duration = |flag: &str, v: &Option<String>| -> Result<i64, Failure> {
+        match v {
+            None => Ok(0),
+            Some(v) => go_duration_ns(v).filter(|n| *n >= 0).ok_or_else(|| {
+                crate::fail(format!(
+                    "invalid argument {v:?} for \"--{flag}\" flag: time: invalid duration {v:?}"
+                ))
+            }),
+        }
+    };
+    let test = match &opts.health_cmd {
+        Some(cmd) => json!(["CMD-SHELL", cmd]),
+        None => json!([]),
+    };
+    Ok(Some(json!({
+        "Test": test,
+        "Interval": duration("health-interval", &opts.health_interval)?,
+        "Timeout": duration("health-timeout", &opts.health_timeout)?,
+        "StartPeriod": duration("health-start-period", &opts.health_start_period)?,
+        "StartInterval": duration("health-start-interval", &opts.health_start_interval)?,
+        "Retries": opts.health_retries.unwrap_or(0),
+    })))
+}
+
+/// Go's duration syntax (`1m30s`, `500ms`, `2h`), in nanoseconds.
+fn go_duration_ns(v: &str) -> Option<i64> {
+    if v == "0" {
+        return Some(0);
+    }
+    let mut total = 0f64;
+    let mut rest = v;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += number * scale;
+    }
+    (total < i64::MAX as f64).then_some(total as i64)
+}
+
+#[cfg(test)]
+mod health_flag_tests {
+    use super::go_duration_ns;
+
+    #[test]
+    fn durations_as_go_reads_them() {
+        assert_eq!(go_duration_ns("1s"), Some(1_000_000_000));
+        assert_eq!(go_duration_ns("1m30s"), Some(90_000_000_000));
+        assert_eq!(go_duration_ns("250ms"), Some(250_000_000));
+        assert_eq!(go_duration_ns("0"), Some(0));
+        assert_eq!(go_duration_ns("5"), None);
+        assert_eq!(go_duration_ns("x"), None);
     }
 }

@@ -557,7 +557,7 @@ impl Engine {
                 Some(nop(format!("ONBUILD {}", trigger.original.trim())))
             }
             Command::Healthcheck(h) => {
-                cfg.healthcheck = Some(healthcheck_json(h, &cfg.shell));
+                cfg.healthcheck = Some(healthcheck_of(h));
                 Some(nop(ins.original.trim().to_string()))
             }
             Command::Arg(defs) => {
@@ -997,9 +997,12 @@ fn command_argv(cl: &CommandLine, shell: &[String]) -> Vec<String> {
     }
 }
 
-fn healthcheck_json(h: &berth_dockerfile::Healthcheck, shell: &[String]) -> serde_json::Value {
+fn healthcheck_of(h: &berth_dockerfile::Healthcheck) -> crate::model::Healthcheck {
     match h {
-        berth_dockerfile::Healthcheck::None => json!({ "Test": ["NONE"] }),
+        berth_dockerfile::Healthcheck::None => crate::model::Healthcheck {
+            test: vec!["NONE".into()],
+            ..Default::default()
+        },
         berth_dockerfile::Healthcheck::Cmd(c) => {
             let test = match &c.test {
                 CommandLine::Exec(v) => {
@@ -1007,20 +1010,20 @@ fn healthcheck_json(h: &berth_dockerfile::Healthcheck, shell: &[String]) -> serd
                     t.extend(v.iter().cloned());
                     t
                 }
-                CommandLine::Shell(s) => {
-                    let _ = shell;
-                    vec!["CMD-SHELL".to_string(), s.clone()]
-                }
+                CommandLine::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
             };
-            let ns = |d: Option<std::time::Duration>| d.map(|d| d.as_nanos() as u64).unwrap_or(0);
-            json!({
-                "Test": test,
-                "Interval": ns(c.interval),
-                "Timeout": ns(c.timeout),
-                "StartPeriod": ns(c.start_period),
-                "StartInterval": ns(c.start_interval),
-                "Retries": c.retries.unwrap_or(0),
-            })
+            let ns = |d: Option<std::time::Duration>| {
+                d.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+                    .unwrap_or(0)
+            };
+            crate::model::Healthcheck {
+                test,
+                interval: ns(c.interval),
+                timeout: ns(c.timeout),
+                start_period: ns(c.start_period),
+                start_interval: ns(c.start_interval),
+                retries: i64::from(c.retries.unwrap_or(0)),
+            }
         }
     }
 }

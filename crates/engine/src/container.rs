@@ -11,6 +11,16 @@ const RESTART_POLICIES: &[&str] = &["", "no", "always", "unless-stopped", "on-fa
 /// Docker's `ps --filter` keys berth understands, each with its accepted values.
 pub type Filters = HashMap<String, Vec<String>>;
 
+/// docker's `label` filters: every one must match (`key` present, or
+/// `key=value` equal), unlike the other filter keys, where any value matches.
+/// compose relies on it (project + service + oneoff in one query).
+pub fn labels_match<'a>(wanted: &[String], label: impl Fn(&str) -> Option<&'a str>) -> bool {
+    wanted.iter().all(|w| match w.split_once('=') {
+        Some((k, v)) => label(k) == Some(v),
+        None => label(w).is_some(),
+    })
+}
+
 impl Engine {
     pub fn create_container(
         &self,
@@ -116,6 +126,8 @@ impl Engine {
         if config.stop_signal.is_none() {
             config.stop_signal = image_config.stop_signal.clone();
         }
+        crate::health::merge(&mut config.healthcheck, image_config.healthcheck.as_ref());
+        crate::health::validate(config.healthcheck.as_ref())?;
         if config.entrypoint.is_empty() && config.cmd.is_empty() {
             return Err(EngineError::InvalidArgument("No command specified".into()));
         }
@@ -208,7 +220,11 @@ impl Engine {
 
     pub fn containers(&self, all: bool, filters: &Filters) -> Result<Vec<ContainerRecord>> {
         for key in filters.keys() {
-            if !["status", "name", "label", "id", "ancestor", "exited"].contains(&key.as_str()) {
+            if ![
+                "status", "name", "label", "id", "ancestor", "exited", "health",
+            ]
+            .contains(&key.as_str())
+            {
                 return Err(EngineError::InvalidArgument(format!(
                     "invalid filter '{key}'"
                 )));
@@ -337,20 +353,27 @@ fn find<'a>(
 
 fn matches_filters(c: &ContainerRecord, filters: &Filters) -> bool {
     filters.iter().all(|(key, values)| {
+        if key == "label" {
+            return labels_match(values, |k| c.config.labels.get(k).map(String::as_str));
+        }
         values.iter().any(|v| match key.as_str() {
             "status" => &c.state.status == v,
             "name" => c.name.contains(v.trim_start_matches('/')),
             "id" => c.id.starts_with(v.as_str()),
+            "health" => {
+                let status = c
+                    .state
+                    .health
+                    .as_ref()
+                    .map_or("none", |h| h.status.as_str());
+                c.state.running && status == v
+            }
             "ancestor" => &c.config.image == v || c.image_id.contains(v.as_str()),
             "exited" => {
                 !c.state.running
                     && c.state.status == "exited"
                     && c.state.exit_code.to_string() == *v
             }
-            "label" => match v.split_once('=') {
-                Some((k, val)) => c.config.labels.get(k).is_some_and(|x| x == val),
-                None => c.config.labels.contains_key(v),
-            },
             _ => false,
         })
     })

@@ -148,6 +148,7 @@ impl Engine {
         self.write_exec_process(&c, &exec, &process_path)?;
         let exit_file = self.exec_exit_file(&exec);
         let config = MonitorConfig {
+            health: None,
             mode: Mode::Exec,
             id: c.id.clone(),
             state_root: self.runtime_root(),

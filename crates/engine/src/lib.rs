@@ -16,6 +16,7 @@ mod distribution;
 mod events;
 mod exec;
 mod export;
+mod health;
 
 mod container;
 mod copy;
@@ -38,7 +39,7 @@ use berth_store::Store;
 
 pub use build::BuildOptions;
 pub use commit::CommitOptions;
-pub use container::Filters;
+pub use container::{labels_match, Filters};
 pub use distribution::{RegistryAuth, RemoteRef};
 pub use events::Event;
 pub use exec::{ExecConfig, ExecRecord};

@@ -107,6 +107,7 @@ impl Engine {
             .map_err(|e| EngineError::Internal(format!("create {}: {e}", bundle.display())))?;
         let snapshot = Snapshot::new(&dir, lowers);
         let (config, copy_up) = self.write_bundle(&c, &snapshot, &network)?;
+        let health = self.health_probe(&c, &bundle)?;
 
         let monitor_config = MonitorConfig {
             mode: Mode::Init,
@@ -132,6 +133,7 @@ impl Engine {
             runtime: self.container_runtime(&c)?,
             copy_up,
             seccomp_cache: Some(self.seccomp_cache_dir()),
+            health,
         };
         let mut monitor_config = monitor_config;
         let pending = self.lock().pending_attach.remove(id).unwrap_or_default();
@@ -168,6 +170,14 @@ impl Engine {
             r.state.oom_killed = false;
             r.state.started_at = now_rfc3339();
             r.state.finished_at = crate::model::ZERO_TIME.into();
+            // Every start begins a fresh health history, as docker's does.
+            r.state.health = monitor_config
+                .health
+                .as_ref()
+                .map(|_| crate::model::Health {
+                    status: "starting".into(),
+                    ..Default::default()
+                });
         })?;
         self.emit_container("start", &record);
         self.watch(
@@ -420,7 +430,7 @@ impl Engine {
         let engine = self.clone();
         tokio::spawn(async move {
             let exit = loop {
-                if let Some(exit) = wait_monitor(&socket).await {
+                if let Some(exit) = wait_monitor(&socket, |h| engine.record_health(&id, h)).await {
                     break exit;
                 }
                 if let Some(exit) = read_exit_file(&exit_file) {
@@ -665,14 +675,27 @@ impl Engine {
     }
 }
 
-async fn wait_monitor(socket: &Path) -> Option<ExitRecord> {
+/// Waits on the monitor for the exit record, handing each health report that
+/// comes before it to `on_health`.
+async fn wait_monitor(
+    socket: &Path,
+    mut on_health: impl FnMut(crate::model::Health),
+) -> Option<ExitRecord> {
     let mut stream = UnixStream::connect(socket).await.ok()?;
     let mut req = serde_json::to_vec(&Request::Wait).ok()?;
     req.push(b'\n');
     stream.write_all(&req).await.ok()?;
-    let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).await.ok()?;
-    serde_json::from_str(&line).ok()
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await.ok()? == 0 {
+            return None;
+        }
+        match serde_json::from_str::<berth_monitor::WaitLine>(&line).ok()? {
+            berth_monitor::WaitLine::Health { health } => on_health(health),
+            berth_monitor::WaitLine::Exit(exit) => return Some(exit),
+        }
+    }
 }
 
 /// `--group-add` entries as gids: numbers as they are, names from the

@@ -24,7 +24,7 @@ pub struct ContainerConfig {
     #[serde(deserialize_with = "string_or_list")]
     pub cmd: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<serde_json::Value>,
+    pub healthcheck: Option<Healthcheck>,
     pub image: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
@@ -53,6 +53,31 @@ pub struct ContainerConfig {
     )]
     pub shell: Vec<String>,
 }
+
+/// docker's `Config.Healthcheck`: `Test` is `[]` (inherit), `["NONE"]`,
+/// `["CMD", arg...]` or `["CMD-SHELL", command]`; durations in nanoseconds,
+/// 0 meaning "inherit" (then docker's defaults).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Healthcheck {
+    #[serde(deserialize_with = "null_as_default")]
+    pub test: Vec<String>,
+    // Clients send null for what they leave unset (docker-py does).
+    #[serde(deserialize_with = "null_as_default")]
+    pub interval: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub timeout: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub start_period: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub start_interval: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub retries: i64,
+}
+
+/// `State.Health` as docker shows it; the monitor that runs the probes reports it
+/// in this very shape.
+pub use berth_monitor::{Health, HealthLogEntry};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
@@ -91,9 +116,12 @@ pub struct HostConfig {
     pub memory: i64,
     pub memory_swap: i64,
     /// `--memory-reservation`: the soft limit, in bytes.
+    #[serde(deserialize_with = "null_as_default")]
     pub memory_reservation: i64,
     /// `--cpuset-cpus` / `--cpuset-mems`, the kernel's list format (`0-2,4`).
+    #[serde(deserialize_with = "null_as_default")]
     pub cpuset_cpus: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub cpuset_mems: String,
     pub nano_cpus: i64,
     pub cpu_shares: i64,
@@ -312,6 +340,10 @@ pub struct ContainerState {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// Present while a container with a health check runs (and after, as docker
+    /// keeps the last state).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
 }
 
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";

@@ -137,10 +137,14 @@ impl Engine {
             .into_iter()
             .filter(|v| {
                 filters.iter().all(|(key, values)| {
+                    if key == "label" {
+                        return crate::labels_match(values, |k| {
+                            v.labels.get(k).map(String::as_str)
+                        });
+                    }
                     values.iter().any(|val| match key.as_str() {
                         "name" => v.name.contains(val.as_str()),
                         "driver" => &v.driver == val,
-                        "label" => label_matches(&v.labels, val),
                         "dangling" => {
                             let dangling = self.volume_users(&v.name).is_empty();
                             matches!(val.as_str(), "true" | "1") == dangling
@@ -198,7 +202,7 @@ impl Engine {
             if !all && !v.labels.contains_key(ANONYMOUS_LABEL) {
                 continue;
             }
-            if !labels.iter().all(|l| label_matches(&v.labels, l)) {
+            if !crate::labels_match(&labels, |k| v.labels.get(k).map(String::as_str)) {
                 continue;
             }
             if !self.volume_users(&v.name).is_empty() {
@@ -646,13 +650,6 @@ impl Engine {
                 tracing::info!(volume = %m.name, error = %e, "anonymous volume kept");
             }
         }
-    }
-}
-
-fn label_matches(labels: &BTreeMap<String, String>, filter: &str) -> bool {
-    match filter.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-        None => labels.contains_key(filter),
     }
 }
 

@@ -13,7 +13,9 @@
 //! * `attach`: the monitor streams output in docker's stdcopy framing (8-byte header:
 //!   stream id, three zero bytes, big-endian length), and whatever the client writes
 //!   is fed to the container's stdin; the client's write-shutdown is stdin EOF.
-//! * `wait`: the monitor replies with one [`ExitRecord`] line when the process exits.
+//! * `wait`: with a health check, the monitor sends a [`WaitLine::Health`] line at
+//!   once and after every probe; it replies with one [`ExitRecord`] line when the
+//!   process exits.
 //! * `resize`: applied to the terminal, then the connection closes.
 //! * `state`: the monitor replies with one [`StateReply`] line once the process has
 //!   started (a request made during the start waits for it), then closes. A berthd
@@ -81,6 +83,59 @@ pub struct MonitorConfig {
     /// Where compiled seccomp filters are kept between containers.
     #[serde(default)]
     pub seccomp_cache: Option<PathBuf>,
+    /// Init: the health check to run, if any.
+    #[serde(default)]
+    pub health: Option<HealthProbe>,
+}
+
+/// A container's health check, run by its monitor (so probes go on while berthd
+/// is away, and cost no process of their own between probes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HealthProbe {
+    /// The probe's OCI process: the container's own, with the probe's command.
+    pub process_json: PathBuf,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    /// Failures during this time after the start do not count.
+    pub start_period_ms: u64,
+    /// The interval while the start period lasts and the container is `starting`.
+    pub start_interval_ms: u64,
+    /// Consecutive failures that make the container `unhealthy`.
+    pub retries: u32,
+    /// The cgroup's freezer file: no probe runs in a paused container.
+    #[serde(default)]
+    pub freezer_file: Option<PathBuf>,
+}
+
+/// docker's `State.Health`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Health {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    pub failing_streak: u32,
+    /// The last five probes, oldest first.
+    pub log: Vec<HealthLogEntry>,
+}
+
+/// One probe: RFC 3339 times, the exit code (-1 for a probe that timed out) and
+/// the first 4 KiB of its output.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HealthLogEntry {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i32,
+    pub output: String,
+}
+
+/// A line on a `wait` connection: health reports while the process runs, then
+/// the exit record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum WaitLine {
+    Health { health: Health },
+    Exit(ExitRecord),
 }
 
 /// Docker's copy-up: an empty volume mounted over a directory of the image gets

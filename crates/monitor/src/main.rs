@@ -1,5 +1,6 @@
 //! `berth-monitor CONFIG_JSON`: parents one container process; see the library docs.
 
+mod health;
 mod log;
 
 use std::collections::VecDeque;
@@ -11,7 +12,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use berth_monitor::{
-    frame_header, ExitRecord, Mode, MonitorConfig, Request, StartReply, StateReply, STDERR, STDOUT,
+    frame_header, ExitRecord, Mode, MonitorConfig, Request, StartReply, StateReply, WaitLine,
+    STDERR, STDOUT,
 };
 use berth_runtime::external::ExternalRuntime;
 use berth_runtime::youki::{self, Stdio};
@@ -131,6 +133,8 @@ struct Monitor {
     log: Option<JsonLog>,
     clients: Vec<Client>,
     exit: Option<ExitRecord>,
+    /// The health check, for a container that has one.
+    prober: Option<health::Prober>,
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
@@ -247,7 +251,6 @@ impl Monitor {
             }
         }
         Ok(Monitor {
-            config,
             pid,
             listener,
             signals,
@@ -258,6 +261,11 @@ impl Monitor {
             pty_master,
             log,
             clients: early_clients,
+            prober: match config.mode {
+                Mode::Init => config.health.clone().map(health::Prober::new),
+                Mode::Exec => None,
+            },
+            config,
             exit: None,
         })
     }
@@ -394,11 +402,34 @@ impl Monitor {
         if let (Some(fd), false) = (&self.stdin, self.pending_stdin.is_empty()) {
             fds.push(pfd(fd.as_raw_fd(), libc::POLLOUT));
         }
-        let timeout = if self.exit.is_some() { 100 } else { -1 };
+        let probe_slot = fds.len();
+        let probe_fd = self.prober.as_ref().and_then(|p| p.output_fd());
+        if let Some(fd) = probe_fd {
+            fds.push(pfd(fd, libc::POLLIN));
+        }
+        let timeout = if self.exit.is_some() {
+            100
+        } else {
+            match self.prober.as_ref().and_then(|p| p.wait_budget()) {
+                // Rounded up, so that the probe is due when poll returns.
+                Some(budget) => budget.as_millis().saturating_add(1).min(i32::MAX as u128) as i32,
+                None => -1,
+            }
+        };
         // SAFETY: fds is a valid array of pollfd.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if self.exit.is_none() {
+            if let Some(p) = &mut self.prober {
+                p.tick(&self.config);
+            }
+        }
         if n <= 0 {
             return;
+        }
+        if probe_fd.is_some() && fds[probe_slot].revents != 0 {
+            if let Some(p) = &mut self.prober {
+                p.read_output();
+            }
         }
         if fds[0].revents != 0 {
             while let Ok(Some(_)) = self.signals.read_signal() {}
@@ -431,7 +462,18 @@ impl Monitor {
 
     fn reap(&mut self) {
         loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            let waited = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG));
+            let probe_helper = self.prober.as_ref().and_then(|p| p.helper());
+            if let (Ok(status), Some(helper)) = (&waited, probe_helper) {
+                if status.pid() == Some(helper) {
+                    let changed = self.prober.as_mut().is_some_and(|p| p.helper_exited());
+                    if changed {
+                        self.report_health();
+                    }
+                    continue;
+                }
+            }
+            match waited {
                 Ok(WaitStatus::Exited(pid, code)) if pid.as_raw() == self.pid => {
                     self.record_exit(code);
                 }
@@ -444,7 +486,21 @@ impl Monitor {
         }
     }
 
+    /// Sends the current health to every `wait` client (berthd keeps it for
+    /// inspect and turns status changes into events).
+    fn report_health(&mut self) {
+        let Some(p) = &self.prober else { return };
+        let line = WaitLine::Health {
+            health: p.health.clone(),
+        };
+        self.clients
+            .retain(|c| !matches!(c.request, Request::Wait) || send_line(&c.stream, &line).is_ok());
+    }
+
     fn record_exit(&mut self, exit_code: i32) {
+        if let Some(p) = &mut self.prober {
+            p.abandon();
+        }
         let oom_killed = self.config.oom_files.iter().any(|f| oom_kill_count(f) > 0);
         self.exit = Some(ExitRecord {
             exit_code,
@@ -475,7 +531,18 @@ impl Monitor {
             }
             // Answered only from finish(), after the exit record is on disk and the
             // rootfs is unmounted: whoever waits may remove the container at once.
-            Request::Wait => self.clients.push(client),
+            Request::Wait => {
+                // A (re)connecting berthd learns the health at once.
+                if let Some(p) = &self.prober {
+                    let line = WaitLine::Health {
+                        health: p.health.clone(),
+                    };
+                    if send_line(&client.stream, &line).is_err() {
+                        return;
+                    }
+                }
+                self.clients.push(client)
+            }
             Request::Attach { stdin, .. } => {
                 let reads_stdin = stdin && self.stdin.is_some();
                 self.clients.push(Client {
