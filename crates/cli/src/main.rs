@@ -4,6 +4,7 @@
 mod b64;
 mod build;
 mod client;
+mod compose;
 mod containers;
 mod copy;
 mod format;
@@ -543,6 +544,13 @@ enum Command {
         /// DEST: CONTAINER:PATH, a local path, or - (a tar on stdout)
         dest: String,
     },
+    /// Define and run multi-container applications
+    Compose {
+        #[command(flatten)]
+        project: ComposeProject,
+        #[command(subcommand)]
+        command: ComposeCommand,
+    },
     /// Manage networks
     Network {
         #[command(subcommand)]
@@ -663,6 +671,188 @@ enum Command {
     Version,
     /// Display system-wide information
     Info,
+}
+
+#[derive(clap::Args)]
+struct ComposeProject {
+    /// Compose configuration files
+    #[arg(short = 'f', long = "file")]
+    file: Vec<std::path::PathBuf>,
+    /// Project name
+    #[arg(short = 'p', long = "project-name")]
+    project_name: Option<String>,
+    /// Specify an alternate working directory (default: the path of the first specified Compose file)
+    #[arg(long = "project-directory")]
+    project_directory: Option<std::path::PathBuf>,
+    /// Specify an alternate environment file
+    #[arg(long = "env-file")]
+    env_file: Vec<std::path::PathBuf>,
+    /// Specify a profile to enable
+    #[arg(long = "profile")]
+    profile: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum ComposeCommand {
+    /// Create and start containers
+    Up {
+        /// Detached mode: Run containers in the background
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Build images before starting containers
+        #[arg(long)]
+        build: bool,
+        /// Don't build an image, even if it's policy
+        #[arg(long = "no-build")]
+        no_build: bool,
+        /// Recreate containers even if their configuration and image haven't changed
+        #[arg(long = "force-recreate")]
+        force_recreate: bool,
+        /// If containers already exist, don't recreate them
+        #[arg(long = "no-recreate")]
+        no_recreate: bool,
+        /// Remove containers for services not defined in the Compose file
+        #[arg(long = "remove-orphans")]
+        remove_orphans: bool,
+        /// Wait for services to be running|healthy. Implies detached mode
+        #[arg(long)]
+        wait: bool,
+        /// Maximum duration in seconds to wait for the project to be running|healthy
+        #[arg(long = "wait-timeout")]
+        wait_timeout: Option<u64>,
+        /// Use this timeout in seconds for container shutdown
+        #[arg(short = 't', long = "timeout")]
+        timeout: Option<i64>,
+        /// Scale SERVICE to NUM instances (SERVICE=NUM)
+        #[arg(long)]
+        scale: Vec<String>,
+        services: Vec<String>,
+    },
+    /// Stop and remove containers, networks
+    Down {
+        /// Remove named volumes declared in the "volumes" section of the Compose file and anonymous volumes attached to containers
+        #[arg(short = 'v', long)]
+        volumes: bool,
+        /// Remove containers for services not defined in the Compose file
+        #[arg(long = "remove-orphans")]
+        remove_orphans: bool,
+        /// Specify a shutdown timeout in seconds
+        #[arg(short = 't', long = "timeout")]
+        timeout: Option<i64>,
+    },
+    /// List containers
+    Ps {
+        /// Show all stopped containers (including those created by the run command)
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Only display IDs
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Display services
+        #[arg(long)]
+        services: bool,
+        /// Format the output: table or json
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// View output from containers
+    Logs {
+        /// Follow log output
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Number of lines to show from the end of the logs for each container
+        #[arg(short = 'n', long)]
+        tail: Option<String>,
+        /// Show timestamps
+        #[arg(short = 't', long)]
+        timestamps: bool,
+        /// Don't print prefix in logs
+        #[arg(long = "no-log-prefix")]
+        no_log_prefix: bool,
+        services: Vec<String>,
+    },
+    /// Execute a command in a running container
+    Exec {
+        /// Detached mode: Run command in the background
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Disable pseudo-TTY allocation. By default `compose exec` allocates a TTY
+        #[arg(short = 'T', long = "no-TTY")]
+        no_tty: bool,
+        /// Set environment variables
+        #[arg(short = 'e', long = "env")]
+        env: Vec<String>,
+        /// Path to workdir directory for this command
+        #[arg(short = 'w', long)]
+        workdir: Option<String>,
+        /// Run the command as this user
+        #[arg(short = 'u', long)]
+        user: Option<String>,
+        /// Give extended privileges to the process
+        #[arg(long)]
+        privileged: bool,
+        /// Index of the container if service has multiple replicas
+        #[arg(long, default_value_t = 1)]
+        index: u32,
+        service: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Stop services
+    Stop {
+        /// Specify a shutdown timeout in seconds
+        #[arg(short = 't', long = "timeout")]
+        timeout: Option<i64>,
+        services: Vec<String>,
+    },
+    /// Start services
+    Start { services: Vec<String> },
+    /// Restart service containers
+    Restart {
+        /// Specify a shutdown timeout in seconds
+        #[arg(short = 't', long = "timeout")]
+        timeout: Option<i64>,
+        services: Vec<String>,
+    },
+    /// Force stop service containers
+    Kill {
+        /// SIGNAL to send to the container
+        #[arg(short = 's', long, default_value = "SIGKILL")]
+        signal: String,
+        services: Vec<String>,
+    },
+    /// Removes stopped service containers
+    Rm {
+        /// Don't ask to confirm removal
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Stop the containers, if required, before removing
+        #[arg(short = 's', long)]
+        stop: bool,
+        /// Remove any anonymous volumes attached to containers
+        #[arg(short = 'v', long)]
+        volumes: bool,
+        services: Vec<String>,
+    },
+    /// Pause services
+    Pause { services: Vec<String> },
+    /// Unpause services
+    Unpause { services: Vec<String> },
+    /// List running compose projects
+    Ls {
+        /// Show all stopped Compose projects
+        #[arg(short = 'a', long)]
+        all: bool,
+    },
+    /// Parse, resolve and render compose file in canonical format
+    Config {
+        /// Only validate the configuration, don't print anything
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Print the service names, one per line
+        #[arg(long)]
+        services: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -1110,6 +1300,158 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
             &change,
             pause,
         ),
+        Command::Compose { project, command } => {
+            let popts = compose::ProjectOptions {
+                files: project.file,
+                project_name: project.project_name,
+                project_directory: project.project_directory,
+                env_files: project.env_file,
+                profiles: project.profile,
+            };
+            match command {
+                ComposeCommand::Up {
+                    detach,
+                    build,
+                    no_build,
+                    force_recreate,
+                    no_recreate,
+                    remove_orphans,
+                    wait,
+                    wait_timeout,
+                    timeout,
+                    scale,
+                    services,
+                } => compose::up(
+                    client,
+                    &popts,
+                    &compose::UpOptions {
+                        detach: detach || wait,
+                        build,
+                        no_build,
+                        force_recreate,
+                        no_recreate,
+                        remove_orphans,
+                        wait,
+                        wait_timeout,
+                        timeout,
+                        scale,
+                        services,
+                    },
+                ),
+                ComposeCommand::Down {
+                    volumes,
+                    remove_orphans,
+                    timeout,
+                } => compose::down(
+                    client,
+                    &popts,
+                    &compose::DownOptions {
+                        volumes,
+                        remove_orphans,
+                        timeout,
+                    },
+                ),
+                ComposeCommand::Ps {
+                    all,
+                    quiet,
+                    services,
+                    format,
+                } => compose::ps(
+                    client,
+                    &popts,
+                    &compose::PsOptions {
+                        all,
+                        quiet,
+                        services,
+                        format,
+                    },
+                ),
+                ComposeCommand::Logs {
+                    follow,
+                    tail,
+                    timestamps,
+                    no_log_prefix,
+                    services,
+                } => compose::logs(
+                    client,
+                    &popts,
+                    &compose::LogsOptions {
+                        follow,
+                        tail,
+                        timestamps,
+                        no_log_prefix,
+                        services,
+                    },
+                ),
+                ComposeCommand::Config { quiet, services } => {
+                    compose::config(&popts, quiet, services)
+                }
+                ComposeCommand::Exec {
+                    detach,
+                    no_tty,
+                    env,
+                    workdir,
+                    user,
+                    privileged,
+                    index,
+                    service,
+                    command,
+                } => compose::exec(
+                    client,
+                    &popts,
+                    &service,
+                    index,
+                    &command,
+                    run::ExecOpts {
+                        detach,
+                        interactive: !detach,
+                        tty: !no_tty && !detach && term::is_terminal(0),
+                        env: &env,
+                        workdir: workdir.as_deref(),
+                        user: user.as_deref(),
+                        privileged,
+                    },
+                ),
+                ComposeCommand::Stop { timeout, services } => {
+                    let q: Vec<(&str, String)> =
+                        timeout.map(|t| ("t", t.to_string())).into_iter().collect();
+                    compose::lifecycle(client, &popts, "stop", &services, &q)
+                }
+                ComposeCommand::Start { services } => {
+                    compose::lifecycle(client, &popts, "start", &services, &[])
+                }
+                ComposeCommand::Restart { timeout, services } => {
+                    let q: Vec<(&str, String)> =
+                        timeout.map(|t| ("t", t.to_string())).into_iter().collect();
+                    compose::lifecycle(client, &popts, "restart", &services, &q)
+                }
+                ComposeCommand::Kill { signal, services } => {
+                    compose::lifecycle(client, &popts, "kill", &services, &[("signal", signal)])
+                }
+                ComposeCommand::Rm {
+                    force: _,
+                    stop,
+                    volumes,
+                    services,
+                } => {
+                    if stop {
+                        compose::lifecycle(client, &popts, "stop", &services, &[])?;
+                    }
+                    let mut q = vec![];
+                    if volumes {
+                        q.push(("v", "1".to_string()));
+                    }
+                    compose::lifecycle(client, &popts, "rm", &services, &q)
+                }
+                ComposeCommand::Pause { services } => {
+                    compose::lifecycle(client, &popts, "pause", &services, &[])
+                }
+                ComposeCommand::Unpause { services } => {
+                    compose::lifecycle(client, &popts, "unpause", &services, &[])
+                }
+                ComposeCommand::Ls { all } => compose::ls(client, all),
+            }
+        }
         Command::Network { command } => match command {
             NetworkCommand::Create {
                 driver,

@@ -51,7 +51,8 @@ pub struct Service {
     /// `deploy.restart_policy` (none → "no", any → "always", on-failure[:max_attempts])
     /// when `restart` is unset.
     pub restart: Option<String>,
-    /// `deploy.replicas`, else `scale`, else 1.
+    /// `deploy.replicas`, else `scale`, else 1 (both set to different
+    /// counts is an error, as in docker compose).
     pub replicas: u32,
     pub labels: BTreeMap<String, String>,
     pub container_name: Option<String>,

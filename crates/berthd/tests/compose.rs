@@ -1,0 +1,301 @@
+//! `berth compose` against a real berthd: a multi-service project with a build,
+//! health-gated start, a one-shot migration, two networks with DNS on each, a
+//! named volume, scaling, recreation of what changed only, and `down -v`
+//! leaving nothing.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Daemon, Run};
+
+const PROJECT: &str = r#"
+name: shop
+x-common: &common
+  image: busybox
+  labels:
+    tier: ${TIER:-test}
+services:
+  db:
+    <<: *common
+    command: sh -c "echo db-up; sleep 1; touch /tmp/ready; exec sleep 300"
+    healthcheck:
+      test: ["CMD", "test", "-e", "/tmp/ready"]
+      interval: 200ms
+      retries: 20
+    volumes:
+      - data:/data
+    networks: [back]
+  migrate:
+    image: busybox
+    command: sh -c "echo migrated > /data/schema; echo migrate-done"
+    volumes:
+      - data:/data
+    depends_on:
+      db:
+        condition: service_healthy
+    networks: [back]
+  web:
+    build:
+      context: ./web
+    environment:
+      GREETING: ${GREETING:-hello}
+    command: sh -c "echo web-up; exec httpd -f -p 80 -h /www"
+    depends_on:
+      db:
+        condition: service_healthy
+      migrate:
+        condition: service_completed_successfully
+    networks: [front, back]
+    ports:
+      - "80"
+  proxy:
+    image: busybox
+    command: sleep 300
+    networks: [front]
+  worker:
+    image: busybox
+    command: sleep 300
+    network_mode: none
+volumes:
+  data: {}
+networks:
+  front: {}
+  back: {}
+"#;
+
+struct Project<'a> {
+    d: &'a Daemon,
+    dir: std::path::PathBuf,
+}
+
+impl Project<'_> {
+    fn compose(&self, args: &[&str]) -> Run {
+        self.compose_env(args, &[])
+    }
+
+    fn compose_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut full = vec!["compose", "--project-directory"];
+        let dir = self.dir.display().to_string();
+        full.push(&dir);
+        full.extend_from_slice(args);
+        let child = self
+            .d
+            .berth_cmd(&full)
+            .current_dir(&self.dir)
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("berth compose");
+        Run::from_output(common::wait_output(child, Duration::from_secs(120)))
+    }
+
+    fn id(&self, container: &str) -> String {
+        self.d.container_id(container)
+    }
+}
+
+fn write_project(dir: &Path) {
+    std::fs::create_dir_all(dir.join("web")).expect("project dir");
+    std::fs::write(dir.join("compose.yaml"), PROJECT).expect("compose file");
+    std::fs::write(
+        dir.join("web/Dockerfile"),
+        "FROM busybox\nRUN mkdir -p /www && echo shop-page > /www/index.html\n",
+    )
+    .expect("Dockerfile");
+}
+
+#[test]
+fn a_project_comes_up_in_order_and_goes_away_completely() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let p = Project {
+        d: &d,
+        dir: d.root.join("shop"),
+    };
+    write_project(&p.dir);
+    let networks_before = d
+        .berth(&["network", "ls", "-q"])
+        .ok()
+        .stdout
+        .lines()
+        .count();
+
+    let up = p.compose(&["up", "-d"]);
+    assert_eq!(up.code, 0, "up: {} {}", up.stdout, up.stderr);
+    // Names and states as docker compose gives them.
+    assert_eq!(
+        d.inspect("shop-db-1", "{{.State.Health.Status}}"),
+        "healthy"
+    );
+    assert_eq!(
+        d.inspect("shop-migrate-1", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 0"
+    );
+    assert_eq!(d.inspect("shop-web-1", "{{.State.Status}}"), "running");
+    assert_eq!(
+        d.inspect("shop-db-1", "{{index .Config.Labels \"tier\"}}"),
+        "test"
+    );
+    assert_eq!(
+        d.inspect(
+            "shop-web-1",
+            "{{index .Config.Labels \"com.docker.compose.project\"}}"
+        ),
+        "shop"
+    );
+    // web started only after the migration finished.
+    let migrated = d.inspect("shop-migrate-1", "{{.State.FinishedAt}}");
+    let web_started = d.inspect("shop-web-1", "{{.State.StartedAt}}");
+    assert!(
+        web_started > migrated,
+        "web {web_started} before migrate ended {migrated}"
+    );
+    // DNS on each network, and isolation between them.
+    let page = d
+        .berth(&["exec", "shop-proxy-1", "wget", "-qO-", "http://web/"])
+        .ok()
+        .stdout;
+    assert_eq!(page.trim(), "shop-page");
+    let db_from_web = d.berth(&["exec", "shop-web-1", "ping", "-c1", "-W2", "db"]);
+    assert_eq!(
+        db_from_web.code, 0,
+        "web reaches db on back: {}",
+        db_from_web.stderr
+    );
+    let db_from_proxy = d.berth(&["exec", "shop-proxy-1", "nslookup", "db"]);
+    assert_ne!(
+        db_from_proxy.code, 0,
+        "proxy (front only) must not resolve db"
+    );
+    assert_eq!(
+        d.berth(&["exec", "shop-db-1", "cat", "/data/schema"])
+            .ok()
+            .out(),
+        "migrated"
+    );
+    // ps and logs of several services.
+    let ps = p.compose(&["ps"]).ok().stdout;
+    for name in ["shop-db-1", "shop-web-1", "shop-proxy-1", "shop-worker-1"] {
+        assert_eq!(ps.matches(name).count(), 1, "{ps}");
+    }
+    assert!(
+        !ps.contains("shop-migrate-1"),
+        "exited one-shots only with -a: {ps}"
+    );
+    let logs = p
+        .compose(&["logs", "--no-log-prefix", "db", "web"])
+        .ok()
+        .stdout;
+    assert!(logs.contains("db-up") && logs.contains("web-up"), "{logs}");
+    let prefixed = p.compose(&["logs", "migrate"]).ok().stdout;
+    assert!(
+        prefixed.contains("shop-migrate-1 | migrate-done"),
+        "{prefixed}"
+    );
+
+    // A second up changes nothing; a changed variable recreates web only.
+    let ids = |names: &[&str]| names.iter().map(|n| p.id(n)).collect::<Vec<_>>();
+    let before = ids(&["shop-db-1", "shop-web-1", "shop-proxy-1"]);
+    p.compose(&["up", "-d"]).ok();
+    assert_eq!(ids(&["shop-db-1", "shop-web-1", "shop-proxy-1"]), before);
+    p.compose_env(&["up", "-d", "-t", "1"], &[("GREETING", "bonjour")])
+        .ok();
+    let after = ids(&["shop-db-1", "shop-web-1", "shop-proxy-1"]);
+    assert_eq!(after[0], before[0], "db unchanged");
+    assert_ne!(after[1], before[1], "web recreated");
+    assert_eq!(after[2], before[2], "proxy unchanged");
+
+    // exec, stop/start, ls.
+    assert_eq!(
+        p.compose(&["exec", "-T", "web", "cat", "/www/index.html"])
+            .ok()
+            .out(),
+        "shop-page"
+    );
+    p.compose(&["stop", "-t", "1", "proxy"]).ok();
+    assert_eq!(d.inspect("shop-proxy-1", "{{.State.Status}}"), "exited");
+    p.compose(&["start", "proxy"]).ok();
+    assert_eq!(d.inspect("shop-proxy-1", "{{.State.Status}}"), "running");
+    let ls = p.compose(&["ls"]).ok().stdout;
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with("shop ") && l.contains("running(")),
+        "{ls}"
+    );
+
+    // Scale up and down.
+    p.compose(&["up", "-d", "--scale", "worker=3"]).ok();
+    assert_eq!(d.inspect("shop-worker-3", "{{.State.Status}}"), "running");
+    p.compose(&["up", "-d", "-t", "1", "--scale", "worker=1"])
+        .ok();
+    assert_ne!(d.berth(&["inspect", "shop-worker-2"]).code, 0);
+
+    // The named volume survives down/up; down -v takes everything.
+    p.compose(&["down", "-t", "1"]).ok();
+    assert_eq!(d.berth(&["ps", "-aq"]).ok().out(), "");
+    p.compose(&["up", "-d"]).ok();
+    assert_eq!(
+        d.berth(&["exec", "shop-db-1", "cat", "/data/schema"])
+            .ok()
+            .out(),
+        "migrated"
+    );
+    p.compose(&["down", "-v", "-t", "1"]).ok();
+    assert_eq!(d.berth(&["ps", "-aq"]).ok().out(), "");
+    assert_eq!(d.berth(&["volume", "ls", "-q"]).ok().out(), "");
+    assert_eq!(
+        d.berth(&["network", "ls", "-q"])
+            .ok()
+            .stdout
+            .lines()
+            .count(),
+        networks_before
+    );
+}
+
+#[test]
+fn bad_files_are_refused_before_anything_is_made() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let p = Project {
+        d: &d,
+        dir: d.root.join("bad"),
+    };
+    std::fs::create_dir_all(&p.dir).expect("dir");
+    let cases = [
+        (
+            "services:\n  a:\n    image: busybox\n    bogus: 1\n",
+            "bogus",
+        ),
+        (
+            "services:\n  a:\n    image: ${IMAGE:?set IMAGE}\n",
+            "IMAGE",
+        ),
+        (
+            "services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on: [a]\n",
+            "cycle",
+        ),
+        (
+            "services:\n  a:\n    image: busybox\n    networks: [nowhere]\n",
+            "nowhere",
+        ),
+    ];
+    for (file, why) in cases {
+        std::fs::write(p.dir.join("compose.yaml"), file).expect("compose file");
+        let r = p.compose(&["up", "-d"]);
+        assert_ne!(r.code, 0, "{file} was accepted");
+        assert!(r.stderr.contains(why), "{file}: {}", r.stderr);
+        assert_eq!(d.berth(&["ps", "-aq"]).ok().out(), "");
+    }
+    let before = d
+        .berth(&["network", "ls", "-q"])
+        .ok()
+        .stdout
+        .lines()
+        .count();
+    assert_eq!(before, 3, "only the built-in networks");
+}

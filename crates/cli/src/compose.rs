@@ -1,0 +1,1337 @@
+//! `berth compose`: runs a Compose project (read by `berth-compose`) against
+//! berthd through the Docker API, with docker compose v2's names and labels, so
+//! that `berth compose` and docker compose see the same projects.
+//!
+//! `up` is idempotent: a service whose containers carry its current config hash
+//! is left alone; a changed one is recreated. Services start as soon as what
+//! they depend on satisfies its condition (started, healthy, completed
+//! successfully), independent ones in parallel; `down` goes in reverse order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, BufRead, Read, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use berth_compose::{Condition, FileObject, Project, Service, VolumeKind};
+use serde_json::{json, Value};
+
+use crate::client::{encode_query, Client, RequestBody};
+use crate::{fail, CmdResult, Failure};
+
+const PROJECT_LABEL: &str = "com.docker.compose.project";
+const SERVICE_LABEL: &str = "com.docker.compose.service";
+const NUMBER_LABEL: &str = "com.docker.compose.container-number";
+const ONEOFF_LABEL: &str = "com.docker.compose.oneoff";
+const HASH_LABEL: &str = "com.docker.compose.config-hash";
+const NETWORK_LABEL: &str = "com.docker.compose.network";
+const VOLUME_LABEL: &str = "com.docker.compose.volume";
+
+/// Options every compose command shares.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectOptions {
+    pub files: Vec<PathBuf>,
+    pub project_name: Option<String>,
+    pub project_directory: Option<PathBuf>,
+    pub env_files: Vec<PathBuf>,
+    pub profiles: Vec<String>,
+}
+
+pub fn load(opts: &ProjectOptions) -> Result<Project, Failure> {
+    let load = berth_compose::LoadOptions {
+        files: opts.files.clone(),
+        working_dir: opts.project_directory.clone(),
+        project_name: opts.project_name.clone(),
+        env_files: opts.env_files.clone(),
+        profiles: opts.profiles.clone(),
+        environment: std::env::vars().collect(),
+    };
+    berth_compose::load(&load).map_err(|e| fail(e.to_string()))
+}
+
+fn progress(kind: &str, name: &str, state: &str) {
+    eprintln!(" \u{2714} {kind} {name}  {state}");
+}
+
+/// The project's containers (`all`: stopped ones too), one-off containers left out.
+fn project_containers(client: &Client, project: &str, all: bool) -> Result<Vec<Value>, Failure> {
+    let filters =
+        json!({ "label": [format!("{PROJECT_LABEL}={project}"), format!("{ONEOFF_LABEL}=False")] });
+    let q = encode_query(&[
+        ("all", if all { "1" } else { "0" }.to_string()),
+        ("filters", filters.to_string()),
+    ]);
+    let v = client.get_json(&format!("/containers/json{q}"))?;
+    Ok(v.as_array().cloned().unwrap_or_default())
+}
+
+fn label<'a>(c: &'a Value, key: &str) -> &'a str {
+    c["Labels"][key].as_str().unwrap_or_default()
+}
+
+fn container_name(c: &Value) -> String {
+    c["Names"][0]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_string()
+}
+
+/// Creates what the services need: networks and volumes (external ones must exist).
+fn ensure_networks_and_volumes(client: &Client, project: &Project) -> Result<(), Failure> {
+    for (key, n) in &project.networks {
+        let exists = client.request("GET", &format!("/networks/{}", n.name), RequestBody::None)?;
+        if exists.status == 200 {
+            continue;
+        }
+        if n.external {
+            return Err(fail(format!(
+                "network {} declared as external, but could not be found",
+                n.name
+            )));
+        }
+        let mut labels: serde_json::Map<String, Value> = n
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        labels.insert(PROJECT_LABEL.into(), json!(project.name));
+        labels.insert(NETWORK_LABEL.into(), json!(key));
+        let mut body = json!({
+            "Name": n.name,
+            "Driver": n.driver.clone().unwrap_or_else(|| "bridge".into()),
+            "Internal": n.internal,
+            "Labels": labels,
+            "CheckDuplicate": true,
+        });
+        if !n.subnets.is_empty() {
+            let config: Vec<Value> = n
+                .subnets
+                .iter()
+                .map(|(subnet, gateway)| match gateway {
+                    Some(g) => json!({ "Subnet": subnet, "Gateway": g }),
+                    None => json!({ "Subnet": subnet }),
+                })
+                .collect();
+            body["IPAM"] = json!({ "Driver": "default", "Config": config });
+        }
+        client.post_json("/networks/create", Some(&body))?;
+        progress("Network", &n.name, "Created");
+    }
+    for (key, v) in &project.volumes {
+        let exists = client.request("GET", &format!("/volumes/{}", v.name), RequestBody::None)?;
+        if exists.status == 200 {
+            continue;
+        }
+        if v.external {
+            return Err(fail(format!("external volume \"{}\" not found", v.name)));
+        }
+        let mut labels: serde_json::Map<String, Value> = v
+            .labels
+            .iter()
+            .map(|(k, val)| (k.clone(), json!(val)))
+            .collect();
+        labels.insert(PROJECT_LABEL.into(), json!(project.name));
+        labels.insert(VOLUME_LABEL.into(), json!(key));
+        client.post_json(
+            "/volumes/create",
+            Some(&json!({
+                "Name": v.name,
+                "Driver": v.driver.clone().unwrap_or_else(|| "local".into()),
+                "DriverOpts": v.driver_opts,
+                "Labels": labels,
+            })),
+        )?;
+        progress("Volume", &v.name, "Created");
+    }
+    Ok(())
+}
+
+/// The create body of container `number` of `service`.
+fn create_body(
+    project: &Project,
+    name: &str,
+    service: &Service,
+    number: u32,
+    network_mode: Option<String>,
+) -> Result<Value, Failure> {
+    let s = service;
+    let image = s
+        .image
+        .clone()
+        .unwrap_or_else(|| format!("{}-{name}", project.name));
+    let env: Vec<String> = s
+        .environment
+        .iter()
+        .filter_map(|(k, v)| match v {
+            Some(v) => Some(format!("{k}={v}")),
+            None => std::env::var(k).ok().map(|v| format!("{k}={v}")),
+        })
+        .collect();
+    let mut labels: serde_json::Map<String, Value> = s
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    labels.insert(PROJECT_LABEL.into(), json!(project.name));
+    labels.insert(SERVICE_LABEL.into(), json!(name));
+    labels.insert(NUMBER_LABEL.into(), json!(number.to_string()));
+    labels.insert(ONEOFF_LABEL.into(), json!("False"));
+    labels.insert(HASH_LABEL.into(), json!(project.config_hash(name)));
+    labels.insert(
+        "com.docker.compose.project.working_dir".into(),
+        json!(project.working_dir.display().to_string()),
+    );
+    labels.insert(
+        "com.docker.compose.project.config_files".into(),
+        json!(project
+            .config_files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(",")),
+    );
+    labels.insert(
+        "com.docker.compose.depends_on".into(),
+        json!(s
+            .depends_on
+            .iter()
+            .map(|(dep, d)| format!(
+                "{dep}:{}:{}",
+                match d.condition {
+                    Condition::ServiceStarted => "service_started",
+                    Condition::ServiceHealthy => "service_healthy",
+                    Condition::ServiceCompletedSuccessfully => "service_completed_successfully",
+                },
+                d.restart
+            ))
+            .collect::<Vec<_>>()
+            .join(",")),
+    );
+    labels.insert(
+        "com.docker.compose.version".into(),
+        json!(env!("CARGO_PKG_VERSION")),
+    );
+    let mut exposed = serde_json::Map::new();
+    for e in &s.expose {
+        let key = if e.contains('/') {
+            e.clone()
+        } else {
+            format!("{e}/tcp")
+        };
+        exposed.insert(key, json!({}));
+    }
+    let mut bindings: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for p in &s.ports {
+        let key = format!("{}/{}", p.target, p.protocol);
+        exposed.insert(key.clone(), json!({}));
+        bindings.entry(key).or_default().push(json!({
+            "HostIp": p.host_ip.clone().unwrap_or_default(),
+            "HostPort": p.published.map(|p| p.to_string()).unwrap_or_default(),
+        }));
+    }
+    let mut mounts = Vec::new();
+    for v in &s.volumes {
+        let mut m = json!({ "Target": v.target, "ReadOnly": v.read_only });
+        match v.kind {
+            VolumeKind::Bind => {
+                m["Type"] = json!("bind");
+                m["Source"] = json!(v.source);
+            }
+            VolumeKind::Volume => {
+                m["Type"] = json!("volume");
+                if let Some(src) = &v.source {
+                    let engine_name = project
+                        .volumes
+                        .get(src)
+                        .map(|vol| vol.name.clone())
+                        .unwrap_or_else(|| src.clone());
+                    m["Source"] = json!(engine_name);
+                }
+            }
+            VolumeKind::Tmpfs => {
+                m["Type"] = json!("tmpfs");
+                if let Some(size) = v.tmpfs_size {
+                    m["TmpfsOptions"] = json!({ "SizeBytes": size });
+                }
+            }
+        }
+        mounts.push(m);
+    }
+    for secret in &s.secrets {
+        if let Some(FileObject::File(path)) = project.secrets.get(&secret.source) {
+            mounts.push(json!({ "Type": "bind", "Source": path, "Target": secret.target, "ReadOnly": true }));
+        }
+    }
+    for config in &s.configs {
+        if let Some(FileObject::File(path)) = project.configs.get(&config.source) {
+            mounts.push(json!({ "Type": "bind", "Source": path, "Target": config.target, "ReadOnly": true }));
+        }
+    }
+    let tmpfs: serde_json::Map<String, Value> = s
+        .tmpfs
+        .iter()
+        .map(|t| match t.split_once(':') {
+            Some((path, opts)) => (path.to_string(), json!(opts)),
+            None => (t.clone(), json!("")),
+        })
+        .collect();
+    let restart = s.restart.clone().unwrap_or_else(|| "no".into());
+    let (policy, retries) = match restart.split_once(':') {
+        Some((p, n)) => (p.to_string(), n.parse::<i64>().unwrap_or(0)),
+        None => (restart.clone(), 0),
+    };
+    let ulimits: Vec<Value> = s
+        .ulimits
+        .iter()
+        .map(|(n, u)| json!({ "Name": n, "Soft": u.soft, "Hard": u.hard }))
+        .collect();
+    let mut host = json!({
+        "Mounts": mounts,
+        "Tmpfs": tmpfs,
+        "PortBindings": bindings,
+        "RestartPolicy": { "Name": if policy == "no" { String::new() } else { policy }, "MaximumRetryCount": retries },
+        "Privileged": s.privileged,
+        "CapAdd": s.cap_add,
+        "CapDrop": s.cap_drop,
+        "SecurityOpt": s.security_opt,
+        "Ulimits": ulimits,
+        "Sysctls": s.sysctls,
+        "ExtraHosts": s.extra_hosts,
+        "Dns": s.dns,
+        "ReadonlyRootfs": s.read_only,
+        "NetworkMode": network_mode.clone().unwrap_or_else(|| "default".into()),
+    });
+    if let Some(size) = s.shm_size {
+        host["ShmSize"] = json!(size);
+    }
+    if let Some(m) = s.mem_limit {
+        host["Memory"] = json!(m);
+    }
+    if let Some(c) = s.cpus {
+        host["NanoCpus"] = json!((c * 1e9) as i64);
+    }
+    if let Some(init) = s.init {
+        host["Init"] = json!(init);
+    }
+    if let Some(l) = &s.logging {
+        host["LogConfig"] = json!({
+            "Type": l.driver.clone().unwrap_or_else(|| "json-file".into()),
+            "Config": l.options,
+        });
+    }
+    let mut body = json!({
+        "Image": image,
+        "Env": env,
+        "Labels": labels,
+        "ExposedPorts": exposed,
+        "Tty": s.tty,
+        "OpenStdin": s.stdin_open,
+        "AttachStdin": false,
+        "AttachStdout": false,
+        "AttachStderr": false,
+        "HostConfig": host,
+    });
+    if let Some(cmd) = &s.command {
+        body["Cmd"] = json!(cmd);
+    }
+    if let Some(ep) = &s.entrypoint {
+        body["Entrypoint"] = json!(ep);
+    }
+    if let Some(h) = &s.hostname {
+        body["Hostname"] = json!(h);
+    }
+    if let Some(u) = &s.user {
+        body["User"] = json!(u);
+    }
+    if let Some(w) = &s.working_dir {
+        body["WorkingDir"] = json!(w);
+    }
+    if let Some(sig) = &s.stop_signal {
+        body["StopSignal"] = json!(sig);
+    }
+    if let Some(t) = s.stop_grace_period {
+        body["StopTimeout"] = json!(t);
+    }
+    if let Some(h) = &s.healthcheck {
+        body["Healthcheck"] = json!({
+            "Test": h.test,
+            "Interval": h.interval,
+            "Timeout": h.timeout,
+            "StartPeriod": h.start_period,
+            "StartInterval": h.start_interval,
+            "Retries": h.retries,
+        });
+    }
+    // The first network at create (with the service's name as an alias, as
+    // compose gives it); the others are connected before the start.
+    if network_mode.is_none() {
+        if let Some((key, settings)) = s.networks.iter().next() {
+            let engine_name = network_name(project, key);
+            body["HostConfig"]["NetworkMode"] = json!(engine_name);
+            body["NetworkingConfig"] =
+                json!({ "EndpointsConfig": { engine_name: endpoint(name, settings) } });
+        }
+    }
+    Ok(body)
+}
+
+fn network_name(project: &Project, key: &str) -> String {
+    project
+        .networks
+        .get(key)
+        .map(|n| n.name.clone())
+        .unwrap_or_else(|| format!("{}_{key}", project.name))
+}
+
+fn endpoint(service: &str, settings: &berth_compose::ServiceNetwork) -> Value {
+    let mut aliases = vec![service.to_string()];
+    aliases.extend(settings.aliases.iter().cloned());
+    let mut ep = json!({ "Aliases": aliases });
+    if let Some(ip) = &settings.ipv4_address {
+        ep["IPAMConfig"] = json!({ "IPv4Address": ip });
+    }
+    ep
+}
+
+/// Where the services stand while `up` runs: each thread waits on this for
+/// what its service depends on.
+#[derive(Default)]
+struct Board {
+    state: Mutex<HashMap<String, Result<(), String>>>,
+    changed: Condvar,
+}
+
+impl Board {
+    fn finish(&self, service: &str, outcome: Result<(), String>) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.insert(service.to_string(), outcome);
+        self.changed.notify_all();
+    }
+
+    fn wait_for(&self, service: &str) -> Result<(), String> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(outcome) = st.get(service) {
+                return outcome.clone();
+            }
+            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    pub detach: bool,
+    pub build: bool,
+    pub no_build: bool,
+    pub force_recreate: bool,
+    pub no_recreate: bool,
+    pub remove_orphans: bool,
+    pub wait: bool,
+    pub wait_timeout: Option<u64>,
+    pub timeout: Option<i64>,
+    pub scale: Vec<String>,
+    pub services: Vec<String>,
+}
+
+/// Waits until `container` satisfies `condition`.
+fn wait_condition(client: &Client, container: &str, condition: Condition) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let c = client
+            .get_json(&format!("/containers/{container}/json"))
+            .map_err(|e| e.to_string())?;
+        let name = c["Name"]
+            .as_str()
+            .unwrap_or(container)
+            .trim_start_matches('/');
+        let state = &c["State"];
+        match condition {
+            Condition::ServiceStarted => return Ok(()),
+            Condition::ServiceHealthy => {
+                if state["Health"].is_null() {
+                    return Err(format!("container {name} has no healthcheck configured"));
+                }
+                match state["Health"]["Status"].as_str() {
+                    Some("healthy") => return Ok(()),
+                    Some("unhealthy") => return Err(format!("container {name} is unhealthy")),
+                    _ => {}
+                }
+                if state["Running"] == false {
+                    return Err(format!("container {name} exited ({})", state["ExitCode"]));
+                }
+            }
+            Condition::ServiceCompletedSuccessfully => {
+                if state["Running"] == false && state["Status"] != "created" {
+                    return match state["ExitCode"].as_i64() {
+                        Some(0) => Ok(()),
+                        code => Err(format!(
+                            "service \"{}\" didn't complete successfully: exit {}",
+                            label(&c["Config"], SERVICE_LABEL),
+                            code.unwrap_or(-1)
+                        )),
+                    };
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!("timed out waiting for {name}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn replicas_of(project: &Project, service: &str, scale: &[String]) -> u32 {
+    scale
+        .iter()
+        .find_map(|s| {
+            let (name, n) = s.split_once('=')?;
+            (name == service).then(|| n.parse().ok()).flatten()
+        })
+        .unwrap_or_else(|| project.services.get(service).map_or(1, |s| s.replicas))
+}
+
+/// Brings one service to its desired containers; returns whether any was
+/// (re)created.
+fn converge_service(
+    client: &Client,
+    project: &Project,
+    name: &str,
+    existing: &[Value],
+    opts: &UpOptions,
+) -> Result<bool, String> {
+    let service = project
+        .services
+        .get(name)
+        .ok_or_else(|| format!("no such service: {name}"))?;
+    let hash = project.config_hash(name);
+    let want = replicas_of(project, name, &opts.scale);
+    let network_mode = match service.network_mode.as_deref() {
+        None => None,
+        Some(mode) => match mode.strip_prefix("service:") {
+            Some(other) => {
+                let c = project_containers(client, &project.name, false)
+                    .map_err(|e| e.message)?
+                    .into_iter()
+                    .find(|c| label(c, SERVICE_LABEL) == other)
+                    .ok_or_else(|| format!("service {other} has no running container"))?;
+                Some(format!(
+                    "container:{}",
+                    c["Id"].as_str().unwrap_or_default()
+                ))
+            }
+            None => Some(mode.to_string()),
+        },
+    };
+    let mut changed = false;
+    let mut mine: Vec<&Value> = existing
+        .iter()
+        .filter(|c| label(c, SERVICE_LABEL) == name)
+        .collect();
+    mine.sort_by_key(|c| label(c, NUMBER_LABEL).parse::<u32>().unwrap_or(0));
+    // Scale down: the highest numbers go.
+    for c in mine
+        .iter()
+        .filter(|c| label(c, NUMBER_LABEL).parse::<u32>().unwrap_or(0) > want)
+    {
+        let id = c["Id"].as_str().unwrap_or_default();
+        remove_container(client, id, opts.timeout)?;
+        progress("Container", &container_name(c), "Removed");
+    }
+    for number in 1..=want {
+        let current = mine
+            .iter()
+            .find(|c| label(c, NUMBER_LABEL).parse::<u32>().ok() == Some(number));
+        let cname = match &service.container_name {
+            Some(n) if want == 1 => n.clone(),
+            _ => format!("{}-{name}-{number}", project.name),
+        };
+        if let Some(c) = current {
+            let id = c["Id"].as_str().unwrap_or_default().to_string();
+            let same = label(c, HASH_LABEL) == hash;
+            if (same && !opts.force_recreate) || opts.no_recreate {
+                if c["State"] != "running" {
+                    client
+                        .call(
+                            "POST",
+                            &format!("/containers/{id}/start"),
+                            RequestBody::None,
+                        )
+                        .map_err(|e| e.to_string())?;
+                    progress("Container", &cname, "Started");
+                } else {
+                    progress("Container", &cname, "Running");
+                }
+                continue;
+            }
+            remove_container(client, &id, opts.timeout)?;
+            progress("Container", &cname, "Recreate");
+        }
+        let body = create_body(project, name, service, number, network_mode.clone())
+            .map_err(|e| e.message)?;
+        let created = client
+            .post_json(
+                &format!(
+                    "/containers/create{}",
+                    encode_query(&[("name", cname.clone())])
+                ),
+                Some(&body),
+            )
+            .map_err(|e| format!("service {name}: {e}"))?;
+        let id = created["Id"].as_str().unwrap_or_default().to_string();
+        progress("Container", &cname, "Created");
+        for (key, settings) in service.networks.iter().skip(1) {
+            client
+                .post_json(
+                    &format!("/networks/{}/connect", network_name(project, key)),
+                    Some(&json!({ "Container": id, "EndpointConfig": endpoint(name, settings) })),
+                )
+                .map_err(|e| format!("service {name}: {e}"))?;
+        }
+        copy_content_files(client, project, service, &id)?;
+        client
+            .call(
+                "POST",
+                &format!("/containers/{id}/start"),
+                RequestBody::None,
+            )
+            .map_err(|e| format!("service {name}: {e}"))?;
+        progress("Container", &cname, "Started");
+        changed = true;
+    }
+    Ok(changed)
+}
+
+/// Secrets and configs whose content comes from the environment: written into
+/// the container (as a tar through the archive endpoint) before it starts.
+fn copy_content_files(
+    client: &Client,
+    project: &Project,
+    service: &Service,
+    id: &str,
+) -> Result<(), String> {
+    let mounts = service
+        .secrets
+        .iter()
+        .map(|m| (m, project.secrets.get(&m.source)))
+        .chain(
+            service
+                .configs
+                .iter()
+                .map(|m| (m, project.configs.get(&m.source))),
+        );
+    for (mount, object) in mounts {
+        let Some(FileObject::Content(content)) = object else {
+            continue;
+        };
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o444);
+        header.set_mtime(0);
+        let target = mount.target.trim_start_matches('/');
+        builder
+            .append_data(&mut header, target, content.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let bytes = builder.into_inner().map_err(|e| e.to_string())?;
+        let mut reader: &[u8] = &bytes;
+        client
+            .call(
+                "PUT",
+                &format!(
+                    "/containers/{id}/archive{}",
+                    encode_query(&[("path", "/".to_string())])
+                ),
+                RequestBody::Stream(&mut reader, "application/x-tar"),
+            )
+            .map_err(|e| format!("write {} into the container: {e}", mount.target))?;
+    }
+    Ok(())
+}
+
+fn remove_container(client: &Client, id: &str, timeout: Option<i64>) -> Result<(), String> {
+    let q = timeout
+        .map(|t| encode_query(&[("t", t.to_string())]))
+        .unwrap_or_default();
+    let _ = client.request(
+        "POST",
+        &format!("/containers/{id}/stop{q}"),
+        RequestBody::None,
+    );
+    client
+        .call(
+            "DELETE",
+            &format!("/containers/{id}?force=1"),
+            RequestBody::None,
+        )
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+fn build_if_needed(client: &Client, project: &Project, opts: &UpOptions) -> Result<(), Failure> {
+    for (name, s) in &project.services {
+        let Some(build) = &s.build else { continue };
+        let tag = s
+            .image
+            .clone()
+            .unwrap_or_else(|| format!("{}-{name}", project.name));
+        let present = client.request("GET", &format!("/images/{tag}/json"), RequestBody::None)?;
+        if opts.no_build || (present.status == 200 && !opts.build) {
+            continue;
+        }
+        let args = crate::build::BuildArgs {
+            tags: vec![tag.clone()],
+            file: Some(build.context.join(&build.dockerfile).display().to_string()),
+            build_args: build
+                .args
+                .iter()
+                .map(|(k, v)| match v {
+                    Some(v) => format!("{k}={v}"),
+                    None => k.clone(),
+                })
+                .collect(),
+            target: build.target.clone(),
+            no_cache: false,
+            labels: build
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
+            network: String::new(),
+            quiet: true,
+            memory: None,
+            context: build.context.display().to_string(),
+        };
+        crate::build::build(client, &args)?;
+        progress("Image", &tag, "Built");
+    }
+    Ok(())
+}
+
+/// `compose up`.
+pub fn up(client: &Client, popts: &ProjectOptions, opts: &UpOptions) -> CmdResult {
+    let project = load(popts)?;
+    let wanted: Vec<String> = if opts.services.is_empty() {
+        project.start_order()
+    } else {
+        // The named services and what they depend on.
+        let mut keep = std::collections::BTreeSet::new();
+        let mut stack = opts.services.clone();
+        while let Some(s) = stack.pop() {
+            let svc = project
+                .services
+                .get(&s)
+                .ok_or_else(|| fail(format!("no such service: {s}")))?;
+            if keep.insert(s.clone()) {
+                stack.extend(svc.depends_on.keys().cloned());
+            }
+        }
+        project
+            .start_order()
+            .into_iter()
+            .filter(|s| keep.contains(s))
+            .collect()
+    };
+    build_if_needed(client, &project, opts)?;
+    ensure_networks_and_volumes(client, &project)?;
+    let existing = project_containers(client, &project.name, true)?;
+    if opts.remove_orphans {
+        for c in &existing {
+            if !project.services.contains_key(label(c, SERVICE_LABEL)) {
+                remove_container(client, c["Id"].as_str().unwrap_or_default(), opts.timeout)
+                    .map_err(fail)?;
+                progress("Container", &container_name(c), "Removed");
+            }
+        }
+    }
+    let board = Arc::new(Board::default());
+    let project = Arc::new(project);
+    let existing = Arc::new(existing);
+    let host = client.host();
+    let mut threads = Vec::new();
+    for name in wanted.clone() {
+        let board = board.clone();
+        let project = project.clone();
+        let existing = existing.clone();
+        let opts = opts.clone();
+        let host = host.clone();
+        threads.push(std::thread::spawn(move || {
+            let client = Client::new(&host);
+            let service = &project.services[&name];
+            let outcome = (|| -> Result<(), String> {
+                for (dep, d) in &service.depends_on {
+                    if !project.services.contains_key(dep) {
+                        if d.required {
+                            return Err(format!(
+                                "service {name} depends on undefined service {dep}"
+                            ));
+                        }
+                        continue;
+                    }
+                    board
+                        .wait_for(dep)
+                        .map_err(|_| format!("dependency {dep} of {name} failed to start"))?;
+                    let containers =
+                        project_containers(&client, &project.name, true).map_err(|e| e.message)?;
+                    for c in containers.iter().filter(|c| label(c, SERVICE_LABEL) == dep) {
+                        let id = c["Id"].as_str().unwrap_or_default();
+                        wait_condition(&client, id, d.condition)
+                            .map_err(|e| format!("dependency failed to start: {e}"))?;
+                    }
+                }
+                converge_service(&client, &project, &name, &existing, &opts).map(drop)
+            })();
+            if let Err(e) = &outcome {
+                eprintln!(" \u{2718} Service {name}  {e}");
+            }
+            board.finish(&name, outcome);
+        }));
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    let failed: Vec<String> = wanted
+        .iter()
+        .filter_map(|s| board.wait_for(s).err().map(|e| format!("{s}: {e}")))
+        .collect();
+    if !failed.is_empty() {
+        return Err(fail(failed.join("\n")));
+    }
+    if opts.wait {
+        let deadline = opts
+            .wait_timeout
+            .map(|t| Instant::now() + Duration::from_secs(t));
+        for c in project_containers(client, &project.name, true)? {
+            let id = c["Id"].as_str().unwrap_or_default();
+            loop {
+                let state = client.get_json(&format!("/containers/{id}/json"))?["State"].clone();
+                let healthy = match state["Health"]["Status"].as_str() {
+                    Some("healthy") | None => state["Running"] == true,
+                    Some("unhealthy") => {
+                        return Err(fail(format!(
+                            "container {} is unhealthy",
+                            container_name(&c)
+                        )))
+                    }
+                    _ => false,
+                };
+                if healthy {
+                    break;
+                }
+                if deadline.is_some_and(|d| Instant::now() > d) {
+                    return Err(fail(
+                        "timeout waiting for the project to be healthy".to_string(),
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    if opts.detach {
+        return Ok(0);
+    }
+    follow_until_stopped(client, &project, opts.timeout)
+}
+
+/// Attached `up`: every container's output, prefixed with its name, until all
+/// have stopped; Ctrl-C stops the project.
+fn follow_until_stopped(client: &Client, project: &Project, timeout: Option<i64>) -> CmdResult {
+    // Blocked before the log threads exist, so that they inherit the mask and
+    // Ctrl-C stays pending for this loop to see.
+    crate::term::block(&[
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGTERM,
+    ]);
+    let containers = project_containers(client, &project.name, true)?;
+    let width = containers
+        .iter()
+        .map(|c| container_name(c).len())
+        .max()
+        .unwrap_or(0);
+    let colour = crate::term::is_terminal(1);
+    let host = client.host();
+    let out = Arc::new(Mutex::new(io::stdout()));
+    for (i, c) in containers.iter().enumerate() {
+        let id = c["Id"].as_str().unwrap_or_default().to_string();
+        let prefix = log_prefix(&container_name(c), width, colour, i);
+        let host = host.clone();
+        let out = out.clone();
+        std::thread::spawn(move || {
+            let client = Client::new(&host);
+            let _ = stream_logs(&client, &id, &prefix, true, None, false, &out);
+        });
+    }
+    loop {
+        if interrupt_pending() {
+            break;
+        }
+        let running = project_containers(client, &project.name, false)?;
+        if running.is_empty() {
+            // Let the log threads print the last lines.
+            std::thread::sleep(Duration::from_millis(200));
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+    stop_all(client, project, timeout)?;
+    Ok(130)
+}
+
+/// Whether Ctrl-C (or SIGTERM) arrived while blocked.
+fn interrupt_pending() -> bool {
+    // SAFETY: sigpending fills a zeroed set we own; sigismember reads it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigpending(&mut set) == 0
+            && (libc::sigismember(&set, libc::SIGINT) == 1
+                || libc::sigismember(&set, libc::SIGTERM) == 1)
+    }
+}
+
+fn log_prefix(name: &str, width: usize, colour: bool, index: usize) -> String {
+    const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
+    if colour {
+        format!(
+            "\x1b[{}m{name:<width$} | \x1b[0m",
+            COLOURS[index % COLOURS.len()]
+        )
+    } else {
+        format!("{name:<width$} | ")
+    }
+}
+
+/// One container's log, line by line with `prefix`.
+fn stream_logs(
+    client: &Client,
+    id: &str,
+    prefix: &str,
+    follow: bool,
+    tail: Option<&str>,
+    timestamps: bool,
+    out: &Mutex<io::Stdout>,
+) -> Result<(), Failure> {
+    let mut q = vec![
+        ("stdout", "1".to_string()),
+        ("stderr", "1".to_string()),
+        ("follow", if follow { "1" } else { "0" }.to_string()),
+    ];
+    if let Some(t) = tail {
+        q.push(("tail", t.to_string()));
+    }
+    if timestamps {
+        q.push(("timestamps", "1".to_string()));
+    }
+    let tty = client.get_json(&format!("/containers/{id}/json"))?["Config"]["Tty"] == true;
+    let mut resp = client.call(
+        "GET",
+        &format!("/containers/{id}/logs{}", encode_query(&q)),
+        RequestBody::None,
+    )?;
+    let (reader, mut writer) = std::os::unix::net::UnixStream::pair()?;
+    let copier = std::thread::spawn(move || {
+        if tty {
+            let _ = io::copy(&mut resp.body, &mut writer);
+        } else {
+            let mut err = writer.try_clone().ok();
+            let mut sink = io::sink();
+            let stderr: &mut dyn Write = match err.as_mut() {
+                Some(e) => e,
+                None => &mut sink,
+            };
+            let _ = crate::client::demux(&mut resp.body, &mut writer, stderr);
+        }
+    });
+    for line in io::BufReader::new(reader).lines() {
+        let Ok(line) = line else { break };
+        let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(o, "{prefix}{line}");
+    }
+    let _ = copier.join();
+    Ok(())
+}
+
+fn stop_all(client: &Client, project: &Project, timeout: Option<i64>) -> Result<(), Failure> {
+    let mut order = project.start_order();
+    order.reverse();
+    let containers = project_containers(client, &project.name, true)?;
+    for service in order {
+        for c in containers
+            .iter()
+            .filter(|c| label(c, SERVICE_LABEL) == service)
+        {
+            let id = c["Id"].as_str().unwrap_or_default();
+            let q = timeout
+                .map(|t| encode_query(&[("t", t.to_string())]))
+                .unwrap_or_default();
+            let _ = client.request(
+                "POST",
+                &format!("/containers/{id}/stop{q}"),
+                RequestBody::None,
+            );
+            progress("Container", &container_name(c), "Stopped");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DownOptions {
+    pub volumes: bool,
+    pub remove_orphans: bool,
+    pub timeout: Option<i64>,
+}
+
+/// `compose down`: containers in reverse dependency order, then networks, and
+/// with `-v` the project's named volumes and the containers' anonymous ones.
+pub fn down(client: &Client, popts: &ProjectOptions, opts: &DownOptions) -> CmdResult {
+    let project = load(popts)?;
+    let containers = project_containers(client, &project.name, true)?;
+    let mut order = project.start_order();
+    order.reverse();
+    let mut doomed: Vec<&Value> = Vec::new();
+    for service in &order {
+        doomed.extend(
+            containers
+                .iter()
+                .filter(|c| label(c, SERVICE_LABEL) == service),
+        );
+    }
+    if opts.remove_orphans {
+        doomed.extend(
+            containers
+                .iter()
+                .filter(|c| !project.services.contains_key(label(c, SERVICE_LABEL))),
+        );
+    }
+    for c in doomed {
+        let id = c["Id"].as_str().unwrap_or_default();
+        let q = opts
+            .timeout
+            .map(|t| encode_query(&[("t", t.to_string())]))
+            .unwrap_or_default();
+        let _ = client.request(
+            "POST",
+            &format!("/containers/{id}/stop{q}"),
+            RequestBody::None,
+        );
+        progress("Container", &container_name(c), "Stopped");
+        let v = if opts.volumes { "&v=1" } else { "" };
+        client.call(
+            "DELETE",
+            &format!("/containers/{id}?force=1{v}"),
+            RequestBody::None,
+        )?;
+        progress("Container", &container_name(c), "Removed");
+    }
+    for n in project.networks.values().filter(|n| !n.external) {
+        let r = client.request(
+            "DELETE",
+            &format!("/networks/{}", n.name),
+            RequestBody::None,
+        )?;
+        if r.status < 300 {
+            progress("Network", &n.name, "Removed");
+        }
+    }
+    if opts.volumes {
+        for v in project.volumes.values().filter(|v| !v.external) {
+            let r = client.request("DELETE", &format!("/volumes/{}", v.name), RequestBody::None)?;
+            if r.status < 300 {
+                progress("Volume", &v.name, "Removed");
+            }
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PsOptions {
+    pub all: bool,
+    pub quiet: bool,
+    pub services: bool,
+    pub format: Option<String>,
+}
+
+pub fn ps(client: &Client, popts: &ProjectOptions, opts: &PsOptions) -> CmdResult {
+    let project = load(popts)?;
+    if opts.services {
+        for s in project.services.keys() {
+            println!("{s}");
+        }
+        return Ok(0);
+    }
+    let mut containers = project_containers(client, &project.name, opts.all)?;
+    containers.sort_by_key(container_name);
+    if opts.quiet {
+        for c in &containers {
+            println!("{}", c["Id"].as_str().unwrap_or_default());
+        }
+        return Ok(0);
+    }
+    if opts.format.as_deref() == Some("json") {
+        let rows: Vec<Value> = containers
+            .iter()
+            .map(|c| {
+                json!({
+                    "ID": c["Id"], "Name": container_name(c), "Image": c["Image"],
+                    "Command": c["Command"], "Project": project.name,
+                    "Service": label(c, SERVICE_LABEL), "State": c["State"],
+                    "Status": c["Status"], "Health": c["Status"].as_str().and_then(|s| {
+                        s.rsplit_once('(').map(|(_, h)| h.trim_end_matches(')').trim_start_matches("health: ").to_string())
+                    }).unwrap_or_default(),
+                    "Publishers": c["Ports"],
+                })
+            })
+            .collect();
+        println!("{}", Value::Array(rows));
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = containers
+        .iter()
+        .map(|c| {
+            let ports: Vec<String> = c["Ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| match p["PublicPort"].as_u64() {
+                    Some(public) => format!(
+                        "{}:{}->{}/{}",
+                        p["IP"].as_str().unwrap_or("0.0.0.0"),
+                        public,
+                        p["PrivatePort"],
+                        p["Type"].as_str().unwrap_or("tcp")
+                    ),
+                    None => format!(
+                        "{}/{}",
+                        p["PrivatePort"],
+                        p["Type"].as_str().unwrap_or("tcp")
+                    ),
+                })
+                .collect();
+            vec![
+                container_name(c),
+                c["Image"].as_str().unwrap_or_default().to_string(),
+                format!("\"{}\"", c["Command"].as_str().unwrap_or_default()),
+                label(c, SERVICE_LABEL).to_string(),
+                crate::format::ago(c["Created"].as_i64().unwrap_or(0)),
+                c["Status"].as_str().unwrap_or_default().to_string(),
+                ports.join(", "),
+            ]
+        })
+        .collect();
+    crate::format::table(
+        &[
+            "NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS",
+        ],
+        &rows,
+    );
+    Ok(0)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogsOptions {
+    pub follow: bool,
+    pub tail: Option<String>,
+    pub timestamps: bool,
+    pub no_log_prefix: bool,
+    pub services: Vec<String>,
+}
+
+pub fn logs(client: &Client, popts: &ProjectOptions, opts: &LogsOptions) -> CmdResult {
+    let project = load(popts)?;
+    let mut containers = project_containers(client, &project.name, true)?;
+    containers.retain(|c| {
+        opts.services.is_empty() || opts.services.iter().any(|s| s == label(c, SERVICE_LABEL))
+    });
+    containers.sort_by_key(container_name);
+    let width = containers
+        .iter()
+        .map(|c| container_name(c).len())
+        .max()
+        .unwrap_or(0);
+    let colour = crate::term::is_terminal(1);
+    let out = Arc::new(Mutex::new(io::stdout()));
+    let host = client.host();
+    let mut threads = Vec::new();
+    for (i, c) in containers.iter().enumerate() {
+        let id = c["Id"].as_str().unwrap_or_default().to_string();
+        let prefix = if opts.no_log_prefix {
+            String::new()
+        } else {
+            log_prefix(&container_name(c), width, colour, i)
+        };
+        let host = host.clone();
+        let out = out.clone();
+        let opts = opts.clone();
+        threads.push(std::thread::spawn(move || {
+            let client = Client::new(&host);
+            stream_logs(
+                &client,
+                &id,
+                &prefix,
+                opts.follow,
+                opts.tail.as_deref(),
+                opts.timestamps,
+                &out,
+            )
+        }));
+    }
+    for t in threads {
+        if let Ok(Err(e)) = t.join() {
+            return Err(e);
+        }
+    }
+    Ok(0)
+}
+
+pub fn config(popts: &ProjectOptions, quiet: bool, services: bool) -> CmdResult {
+    let project = load(popts)?;
+    if quiet {
+        return Ok(0);
+    }
+    if services {
+        for s in project.services.keys() {
+            println!("{s}");
+        }
+        return Ok(0);
+    }
+    print!("{}", project.to_yaml());
+    Ok(0)
+}
+
+/// The ids of `services`' containers (every service when empty), in start order
+/// (`reverse`: stop order).
+fn service_containers(
+    client: &Client,
+    project: &Project,
+    services: &[String],
+    reverse: bool,
+) -> Result<Vec<(String, String)>, Failure> {
+    for s in services {
+        if !project.services.contains_key(s) {
+            return Err(fail(format!("no such service: {s}")));
+        }
+    }
+    let containers = project_containers(client, &project.name, true)?;
+    let mut order = project.start_order();
+    if reverse {
+        order.reverse();
+    }
+    let mut out = Vec::new();
+    for service in order {
+        if !services.is_empty() && !services.contains(&service) {
+            continue;
+        }
+        let mut mine: Vec<&Value> = containers
+            .iter()
+            .filter(|c| label(c, SERVICE_LABEL) == service)
+            .collect();
+        mine.sort_by_key(|c| label(c, NUMBER_LABEL).parse::<u32>().unwrap_or(0));
+        out.extend(mine.into_iter().map(|c| {
+            (
+                c["Id"].as_str().unwrap_or_default().to_string(),
+                container_name(c),
+            )
+        }));
+    }
+    Ok(out)
+}
+
+/// `stop`, `start`, `restart`, `kill`, `pause`, `unpause`, `rm`: the verb on
+/// each of the services' containers, in dependency order (reverse for the ones
+/// that take containers down).
+pub fn lifecycle(
+    client: &Client,
+    popts: &ProjectOptions,
+    verb: &str,
+    services: &[String],
+    query: &[(&str, String)],
+) -> CmdResult {
+    let project = load(popts)?;
+    let reverse = matches!(verb, "stop" | "kill" | "pause" | "rm");
+    for (id, name) in service_containers(client, &project, services, reverse)? {
+        let (method, path) = match verb {
+            "rm" => ("DELETE", format!("/containers/{id}{}", encode_query(query))),
+            _ => (
+                "POST",
+                format!("/containers/{id}/{verb}{}", encode_query(query)),
+            ),
+        };
+        let resp = client.request(method, &path, RequestBody::None)?;
+        // Already in the state asked for (304) is fine, as compose sees it; `rm`
+        // leaves running containers alone (409), as compose's does.
+        if verb == "rm" && resp.status == 409 {
+            continue;
+        }
+        if resp.status >= 400 {
+            let mut body = String::new();
+            let mut reader = resp.body;
+            let _ = reader.read_to_string(&mut body);
+            return Err(fail(format!("{name}: {}", body.trim())));
+        }
+        let done = match verb {
+            "stop" => "Stopped",
+            "start" => "Started",
+            "restart" => "Restarted",
+            "kill" => "Killed",
+            "pause" => "Paused",
+            "unpause" => "Unpaused",
+            _ => "Removed",
+        };
+        progress("Container", &name, done);
+    }
+    Ok(0)
+}
+
+/// `compose exec SERVICE CMD...`: in the service's container `index` (1 by default).
+pub fn exec(
+    client: &Client,
+    popts: &ProjectOptions,
+    service: &str,
+    index: u32,
+    command: &[String],
+    opts: crate::run::ExecOpts<'_>,
+) -> CmdResult {
+    let project = load(popts)?;
+    let containers = service_containers(client, &project, &[service.to_string()], false)?;
+    let (id, _) = containers
+        .get(index.saturating_sub(1) as usize)
+        .ok_or_else(|| {
+            fail(format!(
+                "service \"{service}\" is not running container #{index}"
+            ))
+        })?;
+    crate::run::exec(client, id, command, opts)
+}
+
+/// `compose ls`: the projects berthd has containers of, with their states.
+pub fn ls(client: &Client, all: bool) -> CmdResult {
+    let q = encode_query(&[
+        ("all", if all { "1" } else { "0" }.to_string()),
+        ("filters", json!({ "label": [PROJECT_LABEL] }).to_string()),
+    ]);
+    let containers = client.get_json(&format!("/containers/json{q}"))?;
+    let mut projects: BTreeMap<String, (BTreeMap<String, usize>, String)> = BTreeMap::new();
+    for c in containers.as_array().into_iter().flatten() {
+        let entry = projects
+            .entry(label(c, PROJECT_LABEL).to_string())
+            .or_default();
+        *entry
+            .0
+            .entry(c["State"].as_str().unwrap_or("unknown").to_string())
+            .or_default() += 1;
+        entry.1 = label(c, "com.docker.compose.project.config_files").to_string();
+    }
+    let rows: Vec<Vec<String>> = projects
+        .into_iter()
+        .map(|(name, (states, files))| {
+            let status: Vec<String> = states.iter().map(|(s, n)| format!("{s}({n})")).collect();
+            vec![name, status.join(", "), files]
+        })
+        .collect();
+    crate::format::table(&["NAME", "STATUS", "CONFIG FILES"], &rows);
+    Ok(0)
+}
