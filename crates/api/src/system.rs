@@ -138,33 +138,7 @@ fn parse_time(key: &str, v: Option<&str>) -> Result<Option<f64>, Resp> {
 
 /// Go's duration syntax (what `docker events --since 10m` accepts), in seconds.
 fn parse_duration(v: &str) -> Option<f64> {
-    let mut total = 0f64;
-    let mut rest = v;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * scale;
-    }
-    Some(total)
+    berth_dockerfile::parse_go_duration(v).map(|ns| ns as f64 / 1e9)
 }
 
 /// Docker's event filters: type, event (action), container (ID or name), image,

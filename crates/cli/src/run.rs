@@ -891,36 +891,7 @@ fn healthcheck(opts: &ContainerOpts) -> Result<Option<Value>, Failure> {
 
 /// Go's duration syntax (`1m30s`, `500ms`, `2h`), in nanoseconds.
 fn go_duration_ns(v: &str) -> Option<i64> {
-    if v == "0" {
-        return Some(0);
-    }
-    let mut total = 0f64;
-    let mut rest = v;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * scale;
-    }
-    (total < i64::MAX as f64).then_some(total as i64)
+    berth_dockerfile::parse_go_duration(v).and_then(|n| i64::try_from(n).ok())
 }
 
 #[cfg(test)]

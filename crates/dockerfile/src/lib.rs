@@ -53,3 +53,4 @@ pub use lexer::{
     expand, expand_words, EmptyEnv, Env, ExpandError, ExpandErrorKind, Lexer, DEFAULT_ESCAPE,
 };
 pub use parser::parse;
+pub use parser::parse_go_duration;

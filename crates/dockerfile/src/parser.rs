@@ -977,8 +977,10 @@ fn parse_interval(name: &str, value: &str) -> Result<Duration, ParseErrorKind> {
         .map_err(|_| ParseErrorKind::BadFlag(format!("time: invalid duration \"{value}\"")))
 }
 
-/// Go's `time.ParseDuration`, in nanoseconds: e.g. `300ms`, `1.5h`, `2m30s`.
-fn parse_go_duration(s: &str) -> Option<i128> {
+/// Go's `time.ParseDuration`, in nanoseconds: e.g. `300ms`, `1.5h`, `2m30s`
+/// (the syntax of HEALTHCHECK's flags, and of docker's `--health-*` and
+/// `--since` values).
+pub fn parse_go_duration(s: &str) -> Option<i128> {
     let (negative, mut rest) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
