@@ -209,6 +209,38 @@ fn a_project_comes_up_in_order_and_goes_away_completely() {
     assert_ne!(after[1], before[1], "web recreated");
     assert_eq!(after[2], before[2], "proxy unchanged");
 
+    // run: one-off containers, removed with --rm, or by down.
+    let one_off = p.compose(&[
+        "run",
+        "--rm",
+        "-T",
+        "migrate",
+        "sh",
+        "-c",
+        "cat /data/schema; exit 3",
+    ]);
+    assert_eq!(
+        (one_off.code, one_off.out()),
+        (3, "migrated"),
+        "{}",
+        one_off.stderr
+    );
+    let all_before = d.berth(&["ps", "-aq"]).ok().stdout.lines().count();
+    let detached = p.compose(&["run", "-d", "proxy", "sleep", "300"]).ok();
+    assert!(
+        detached.out().starts_with("shop-proxy-run-"),
+        "{}",
+        detached.stdout
+    );
+    assert_eq!(
+        d.berth(&["ps", "-aq"]).ok().stdout.lines().count(),
+        all_before + 1
+    );
+    assert!(
+        !p.compose(&["ps"]).ok().stdout.contains("-run-"),
+        "ps leaves one-offs out"
+    );
+
     // exec, stop/start, ls.
     assert_eq!(
         p.compose(&["exec", "-T", "web", "cat", "/www/index.html"])

@@ -55,8 +55,21 @@ fn progress(kind: &str, name: &str, state: &str) {
 
 /// The project's containers (`all`: stopped ones too), one-off containers left out.
 fn project_containers(client: &Client, project: &str, all: bool) -> Result<Vec<Value>, Failure> {
-    let filters =
-        json!({ "label": [format!("{PROJECT_LABEL}={project}"), format!("{ONEOFF_LABEL}=False")] });
+    list_containers(client, project, all, false)
+}
+
+/// The project's containers, with `run`'s one-off containers when `oneoffs`.
+fn list_containers(
+    client: &Client,
+    project: &str,
+    all: bool,
+    oneoffs: bool,
+) -> Result<Vec<Value>, Failure> {
+    let mut labels = vec![format!("{PROJECT_LABEL}={project}")];
+    if !oneoffs {
+        labels.push(format!("{ONEOFF_LABEL}=False"));
+    }
+    let filters = json!({ "label": labels });
     let q = encode_query(&[
         ("all", if all { "1" } else { "0" }.to_string()),
         ("filters", filters.to_string()),
@@ -988,22 +1001,24 @@ pub struct DownOptions {
 /// with `-v` the project's named volumes and the containers' anonymous ones.
 pub fn down(client: &Client, popts: &ProjectOptions, opts: &DownOptions) -> CmdResult {
     let project = load(popts)?;
-    let containers = project_containers(client, &project.name, true)?;
+    let containers = list_containers(client, &project.name, true, true)?;
+    let one_off = |c: &&Value| label(c, ONEOFF_LABEL) == "True";
     let mut order = project.start_order();
     order.reverse();
-    let mut doomed: Vec<&Value> = Vec::new();
+    // One-off (`run`) containers first: compose removes them too.
+    let mut doomed: Vec<&Value> = containers.iter().filter(one_off).collect();
     for service in &order {
         doomed.extend(
             containers
                 .iter()
-                .filter(|c| label(c, SERVICE_LABEL) == service),
+                .filter(|c| !one_off(c) && label(c, SERVICE_LABEL) == service),
         );
     }
     if opts.remove_orphans {
         doomed.extend(
             containers
                 .iter()
-                .filter(|c| !project.services.contains_key(label(c, SERVICE_LABEL))),
+                .filter(|c| !one_off(c) && !project.services.contains_key(label(c, SERVICE_LABEL))),
         );
     }
     for c in doomed {
@@ -1334,4 +1349,120 @@ pub fn ls(client: &Client, all: bool) -> CmdResult {
         .collect();
     crate::format::table(&["NAME", "STATUS", "CONFIG FILES"], &rows);
     Ok(0)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub detach: bool,
+    pub rm: bool,
+    pub no_deps: bool,
+    pub service_ports: bool,
+    pub no_tty: bool,
+    pub env: Vec<String>,
+    pub entrypoint: Option<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub name: Option<String>,
+    pub service: String,
+    pub command: Vec<String>,
+}
+
+/// `compose run SERVICE [CMD...]`: a one-off container of the service
+/// (`<project>-<service>-run-<id>`, labelled oneoff), its dependencies brought
+/// up first unless `--no-deps`, attached unless `-d`.
+pub fn run(client: &Client, popts: &ProjectOptions, opts: &RunOptions) -> CmdResult {
+    let project = load(popts)?;
+    let mut service = project
+        .services
+        .get(&opts.service)
+        .cloned()
+        .ok_or_else(|| fail(format!("no such service: {}", opts.service)))?;
+    if !opts.no_deps && !service.depends_on.is_empty() {
+        up(
+            client,
+            popts,
+            &UpOptions {
+                detach: true,
+                services: service.depends_on.keys().cloned().collect(),
+                ..Default::default()
+            },
+        )?;
+    }
+    if !opts.command.is_empty() {
+        service.command = Some(opts.command.clone());
+    }
+    if let Some(ep) = &opts.entrypoint {
+        service.entrypoint = Some(vec![ep.clone()]);
+    }
+    if let Some(u) = &opts.user {
+        service.user = Some(u.clone());
+    }
+    if let Some(w) = &opts.workdir {
+        service.working_dir = Some(w.clone());
+    }
+    for e in &opts.env {
+        let (k, v) = e
+            .split_once('=')
+            .map_or((e.as_str(), None), |(k, v)| (k, Some(v.to_string())));
+        service
+            .environment
+            .insert(k.to_string(), v.or_else(|| std::env::var(k).ok()));
+    }
+    // As compose: no published ports unless asked, no restart policy, and a
+    // TTY when run from one.
+    if !opts.service_ports {
+        service.ports.clear();
+    }
+    service.restart = None;
+    service.tty = !opts.no_tty && !opts.detach && crate::term::is_terminal(0);
+    service.stdin_open = !opts.detach;
+    let mut body = create_body(&project, &opts.service, &service, 1, None)?;
+    body["Labels"][ONEOFF_LABEL] = json!("True");
+    body["Labels"]["com.docker.compose.slug"] = json!(random_slug());
+    body["HostConfig"]["AutoRemove"] = json!(opts.rm);
+    body["AttachStdin"] = json!(!opts.detach);
+    body["AttachStdout"] = json!(!opts.detach);
+    body["AttachStderr"] = json!(!opts.detach);
+    body["StdinOnce"] = json!(!opts.detach);
+    let name = opts.name.clone().unwrap_or_else(|| {
+        format!(
+            "{}-{}-run-{}",
+            project.name,
+            opts.service,
+            &random_slug()[..12]
+        )
+    });
+    let created = client.post_json(
+        &format!(
+            "/containers/create{}",
+            encode_query(&[("name", name.clone())])
+        ),
+        Some(&body),
+    )?;
+    let id = created["Id"].as_str().unwrap_or_default().to_string();
+    for (key, settings) in service.networks.iter().skip(1) {
+        client.post_json(
+            &format!("/networks/{}/connect", network_name(&project, key)),
+            Some(&json!({ "Container": id, "EndpointConfig": endpoint(&opts.service, settings) })),
+        )?;
+    }
+    copy_content_files(client, &project, &service, &id).map_err(fail)?;
+    if opts.detach {
+        client.call(
+            "POST",
+            &format!("/containers/{id}/start"),
+            RequestBody::None,
+        )?;
+        println!("{name}");
+        return Ok(0);
+    }
+    crate::run::attach_start_wait(client, &id, service.tty, true, opts.rm)
+}
+
+fn random_slug() -> String {
+    let mut bytes = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut bytes);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -798,6 +798,42 @@ enum ComposeCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         command: Vec<String>,
     },
+    /// Run a one-off command on a service
+    Run {
+        /// Run container in background and print container ID
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Automatically remove the container when it exits
+        #[arg(long)]
+        rm: bool,
+        /// Don't start linked services
+        #[arg(long = "no-deps")]
+        no_deps: bool,
+        /// Run command with all service's ports enabled and mapped to the host
+        #[arg(long = "service-ports")]
+        service_ports: bool,
+        /// Disable pseudo-TTY allocation (default: auto-detected)
+        #[arg(short = 'T', long = "no-TTY")]
+        no_tty: bool,
+        /// Set environment variables
+        #[arg(short = 'e', long = "env")]
+        env: Vec<String>,
+        /// Override the entrypoint of the image
+        #[arg(long)]
+        entrypoint: Option<String>,
+        /// Run as specified username or uid
+        #[arg(short = 'u', long)]
+        user: Option<String>,
+        /// Working directory inside the container
+        #[arg(short = 'w', long)]
+        workdir: Option<String>,
+        /// Assign a name to the container
+        #[arg(long)]
+        name: Option<String>,
+        service: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Stop services
     Stop {
         /// Specify a shutdown timeout in seconds
@@ -1410,6 +1446,37 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
                         workdir: workdir.as_deref(),
                         user: user.as_deref(),
                         privileged,
+                    },
+                ),
+                ComposeCommand::Run {
+                    detach,
+                    rm,
+                    no_deps,
+                    service_ports,
+                    no_tty,
+                    env,
+                    entrypoint,
+                    user,
+                    workdir,
+                    name,
+                    service,
+                    command,
+                } => compose::run(
+                    client,
+                    &popts,
+                    &compose::RunOptions {
+                        detach,
+                        rm,
+                        no_deps,
+                        service_ports,
+                        no_tty,
+                        env,
+                        entrypoint,
+                        user,
+                        workdir,
+                        name,
+                        service,
+                        command,
                     },
                 ),
                 ComposeCommand::Stop { timeout, services } => {
