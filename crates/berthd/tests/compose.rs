@@ -331,3 +331,35 @@ fn bad_files_are_refused_before_anything_is_made() {
         .count();
     assert_eq!(before, 3, "only the built-in networks");
 }
+
+/// Attached `up`: every service's output with its name prefixed; with
+/// `--abort-on-container-exit` the first exit stops the project and gives the
+/// exit code, with `--exit-code-from` the named service's.
+#[test]
+fn attached_up_streams_logs_and_aborts_on_exit() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let p = Project {
+        d: &d,
+        dir: d.root.join("job"),
+    };
+    std::fs::create_dir_all(&p.dir).expect("dir");
+    std::fs::write(
+        p.dir.join("compose.yaml"),
+        "services:\n  server:\n    image: busybox\n    command: sh -c \"echo serving; exec sleep 300\"\n  job:\n    image: busybox\n    command: sh -c \"sleep 1; echo job-done; exit 4\"\n",
+    )
+    .expect("compose file");
+    let r = p.compose(&["up", "-t", "1", "--abort-on-container-exit"]);
+    assert_eq!(r.code, 4, "{} {}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("job-1    | job-done"), "{}", r.stdout);
+    assert!(r.stdout.contains("server-1 | serving"), "{}", r.stdout);
+    assert_eq!(d.berth(&["ps", "-q"]).ok().out(), "", "everything stopped");
+    let r = p.compose(&["up", "-t", "1", "--exit-code-from", "server"]);
+    assert_eq!(
+        r.code, 137,
+        "server was killed after the grace period: {}",
+        r.stderr
+    );
+    p.compose(&["down", "-t", "1"]).ok();
+    assert_eq!(d.berth(&["ps", "-aq"]).ok().out(), "");
+}

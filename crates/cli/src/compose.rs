@@ -446,6 +446,8 @@ pub struct UpOptions {
     pub timeout: Option<i64>,
     pub scale: Vec<String>,
     pub services: Vec<String>,
+    pub abort_on_container_exit: bool,
+    pub exit_code_from: Option<String>,
 }
 
 /// Waits until `container` satisfies `condition`.
@@ -844,12 +846,17 @@ pub fn up(client: &Client, popts: &ProjectOptions, opts: &UpOptions) -> CmdResul
     if opts.detach {
         return Ok(0);
     }
-    follow_until_stopped(client, &project, opts.timeout)
+    follow_until_stopped(client, &project, opts)
 }
 
 /// Attached `up`: every container's output, prefixed with its name, until all
 /// have stopped; Ctrl-C stops the project.
-fn follow_until_stopped(client: &Client, project: &Project, timeout: Option<i64>) -> CmdResult {
+/// With `--abort-on-container-exit` (or `--exit-code-from`), the first
+/// container to stop stops the project, and the exit code is its (or the named
+/// service's).
+fn follow_until_stopped(client: &Client, project: &Project, opts: &UpOptions) -> CmdResult {
+    let timeout = opts.timeout;
+    let abort = opts.abort_on_container_exit || opts.exit_code_from.is_some();
     // Blocked before the log threads exist, so that they inherit the mask and
     // Ctrl-C stays pending for this loop to see.
     crate::term::block(&[
@@ -875,15 +882,51 @@ fn follow_until_stopped(client: &Client, project: &Project, timeout: Option<i64>
             let _ = stream_logs(&client, &id, &prefix, true, None, false, &out);
         });
     }
+    let were_running: Vec<String> = containers
+        .iter()
+        .filter(|c| c["State"] == "running")
+        .filter_map(|c| c["Id"].as_str().map(String::from))
+        .collect();
     loop {
         if interrupt_pending() {
             break;
         }
         let running = project_containers(client, &project.name, false)?;
-        if running.is_empty() {
+        if running.is_empty() && !abort {
             // Let the log threads print the last lines.
             std::thread::sleep(Duration::from_millis(200));
             return Ok(0);
+        }
+        if abort {
+            let still: Vec<&str> = running.iter().filter_map(|c| c["Id"].as_str()).collect();
+            if let Some(gone) = were_running.iter().find(|id| !still.contains(&id.as_str())) {
+                let first = client.get_json(&format!("/containers/{gone}/json"))?;
+                eprintln!(
+                    "{} exited with code {}",
+                    first["Name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .trim_start_matches('/'),
+                    first["State"]["ExitCode"]
+                );
+                eprintln!("Aborting on container exit...");
+                stop_all(client, project, timeout)?;
+                std::thread::sleep(Duration::from_millis(200));
+                let code = match &opts.exit_code_from {
+                    Some(service) => {
+                        let c = project_containers(client, &project.name, true)?
+                            .into_iter()
+                            .find(|c| label(c, SERVICE_LABEL) == service)
+                            .ok_or_else(|| fail(format!("no such service: {service}")))?;
+                        let id = c["Id"].as_str().unwrap_or_default().to_string();
+                        client.get_json(&format!("/containers/{id}/json"))?["State"]["ExitCode"]
+                            .as_i64()
+                            .unwrap_or(0)
+                    }
+                    None => first["State"]["ExitCode"].as_i64().unwrap_or(0),
+                };
+                return Ok(i32::try_from(code).unwrap_or(1));
+            }
         }
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -726,6 +726,12 @@ enum ComposeCommand {
         /// Scale SERVICE to NUM instances (SERVICE=NUM)
         #[arg(long)]
         scale: Vec<String>,
+        /// Stops all containers if any container was stopped. Incompatible with -d
+        #[arg(long = "abort-on-container-exit", conflicts_with = "detach")]
+        abort_on_container_exit: bool,
+        /// Return the exit code of the selected service container. Implies --abort-on-container-exit
+        #[arg(long = "exit-code-from", conflicts_with = "detach")]
+        exit_code_from: Option<String>,
         services: Vec<String>,
     },
     /// Stop and remove containers, networks
@@ -1356,6 +1362,8 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
                     wait_timeout,
                     timeout,
                     scale,
+                    abort_on_container_exit,
+                    exit_code_from,
                     services,
                 } => compose::up(
                     client,
@@ -1372,6 +1380,8 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
                         timeout,
                         scale,
                         services,
+                        abort_on_container_exit,
+                        exit_code_from,
                     },
                 ),
                 ComposeCommand::Down {
