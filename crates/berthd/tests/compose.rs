@@ -209,6 +209,26 @@ fn a_project_comes_up_in_order_and_goes_away_completely() {
     assert_ne!(after[1], before[1], "web recreated");
     assert_eq!(after[2], before[2], "proxy unchanged");
 
+    // port, images, top, build.
+    let published = p.compose(&["port", "web", "80"]).ok().out().to_string();
+    let port = published.rsplit(':').next().unwrap_or_default().to_string();
+    assert!(port.parse::<u16>().is_ok(), "{published}");
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap_or(0)))
+        .expect("published port");
+    std::io::Write::write_all(&mut conn, b"GET / HTTP/1.0\r\n\r\n").expect("request");
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut conn, &mut reply).expect("reply");
+    assert!(reply.ends_with("shop-page\n"), "{reply}");
+    let images = p.compose(&["images", "web"]).ok().stdout;
+    assert!(
+        images
+            .lines()
+            .any(|l| l.starts_with("shop-web-1") && l.contains("shop-web")),
+        "{images}"
+    );
+    assert!(p.compose(&["top", "db"]).ok().stdout.contains("sleep 300"));
+    p.compose(&["build", "web"]).ok();
+
     // run: one-off containers, removed with --rm, or by down.
     let one_off = p.compose(&[
         "run",

@@ -687,6 +687,9 @@ fn remove_container(client: &Client, id: &str, timeout: Option<i64>) -> Result<(
 fn build_if_needed(client: &Client, project: &Project, opts: &UpOptions) -> Result<(), Failure> {
     for (name, s) in &project.services {
         let Some(build) = &s.build else { continue };
+        if !opts.services.is_empty() && !opts.services.contains(name) {
+            continue;
+        }
         let tag = s
             .image
             .clone()
@@ -1508,4 +1511,110 @@ fn random_slug() -> String {
         let _ = f.read_exact(&mut bytes);
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `compose build [SERVICE...]`: builds every service that has a `build`.
+pub fn build(client: &Client, popts: &ProjectOptions, services: &[String]) -> CmdResult {
+    let project = load(popts)?;
+    for s in services {
+        if !project.services.contains_key(s) {
+            return Err(fail(format!("no such service: {s}")));
+        }
+    }
+    build_if_needed(
+        client,
+        &project,
+        &UpOptions {
+            build: true,
+            services: services.to_vec(),
+            ..Default::default()
+        },
+    )?;
+    Ok(0)
+}
+
+/// `compose port SERVICE PRIVATE_PORT`: the host address the port is published on.
+pub fn port(
+    client: &Client,
+    popts: &ProjectOptions,
+    service: &str,
+    private_port: &str,
+    protocol: &str,
+    index: u32,
+) -> CmdResult {
+    let project = load(popts)?;
+    let containers = service_containers(client, &project, &[service.to_string()], false)?;
+    let (id, _) = containers
+        .get(index.saturating_sub(1) as usize)
+        .ok_or_else(|| fail(format!("service \"{service}\" has no container #{index}")))?;
+    let c = client.get_json(&format!("/containers/{id}/json"))?;
+    let key = format!("{private_port}/{protocol}");
+    let binding = c["NetworkSettings"]["Ports"][&key]
+        .as_array()
+        .and_then(|b| b.first().cloned())
+        .ok_or_else(|| {
+            fail(format!(
+                "no port {key} for container {}",
+                container_name_of(&c)
+            ))
+        })?;
+    println!(
+        "{}:{}",
+        binding["HostIp"].as_str().unwrap_or("0.0.0.0"),
+        binding["HostPort"].as_str().unwrap_or_default()
+    );
+    Ok(0)
+}
+
+fn container_name_of(inspect: &Value) -> String {
+    inspect["Name"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_string()
+}
+
+/// `compose top [SERVICE...]`: each container's processes.
+pub fn top(client: &Client, popts: &ProjectOptions, services: &[String]) -> CmdResult {
+    let project = load(popts)?;
+    for (id, name) in service_containers(client, &project, services, false)? {
+        let running =
+            client.get_json(&format!("/containers/{id}/json"))?["State"]["Running"] == true;
+        if !running {
+            continue;
+        }
+        println!("{name}");
+        crate::containers::top(client, &id)?;
+        println!();
+    }
+    Ok(0)
+}
+
+/// `compose images [SERVICE...]`: the image each container runs.
+pub fn images(client: &Client, popts: &ProjectOptions, services: &[String]) -> CmdResult {
+    let project = load(popts)?;
+    let mut rows = Vec::new();
+    for (id, name) in service_containers(client, &project, services, false)? {
+        let c = client.get_json(&format!("/containers/{id}/json"))?;
+        let image_id = c["Image"].as_str().unwrap_or_default().to_string();
+        let image = client.get_json(&format!("/images/{image_id}/json"))?;
+        let reference = image["RepoTags"][0].as_str().unwrap_or("<none>:<none>");
+        let (repo, tag) = reference.rsplit_once(':').unwrap_or((reference, ""));
+        rows.push(vec![
+            name,
+            repo.to_string(),
+            tag.to_string(),
+            image_id
+                .trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect(),
+            crate::format::human_size(image["Size"].as_f64().unwrap_or(0.0)),
+        ]);
+    }
+    crate::format::table(
+        &["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"],
+        &rows,
+    );
+    Ok(0)
 }

@@ -840,6 +840,25 @@ enum ComposeCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Build or rebuild services
+    Build { services: Vec<String> },
+    /// Print the public port for a port binding
+    Port {
+        /// tcp or udp
+        #[arg(long, default_value = "tcp")]
+        protocol: String,
+        /// Index of the container if service has multiple replicas
+        #[arg(long, default_value_t = 1)]
+        index: u32,
+        service: String,
+        private_port: String,
+    },
+    /// Display the running processes
+    Top { services: Vec<String> },
+    /// List images used by the created containers
+    Images { services: Vec<String> },
+    /// Show the Docker Compose version information
+    Version,
     /// Stop services
     Stop {
         /// Specify a shutdown timeout in seconds
@@ -1527,6 +1546,19 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
                     compose::lifecycle(client, &popts, "unpause", &services, &[])
                 }
                 ComposeCommand::Ls { all } => compose::ls(client, all),
+                ComposeCommand::Build { services } => compose::build(client, &popts, &services),
+                ComposeCommand::Port {
+                    protocol,
+                    index,
+                    service,
+                    private_port,
+                } => compose::port(client, &popts, &service, &private_port, &protocol, index),
+                ComposeCommand::Top { services } => compose::top(client, &popts, &services),
+                ComposeCommand::Images { services } => compose::images(client, &popts, &services),
+                ComposeCommand::Version => {
+                    println!("berth compose version v{}", env!("CARGO_PKG_VERSION"));
+                    Ok(0)
+                }
             }
         }
         Command::Network { command } => match command {
