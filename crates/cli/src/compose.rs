@@ -169,10 +169,7 @@ fn create_body(
     network_mode: Option<String>,
 ) -> Result<Value, Failure> {
     let s = service;
-    let image = s
-        .image
-        .clone()
-        .unwrap_or_else(|| format!("{}-{name}", project.name));
+    let image = image_of(project, name, s);
     let env: Vec<String> = s
         .environment
         .iter()
@@ -389,6 +386,32 @@ fn create_body(
     Ok(body)
 }
 
+/// A container joins its service's first network at create; the others here,
+/// before it starts.
+fn connect_other_networks(
+    client: &Client,
+    project: &Project,
+    name: &str,
+    service: &Service,
+    id: &str,
+) -> Result<(), Failure> {
+    for (key, settings) in service.networks.iter().skip(1) {
+        client.post_json(
+            &format!("/networks/{}/connect", network_name(project, key)),
+            Some(&json!({ "Container": id, "EndpointConfig": endpoint(name, settings) })),
+        )?;
+    }
+    Ok(())
+}
+
+/// The image a service runs: its `image`, or the one `build` tags for it.
+fn image_of(project: &Project, name: &str, service: &Service) -> String {
+    service
+        .image
+        .clone()
+        .unwrap_or_else(|| format!("{}-{name}", project.name))
+}
+
 fn network_name(project: &Project, key: &str) -> String {
     project
         .networks
@@ -596,14 +619,8 @@ fn converge_service(
             .map_err(|e| format!("service {name}: {e}"))?;
         let id = created["Id"].as_str().unwrap_or_default().to_string();
         progress("Container", &cname, "Created");
-        for (key, settings) in service.networks.iter().skip(1) {
-            client
-                .post_json(
-                    &format!("/networks/{}/connect", network_name(project, key)),
-                    Some(&json!({ "Container": id, "EndpointConfig": endpoint(name, settings) })),
-                )
-                .map_err(|e| format!("service {name}: {e}"))?;
-        }
+        connect_other_networks(client, project, name, service, &id)
+            .map_err(|e| format!("service {name}: {}", e.message))?;
         copy_content_files(client, project, service, &id)?;
         client
             .call(
@@ -665,7 +682,9 @@ fn copy_content_files(
     Ok(())
 }
 
-fn remove_container(client: &Client, id: &str, timeout: Option<i64>) -> Result<(), String> {
+/// Stops a container with the stop timeout asked for (the container's own
+/// otherwise). An already stopped one is fine.
+fn stop_container(client: &Client, id: &str, timeout: Option<i64>) {
     let q = timeout
         .map(|t| encode_query(&[("t", t.to_string())]))
         .unwrap_or_default();
@@ -674,6 +693,10 @@ fn remove_container(client: &Client, id: &str, timeout: Option<i64>) -> Result<(
         &format!("/containers/{id}/stop{q}"),
         RequestBody::None,
     );
+}
+
+fn remove_container(client: &Client, id: &str, timeout: Option<i64>) -> Result<(), String> {
+    stop_container(client, id, timeout);
     client
         .call(
             "DELETE",
@@ -690,10 +713,7 @@ fn build_if_needed(client: &Client, project: &Project, opts: &UpOptions) -> Resu
         if !opts.services.is_empty() && !opts.services.contains(name) {
             continue;
         }
-        let tag = s
-            .image
-            .clone()
-            .unwrap_or_else(|| format!("{}-{name}", project.name));
+        let tag = image_of(project, name, s);
         let present = client.request("GET", &format!("/images/{tag}/json"), RequestBody::None)?;
         if opts.no_build || (present.status == 200 && !opts.build) {
             continue;
@@ -867,24 +887,14 @@ fn follow_until_stopped(client: &Client, project: &Project, opts: &UpOptions) ->
         nix::sys::signal::Signal::SIGTERM,
     ]);
     let containers = project_containers(client, &project.name, true)?;
-    let width = containers
-        .iter()
-        .map(|c| container_name(c).len())
-        .max()
-        .unwrap_or(0);
-    let colour = crate::term::is_terminal(1);
-    let host = client.host();
-    let out = Arc::new(Mutex::new(io::stdout()));
-    for (i, c) in containers.iter().enumerate() {
-        let id = c["Id"].as_str().unwrap_or_default().to_string();
-        let prefix = log_prefix(&container_name(c), width, colour, i);
-        let host = host.clone();
-        let out = out.clone();
-        std::thread::spawn(move || {
-            let client = Client::new(&host);
-            let _ = stream_logs(&client, &id, &prefix, true, None, false, &out);
-        });
-    }
+    let _followers = spawn_log_followers(
+        client,
+        &containers,
+        &LogsOptions {
+            follow: true,
+            ..Default::default()
+        },
+    );
     let were_running: Vec<String> = containers
         .iter()
         .filter(|c| c["State"] == "running")
@@ -948,6 +958,49 @@ fn interrupt_pending() -> bool {
             && (libc::sigismember(&set, libc::SIGINT) == 1
                 || libc::sigismember(&set, libc::SIGTERM) == 1)
     }
+}
+
+/// One thread per container streaming its log with the container's name as a
+/// prefix (padded to the longest, coloured on a terminal), all into one stdout.
+fn spawn_log_followers(
+    client: &Client,
+    containers: &[Value],
+    opts: &LogsOptions,
+) -> Vec<std::thread::JoinHandle<Result<(), Failure>>> {
+    let width = containers
+        .iter()
+        .map(|c| container_name(c).len())
+        .max()
+        .unwrap_or(0);
+    let colour = crate::term::is_terminal(1);
+    let out = Arc::new(Mutex::new(io::stdout()));
+    containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let id = c["Id"].as_str().unwrap_or_default().to_string();
+            let prefix = if opts.no_log_prefix {
+                String::new()
+            } else {
+                log_prefix(&container_name(c), width, colour, i)
+            };
+            let host = client.host();
+            let out = out.clone();
+            let opts = opts.clone();
+            std::thread::spawn(move || {
+                let client = Client::new(&host);
+                stream_logs(
+                    &client,
+                    &id,
+                    &prefix,
+                    opts.follow,
+                    opts.tail.as_deref(),
+                    opts.timestamps,
+                    &out,
+                )
+            })
+        })
+        .collect()
 }
 
 fn log_prefix(name: &str, width: usize, colour: bool, index: usize) -> String {
@@ -1021,15 +1074,7 @@ fn stop_all(client: &Client, project: &Project, timeout: Option<i64>) -> Result<
             .iter()
             .filter(|c| label(c, SERVICE_LABEL) == service)
         {
-            let id = c["Id"].as_str().unwrap_or_default();
-            let q = timeout
-                .map(|t| encode_query(&[("t", t.to_string())]))
-                .unwrap_or_default();
-            let _ = client.request(
-                "POST",
-                &format!("/containers/{id}/stop{q}"),
-                RequestBody::None,
-            );
+            stop_container(client, c["Id"].as_str().unwrap_or_default(), timeout);
             progress("Container", &container_name(c), "Stopped");
         }
     }
@@ -1069,15 +1114,7 @@ pub fn down(client: &Client, popts: &ProjectOptions, opts: &DownOptions) -> CmdR
     }
     for c in doomed {
         let id = c["Id"].as_str().unwrap_or_default();
-        let q = opts
-            .timeout
-            .map(|t| encode_query(&[("t", t.to_string())]))
-            .unwrap_or_default();
-        let _ = client.request(
-            "POST",
-            &format!("/containers/{id}/stop{q}"),
-            RequestBody::None,
-        );
+        stop_container(client, id, opts.timeout);
         progress("Container", &container_name(c), "Stopped");
         let v = if opts.volumes { "&v=1" } else { "" };
         client.call(
@@ -1208,38 +1245,7 @@ pub fn logs(client: &Client, popts: &ProjectOptions, opts: &LogsOptions) -> CmdR
         opts.services.is_empty() || opts.services.iter().any(|s| s == label(c, SERVICE_LABEL))
     });
     containers.sort_by_key(container_name);
-    let width = containers
-        .iter()
-        .map(|c| container_name(c).len())
-        .max()
-        .unwrap_or(0);
-    let colour = crate::term::is_terminal(1);
-    let out = Arc::new(Mutex::new(io::stdout()));
-    let host = client.host();
-    let mut threads = Vec::new();
-    for (i, c) in containers.iter().enumerate() {
-        let id = c["Id"].as_str().unwrap_or_default().to_string();
-        let prefix = if opts.no_log_prefix {
-            String::new()
-        } else {
-            log_prefix(&container_name(c), width, colour, i)
-        };
-        let host = host.clone();
-        let out = out.clone();
-        let opts = opts.clone();
-        threads.push(std::thread::spawn(move || {
-            let client = Client::new(&host);
-            stream_logs(
-                &client,
-                &id,
-                &prefix,
-                opts.follow,
-                opts.tail.as_deref(),
-                opts.timestamps,
-                &out,
-            )
-        }));
-    }
+    let threads = spawn_log_followers(client, &containers, opts);
     for t in threads {
         if let Ok(Err(e)) = t.join() {
             return Err(e);
@@ -1486,12 +1492,7 @@ pub fn run(client: &Client, popts: &ProjectOptions, opts: &RunOptions) -> CmdRes
         Some(&body),
     )?;
     let id = created["Id"].as_str().unwrap_or_default().to_string();
-    for (key, settings) in service.networks.iter().skip(1) {
-        client.post_json(
-            &format!("/networks/{}/connect", network_name(&project, key)),
-            Some(&json!({ "Container": id, "EndpointConfig": endpoint(&opts.service, settings) })),
-        )?;
-    }
+    connect_other_networks(client, &project, &opts.service, &service, &id)?;
     copy_content_files(client, &project, &service, &id).map_err(fail)?;
     if opts.detach {
         client.call(

@@ -273,8 +273,19 @@ fn process_exists(pid: i32) -> bool {
 
 /// The init-mode monitors serving containers of this exec root, by container id,
 /// found from `/proc`: each monitor's argument is its whole configuration.
+///
+/// Only processes in berthd's own mount and pid namespaces count: a container
+/// can run a binary at the same path inside its root with a forged argument,
+/// and must not make berthd believe a lost monitor still lives.
 fn live_monitors(monitor_bin: &Path, exec_root: &Path) -> HashMap<String, i32> {
     let wanted = std::fs::canonicalize(monitor_bin).unwrap_or_else(|_| monitor_bin.to_path_buf());
+    let namespaces = |dir: &Path| {
+        (
+            std::fs::read_link(dir.join("ns/mnt")).ok(),
+            std::fs::read_link(dir.join("ns/pid")).ok(),
+        )
+    };
+    let own = namespaces(Path::new("/proc/self"));
     let mut found = HashMap::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return found;
@@ -289,7 +300,7 @@ fn live_monitors(monitor_bin: &Path, exec_root: &Path) -> HashMap<String, i32> {
         // A rebuilt binary shows as "<path> (deleted)" in running monitors.
         let exe = exe.to_string_lossy();
         let exe = PathBuf::from(exe.strip_suffix(" (deleted)").unwrap_or(&exe));
-        if exe != wanted {
+        if exe != wanted || own.0.is_none() || namespaces(&e.path()) != own {
             continue;
         }
         let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {

@@ -143,11 +143,14 @@ fn lend_capabilities(process: &mut Value) -> Option<Vec<(CapSet, Capability)>> {
 /// be precompiled, a derived bundle without the profile (so libcontainer does not
 /// compile it again) and with the lent capabilities, plus the executor that loads
 /// the cached filter and gives the capabilities back.
-fn derive_bundle(bundle: &Path, cache: Option<&Path>) -> Result<(PathBuf, BerthExecutor)> {
+fn derive_bundle(
+    bundle: &Path,
+    mut config: Value,
+    cache: Option<&Path>,
+) -> Result<(PathBuf, BerthExecutor)> {
     let Some(cache) = cache else {
         return Ok((bundle.to_path_buf(), BerthExecutor::default()));
     };
-    let mut config = read_json(&bundle.join("config.json"))?;
     let Some(filter) = precompiled_filter(&config, cache)? else {
         return Ok((bundle.to_path_buf(), BerthExecutor::default()));
     };
@@ -249,8 +252,9 @@ pub fn create_and_start(
     console_socket: Option<&Path>,
     before_start: impl FnOnce(i32) -> Result<()>,
 ) -> Result<i32> {
-    let (bundle, executor) = derive_bundle(bundle, seccomp_cache)?;
-    let seal_cgroupfs = cgroupfs::spec_wants_readonly(&read_json(&bundle.join("config.json"))?);
+    let config = read_json(&bundle.join("config.json"))?;
+    let seal_cgroupfs = cgroupfs::spec_wants_readonly(&config);
+    let (bundle, executor) = derive_bundle(bundle, config, seccomp_cache)?;
     let mut container = base_builder(id, state_root, stdio, console_socket, executor)?
         .as_init(&bundle)
         .with_systemd(false)

@@ -507,29 +507,11 @@ fn unmount_under(path: &Path) {
     }
 }
 
-/// Removes this daemon's cgroup parent (and any leftover children) everywhere.
+/// Removes this daemon's cgroup parent everywhere, with whatever is left under
+/// it at any depth (killing stragglers, waiting out cgroups the kernel is still
+/// releasing): berth's own clean-up after a lost monitor.
 pub fn remove_cgroups(parent: &str) {
-    let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return;
-    };
-    let mut roots: Vec<PathBuf> = controllers
-        .flatten()
-        .map(|e| e.path().join(parent))
-        .collect();
-    roots.push(Path::new("/sys/fs/cgroup").join(parent));
-    for root in roots {
-        if !root.is_dir() {
-            continue;
-        }
-        if let Ok(children) = std::fs::read_dir(&root) {
-            for c in children.flatten() {
-                if c.path().is_dir() {
-                    let _ = std::fs::remove_dir(c.path());
-                }
-            }
-        }
-        let _ = std::fs::remove_dir(&root);
-    }
+    let _ = berth_runtime::cgroups::kill_and_remove(parent);
 }
 
 pub fn cgroups_exist(parent: &str) -> bool {
