@@ -383,3 +383,332 @@ fn attached_up_streams_logs_and_aborts_on_exit() {
     p.compose(&["down", "-t", "1"]).ok();
     assert_eq!(d.berth(&["ps", "-aq"]).ok().out(), "");
 }
+
+/// A berth registry on a loopback port, killed when dropped.
+struct Registry(std::process::Child);
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_registry(d: &Daemon) -> (Registry, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let root = d.root.join("registry");
+    let child = d
+        .berth_cmd(&[
+            "registry",
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--root",
+            &root.display().to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("berth registry");
+    let server = Registry(child);
+    for _ in 0..500 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (server, port);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("registry on port {port} did not come up");
+}
+
+/// The verbs around `up`: create without start, `--no-deps`, a recreated
+/// dependency restarting what depends on it with `restart: true` (and
+/// recreating what shares its network namespace), `events --json`, `cp` both
+/// ways, `scale`, `wait` with its exit code, `push`/`pull` through berth's
+/// registry, and `down --rmi local` taking the built images only.
+#[test]
+fn create_scale_wait_cp_events_push_pull_and_rmi() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let (_registry, port) = start_registry(&d);
+    let p = Project {
+        d: &d,
+        dir: d.root.join("ops"),
+    };
+    std::fs::create_dir_all(p.dir.join("app")).expect("project dir");
+    std::fs::write(
+        p.dir.join("app/Dockerfile"),
+        "FROM busybox\nRUN echo app-build > /built\n",
+    )
+    .expect("Dockerfile");
+    std::fs::write(
+        p.dir.join("compose.yaml"),
+        format!(
+            r#"
+services:
+  db:
+    image: busybox
+    command: sleep 300
+    environment:
+      V: ${{V:-1}}
+  sidecar:
+    image: busybox
+    command: sleep 300
+    network_mode: service:db
+  app:
+    build: ./app
+    image: 127.0.0.1:{port}/ops/app:1
+    command: sleep 300
+    depends_on:
+      db:
+        condition: service_started
+        restart: true
+  tool:
+    build: ./app
+    command: sleep 300
+    stop_grace_period: 1s
+  job:
+    image: busybox
+    command: sh -c "sleep 1; exit 7"
+"#
+        ),
+    )
+    .expect("compose file");
+
+    // create: every container made, none started.
+    p.compose(&["create"]).ok();
+    for name in [
+        "ops-db-1",
+        "ops-sidecar-1",
+        "ops-app-1",
+        "ops-tool-1",
+        "ops-job-1",
+    ] {
+        assert_eq!(d.inspect(name, "{{.State.Status}}"), "created", "{name}");
+    }
+    p.compose(&["up", "-d"]).ok();
+    assert_eq!(d.inspect("ops-app-1", "{{.State.Status}}"), "running");
+
+    // wait: the job's exit code.
+    let waited = p.compose(&["wait", "job"]);
+    assert_eq!(waited.code, 7, "{}", waited.stderr);
+
+    // events --json while db changes: db and its network-sharing sidecar are
+    // recreated, app (restart: true) restarted in place, tool left alone.
+    let mut events = d
+        .berth_cmd(&[
+            "compose",
+            "--project-directory",
+            &p.dir.display().to_string(),
+            "events",
+            "--json",
+        ])
+        .current_dir(&p.dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("compose events");
+    std::thread::sleep(Duration::from_millis(300));
+    let ids = |names: &[&str]| names.iter().map(|n| p.id(n)).collect::<Vec<_>>();
+    let before = ids(&["ops-db-1", "ops-sidecar-1", "ops-app-1", "ops-tool-1"]);
+    let app_started = d.inspect("ops-app-1", "{{.State.StartedAt}}");
+    p.compose_env(&["up", "-d", "-t", "1"], &[("V", "2")]).ok();
+    let after = ids(&["ops-db-1", "ops-sidecar-1", "ops-app-1", "ops-tool-1"]);
+    assert_ne!(after[0], before[0], "db recreated");
+    assert_ne!(after[1], before[1], "sidecar follows db's namespace");
+    assert_eq!(after[2], before[2], "app restarted, not recreated");
+    assert_ne!(
+        d.inspect("ops-app-1", "{{.State.StartedAt}}"),
+        app_started,
+        "app restarted"
+    );
+    assert_eq!(after[3], before[3], "tool untouched");
+    assert_eq!(
+        d.inspect("ops-sidecar-1", "{{.HostConfig.NetworkMode}}"),
+        format!("container:{}", after[0])
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = events.kill();
+    let out = events.wait_with_output().expect("events output");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let db_created = lines
+        .iter()
+        .find(|e| e["service"] == "db" && e["action"] == "create")
+        .unwrap_or_else(|| panic!("no create event for db: {lines:?}"));
+    assert_eq!(db_created["type"], "container");
+    assert_eq!(db_created["id"], after[0].as_str());
+    assert_eq!(db_created["attributes"]["name"], "ops-db-1");
+    assert!(db_created["time"].as_str().is_some_and(|t| t.contains('T')));
+    assert!(
+        lines.iter().all(|e| e["attributes"]
+            .as_object()
+            .is_some_and(|a| a.keys().all(|k| !k.starts_with("com.docker.compose.")))),
+        "compose's labels stay out of the attributes: {lines:?}"
+    );
+    assert!(lines
+        .iter()
+        .any(|e| e["service"] == "app" && e["action"] == "start"));
+    assert!(!lines.iter().any(|e| e["service"] == "tool"), "{lines:?}");
+
+    // --no-deps: a stopped dependency stays stopped.
+    p.compose(&["stop", "-t", "1", "db"]).ok();
+    p.compose(&[
+        "up",
+        "-d",
+        "--no-deps",
+        "--force-recreate",
+        "-t",
+        "1",
+        "app",
+    ])
+    .ok();
+    assert_eq!(d.inspect("ops-db-1", "{{.State.Status}}"), "exited");
+    assert_eq!(d.inspect("ops-app-1", "{{.State.Status}}"), "running");
+
+    // cp both ways; into a scaled service it reaches every container.
+    p.compose(&["scale", "tool=2"]).ok();
+    assert_eq!(d.inspect("ops-tool-2", "{{.State.Status}}"), "running");
+    assert_eq!(d.inspect("ops-tool-1", "{{.Id}}"), before[3], "tool-1 kept");
+    std::fs::write(p.dir.join("note.txt"), "carried\n").expect("note");
+    p.compose(&["cp", "note.txt", "tool:/tmp/note.txt"]).ok();
+    for n in ["ops-tool-1", "ops-tool-2"] {
+        assert_eq!(
+            d.berth(&["exec", n, "cat", "/tmp/note.txt"]).ok().out(),
+            "carried"
+        );
+    }
+    p.compose(&["cp", "--index", "2", "tool:/built", "./built"])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(p.dir.join("built")).expect("copied out"),
+        "app-build\n"
+    );
+    p.compose(&["scale", "tool=1"]).ok();
+    assert_ne!(d.berth(&["inspect", "ops-tool-2"]).code, 0, "scaled down");
+
+    // push the built image, drop it, pull it back.
+    let image = format!("127.0.0.1:{port}/ops/app:1");
+    let pushed = p.compose(&["push"]).ok();
+    assert!(pushed.stderr.contains("Pushed"), "{}", pushed.stderr);
+    p.compose(&["down", "-t", "1"]).ok();
+    d.berth(&["rmi", &image]).ok();
+    let pulled = p.compose(&["pull", "app"]).ok();
+    assert!(pulled.stderr.contains("app  Pulled"), "{}", pulled.stderr);
+    // busybox has no registry here: a failure naming the service, unless ignored.
+    let unreachable = p.compose(&["pull", "db"]);
+    assert_ne!(unreachable.code, 0);
+    assert!(unreachable.stderr.contains("db"), "{}", unreachable.stderr);
+    p.compose(&["pull", "--ignore-pull-failures", "db"]).ok();
+    assert_eq!(
+        d.berth(&["run", "--rm", &image, "cat", "/built"])
+            .ok()
+            .out(),
+        "app-build"
+    );
+
+    // down --rmi local: the image named after the project goes, busybox and
+    // the service's own image name stay.
+    p.compose(&["up", "-d"]).ok();
+    p.compose(&["down", "-t", "1", "--rmi", "local"]).ok();
+    assert_ne!(d.berth(&["image", "inspect", "ops-tool"]).code, 0);
+    d.berth(&["image", "inspect", &image]).ok();
+    d.berth(&["image", "inspect", "busybox"]).ok();
+    assert_eq!(d.berth(&["ps", "-aq"]).ok().out(), "");
+}
+
+/// The shop project under Debian's docker-compose 1.29 against berthd (the
+/// `name` key is newer than 1.29, so the name comes from `-p`): the same
+/// health-gated order, DNS and isolation, one line per container in its `ps`,
+/// and `berth compose` sees the same project through the shared labels.
+#[test]
+fn docker_compose_1_29_runs_the_same_project() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let p = Project {
+        d: &d,
+        dir: d.root.join("shop29"),
+    };
+    write_project(&p.dir);
+    std::fs::remove_file(p.dir.join("compose.yaml")).expect("rm compose.yaml");
+    std::fs::write(
+        p.dir.join("docker-compose.yml"),
+        PROJECT.replace("name: shop\n", ""),
+    )
+    .expect("compose file");
+    let compose = |args: &[&str]| {
+        let child = std::process::Command::new("docker-compose")
+            .args(["-p", "shop"])
+            .args(args)
+            .current_dir(&p.dir)
+            .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+            .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("docker-compose is installed by .ci/run");
+        Run::from_output(common::wait_output(child, Duration::from_secs(180)))
+    };
+    let up = compose(&["up", "-d"]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    assert_eq!(
+        d.inspect("shop_db_1", "{{.State.Health.Status}}"),
+        "healthy"
+    );
+    assert_eq!(
+        d.inspect("shop_migrate_1", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 0"
+    );
+    assert!(
+        d.inspect("shop_web_1", "{{.State.StartedAt}}")
+            > d.inspect("shop_migrate_1", "{{.State.FinishedAt}}"),
+        "web waited for the migration"
+    );
+    let page = d
+        .berth(&["exec", "shop_proxy_1", "wget", "-qO-", "http://web/"])
+        .ok()
+        .stdout;
+    assert_eq!(page.trim(), "shop-page");
+    assert_ne!(
+        d.berth(&["exec", "shop_proxy_1", "nslookup", "db"]).code,
+        0,
+        "proxy (front only) must not resolve db"
+    );
+    let ps = compose(&["ps"]).ok().stdout;
+    for name in [
+        "shop_db_1",
+        "shop_migrate_1",
+        "shop_web_1",
+        "shop_proxy_1",
+        "shop_worker_1",
+    ] {
+        assert_eq!(ps.matches(name).count(), 1, "{ps}");
+    }
+    assert!(ps.contains("(healthy)"), "{ps}");
+    // berth compose reads 1.29's project from the labels both write.
+    let ours = p
+        .compose(&["-p", "shop", "ps", "--format", "json"])
+        .ok()
+        .stdout;
+    for name in ["shop_db_1", "shop_web_1", "shop_proxy_1", "shop_worker_1"] {
+        assert!(ours.contains(name), "{name} missing from {ours}");
+    }
+    let down = compose(&["down", "-v", "-t", "1"]);
+    assert_eq!(down.code, 0, "{}", down.stderr);
+    assert_eq!(d.berth(&["ps", "-aq"]).ok().out(), "");
+    assert_eq!(d.berth(&["volume", "ls", "-q"]).ok().out(), "");
+    assert_eq!(
+        d.berth(&["network", "ls", "-q"])
+            .ok()
+            .stdout
+            .lines()
+            .count(),
+        3,
+        "only the built-in networks"
+    );
+}

@@ -276,17 +276,28 @@ fn image_checks_and_probes_across_a_berthd_kill() {
     );
     assert_eq!(after["Status"], "unhealthy", "{after}");
     // No process of its own: between probes, only the monitor and the container.
+    // A probe runs every 150 ms, so one sample may catch it running; the
+    // fewest seen over many samples is what stays resident.
     let id = d.container_id("checked");
-    let monitors = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| {
-            std::fs::read(e.path().join("cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(&id))
-                .unwrap_or(false)
+    let naming_the_container = || {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains(&id))
+                    .unwrap_or(false)
+            })
+            .count()
+    };
+    let monitors = (0..40)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(7));
+            naming_the_container()
         })
-        .count();
+        .min()
+        .unwrap_or(usize::MAX);
     assert!(monitors <= 2, "{monitors} processes name the container");
 }
 

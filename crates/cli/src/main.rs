@@ -732,6 +732,89 @@ enum ComposeCommand {
         /// Return the exit code of the selected service container. Implies --abort-on-container-exit
         #[arg(long = "exit-code-from", conflicts_with = "detach")]
         exit_code_from: Option<String>,
+        /// Don't start linked services
+        #[arg(long = "no-deps")]
+        no_deps: bool,
+        /// Don't start the services after creating them
+        #[arg(long = "no-start")]
+        no_start: bool,
+        services: Vec<String>,
+    },
+    /// Creates containers for a service
+    Create {
+        /// Build images before starting containers
+        #[arg(long)]
+        build: bool,
+        /// Don't build an image, even if it's policy
+        #[arg(long = "no-build")]
+        no_build: bool,
+        /// Recreate containers even if their configuration and image haven't changed
+        #[arg(long = "force-recreate")]
+        force_recreate: bool,
+        /// If containers already exist, don't recreate them
+        #[arg(long = "no-recreate")]
+        no_recreate: bool,
+        /// Remove containers for services not defined in the Compose file
+        #[arg(long = "remove-orphans")]
+        remove_orphans: bool,
+        /// Scale SERVICE to NUM instances (SERVICE=NUM)
+        #[arg(long)]
+        scale: Vec<String>,
+        services: Vec<String>,
+    },
+    /// Scale services
+    Scale {
+        /// Don't start linked services
+        #[arg(long = "no-deps")]
+        no_deps: bool,
+        /// SERVICE=REPLICAS
+        #[arg(required = true)]
+        scale: Vec<String>,
+    },
+    /// Pull service images
+    Pull {
+        /// Ignore images that can be built
+        #[arg(long = "ignore-buildable")]
+        ignore_buildable: bool,
+        /// Pull what it can and ignores images with pull failures
+        #[arg(long = "ignore-pull-failures")]
+        ignore_pull_failures: bool,
+        /// Pull without printing progress information
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        services: Vec<String>,
+    },
+    /// Push service images
+    Push {
+        /// Push what it can and ignores images with push failures
+        #[arg(long = "ignore-push-failures")]
+        ignore_push_failures: bool,
+        /// Push without printing progress information
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        services: Vec<String>,
+    },
+    /// Receive real time events from containers
+    Events {
+        /// Output events as a stream of json objects
+        #[arg(long)]
+        json: bool,
+        services: Vec<String>,
+    },
+    /// Copy files/folders between a service container and the local filesystem
+    Cp {
+        /// Index of the container if service has multiple replicas
+        #[arg(long, default_value_t = 0)]
+        index: u32,
+        src: String,
+        dest: String,
+    },
+    /// Block until the first service container stops
+    Wait {
+        /// Drops project when the first container stops
+        #[arg(long = "down-project")]
+        down_project: bool,
+        #[arg(required = true)]
         services: Vec<String>,
     },
     /// Stop and remove containers, networks
@@ -745,6 +828,9 @@ enum ComposeCommand {
         /// Specify a shutdown timeout in seconds
         #[arg(short = 't', long = "timeout")]
         timeout: Option<i64>,
+        /// Remove images used by services. "local" remove only images that don't have a custom tag ("local"|"all")
+        #[arg(long)]
+        rmi: Option<compose::RemoveImages>,
     },
     /// List containers
     Ps {
@@ -1383,6 +1469,8 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
                     scale,
                     abort_on_container_exit,
                     exit_code_from,
+                    no_deps,
+                    no_start,
                     services,
                 } => compose::up(
                     client,
@@ -1401,12 +1489,83 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
                         services,
                         abort_on_container_exit,
                         exit_code_from,
+                        no_deps,
+                        no_start,
                     },
                 ),
+                ComposeCommand::Create {
+                    build,
+                    no_build,
+                    force_recreate,
+                    no_recreate,
+                    remove_orphans,
+                    scale,
+                    services,
+                } => compose::up(
+                    client,
+                    &popts,
+                    &compose::UpOptions {
+                        detach: true,
+                        build,
+                        no_build,
+                        force_recreate,
+                        no_recreate,
+                        remove_orphans,
+                        scale,
+                        services,
+                        no_start: true,
+                        ..Default::default()
+                    },
+                ),
+                ComposeCommand::Scale { no_deps, scale } => compose::up(
+                    client,
+                    &popts,
+                    &compose::UpOptions {
+                        detach: true,
+                        services: scale
+                            .iter()
+                            .map(|s| s.split_once('=').map_or(s.as_str(), |(n, _)| n).to_string())
+                            .collect(),
+                        scale,
+                        no_deps,
+                        ..Default::default()
+                    },
+                ),
+                ComposeCommand::Pull {
+                    ignore_buildable,
+                    ignore_pull_failures,
+                    quiet,
+                    services,
+                } => compose::pull(
+                    client,
+                    &popts,
+                    &compose::PullOptions {
+                        services,
+                        quiet,
+                        ignore_pull_failures,
+                        ignore_buildable,
+                    },
+                ),
+                ComposeCommand::Push {
+                    ignore_push_failures,
+                    quiet,
+                    services,
+                } => compose::push(client, &popts, &services, ignore_push_failures, quiet),
+                ComposeCommand::Events { json, services } => {
+                    compose::events(client, &popts, &services, json)
+                }
+                ComposeCommand::Cp { index, src, dest } => {
+                    compose::cp(client, &popts, &src, &dest, index)
+                }
+                ComposeCommand::Wait {
+                    down_project,
+                    services,
+                } => compose::wait(client, &popts, &services, down_project),
                 ComposeCommand::Down {
                     volumes,
                     remove_orphans,
                     timeout,
+                    rmi,
                 } => compose::down(
                     client,
                     &popts,
@@ -1414,6 +1573,7 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
                         volumes,
                         remove_orphans,
                         timeout,
+                        rmi,
                     },
                 ),
                 ComposeCommand::Ps {

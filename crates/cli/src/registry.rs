@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use crate::client::{encode_query, Client};
-use crate::{fail, CmdResult};
+use crate::{fail, CmdResult, Failure};
 
 fn config_path() -> PathBuf {
     if let Ok(dir) = std::env::var("DOCKER_CONFIG") {
@@ -99,6 +99,38 @@ fn follow(resp: crate::client::Response, quiet: bool) -> CmdResult {
 }
 
 pub fn pull(client: &Client, name: &str, quiet: bool) -> CmdResult {
+    let (resp, image, tag) = start_pull(client, name)?;
+    let code = follow(resp, quiet)?;
+    if code == 0 && quiet {
+        let sep = if tag.starts_with("sha256:") { '@' } else { ':' };
+        println!("{image}{sep}{tag}");
+    }
+    Ok(code)
+}
+
+/// Pulls or pushes without printing progress: the daemon's error, if the
+/// stream carried one (compose prints one line per service instead).
+pub(crate) fn transfer_silently(client: &Client, name: &str, push: bool) -> Result<(), Failure> {
+    let resp = if push {
+        start_push(client, name)?
+    } else {
+        start_pull(client, name)?.0
+    };
+    for line in BufReader::new(resp.body).lines() {
+        let line = line?;
+        if let Ok(v) = serde_json::from_str::<Value>(&line) {
+            if let Some(e) = v["error"].as_str() {
+                return Err(fail(e.to_string()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn start_pull(
+    client: &Client,
+    name: &str,
+) -> Result<(crate::client::Response, String, String), Failure> {
     let (image, tag) = match name.split_once('@') {
         Some((i, d)) => (i.to_string(), d.to_string()),
         None => match name.rsplit_once(':') {
@@ -112,26 +144,25 @@ pub fn pull(client: &Client, name: &str, quiet: bool) -> CmdResult {
         &format!("/images/create{q}"),
         &auth_header(&registry_of(name)),
     )?;
-    let code = follow(resp, quiet)?;
-    if code == 0 && quiet {
-        let sep = if tag.starts_with("sha256:") { '@' } else { ':' };
-        println!("{image}{sep}{tag}");
-    }
-    Ok(code)
+    Ok((resp, image, tag))
 }
 
 pub fn push(client: &Client, name: &str, quiet: bool) -> CmdResult {
+    let resp = start_push(client, name)?;
+    follow(resp, quiet)
+}
+
+fn start_push(client: &Client, name: &str) -> Result<crate::client::Response, Failure> {
     let (image, tag) = match name.rsplit_once(':') {
         Some((i, t)) if !t.contains('/') => (i.to_string(), t.to_string()),
         _ => (name.to_string(), "latest".to_string()),
     };
     let q = encode_query(&[("tag", tag)]);
-    let resp = client.call_with_headers(
+    Ok(client.call_with_headers(
         "POST",
         &format!("/images/{image}/push{q}"),
         &auth_header(&registry_of(name)),
-    )?;
-    follow(resp, quiet)
+    )?)
 }
 
 pub fn login(

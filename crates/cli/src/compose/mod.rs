@@ -19,6 +19,16 @@ use serde_json::{json, Value};
 use crate::client::{encode_query, Client, RequestBody};
 use crate::{fail, CmdResult, Failure};
 
+mod copy;
+mod events;
+mod images;
+mod wait;
+
+pub use copy::cp;
+pub use events::events;
+pub use images::{pull, push, PullOptions, RemoveImages};
+pub use wait::wait;
+
 const PROJECT_LABEL: &str = "com.docker.compose.project";
 const SERVICE_LABEL: &str = "com.docker.compose.service";
 const NUMBER_LABEL: &str = "com.docker.compose.container-number";
@@ -434,18 +444,20 @@ fn endpoint(service: &str, settings: &berth_compose::ServiceNetwork) -> Value {
 /// what its service depends on.
 #[derive(Default)]
 struct Board {
-    state: Mutex<HashMap<String, Result<(), String>>>,
+    /// Per finished service: whether its containers were (re)created, or why
+    /// it failed.
+    state: Mutex<HashMap<String, Result<bool, String>>>,
     changed: Condvar,
 }
 
 impl Board {
-    fn finish(&self, service: &str, outcome: Result<(), String>) {
+    fn finish(&self, service: &str, outcome: Result<bool, String>) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.insert(service.to_string(), outcome);
         self.changed.notify_all();
     }
 
-    fn wait_for(&self, service: &str) -> Result<(), String> {
+    fn wait_for(&self, service: &str) -> Result<bool, String> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some(outcome) = st.get(service) {
@@ -471,6 +483,10 @@ pub struct UpOptions {
     pub services: Vec<String>,
     pub abort_on_container_exit: bool,
     pub exit_code_from: Option<String>,
+    /// Only the named services, not what they depend on.
+    pub no_deps: bool,
+    /// Create the containers without starting them (`compose create`).
+    pub no_start: bool,
 }
 
 /// Waits until `container` satisfies `condition`.
@@ -538,6 +554,7 @@ fn converge_service(
     name: &str,
     existing: &[Value],
     opts: &UpOptions,
+    recreate: bool,
 ) -> Result<bool, String> {
     let service = project
         .services
@@ -549,11 +566,13 @@ fn converge_service(
         None => None,
         Some(mode) => match mode.strip_prefix("service:") {
             Some(other) => {
-                let c = project_containers(client, &project.name, false)
+                // Stopped ones count too: `compose create` makes both before
+                // either runs.
+                let c = project_containers(client, &project.name, true)
                     .map_err(|e| e.message)?
                     .into_iter()
                     .find(|c| label(c, SERVICE_LABEL) == other)
-                    .ok_or_else(|| format!("service {other} has no running container"))?;
+                    .ok_or_else(|| format!("service {other} has no container"))?;
                 Some(format!(
                     "container:{}",
                     c["Id"].as_str().unwrap_or_default()
@@ -588,8 +607,10 @@ fn converge_service(
         if let Some(c) = current {
             let id = c["Id"].as_str().unwrap_or_default().to_string();
             let same = label(c, HASH_LABEL) == hash;
-            if (same && !opts.force_recreate) || opts.no_recreate {
-                if c["State"] != "running" {
+            if (same && !opts.force_recreate && !recreate) || opts.no_recreate {
+                if opts.no_start {
+                    progress("Container", &cname, "Created");
+                } else if c["State"] != "running" {
                     client
                         .call(
                             "POST",
@@ -622,6 +643,10 @@ fn converge_service(
         connect_other_networks(client, project, name, service, &id)
             .map_err(|e| format!("service {name}: {}", e.message))?;
         copy_content_files(client, project, service, &id)?;
+        changed = true;
+        if opts.no_start {
+            continue;
+        }
         client
             .call(
                 "POST",
@@ -630,7 +655,6 @@ fn converge_service(
             )
             .map_err(|e| format!("service {name}: {e}"))?;
         progress("Container", &cname, "Started");
-        changed = true;
     }
     Ok(changed)
 }
@@ -678,6 +702,31 @@ fn copy_content_files(
                 RequestBody::Stream(&mut reader, "application/x-tar"),
             )
             .map_err(|e| format!("write {} into the container: {e}", mount.target))?;
+    }
+    Ok(())
+}
+
+/// Restarts the containers of `service` (a dependency of it was recreated).
+fn restart_service(
+    client: &Client,
+    project: &Project,
+    service: &str,
+    timeout: Option<i64>,
+) -> Result<(), String> {
+    let q = timeout
+        .map(|t| encode_query(&[("t", t.to_string())]))
+        .unwrap_or_default();
+    for (id, name) in
+        service_containers(client, project, &[service.to_string()], false).map_err(|e| e.message)?
+    {
+        client
+            .call(
+                "POST",
+                &format!("/containers/{id}/restart{q}"),
+                RequestBody::None,
+            )
+            .map_err(|e| format!("restart {name}: {e}"))?;
+        progress("Container", &name, "Restarted");
     }
     Ok(())
 }
@@ -752,6 +801,17 @@ pub fn up(client: &Client, popts: &ProjectOptions, opts: &UpOptions) -> CmdResul
     let project = load(popts)?;
     let wanted: Vec<String> = if opts.services.is_empty() {
         project.start_order()
+    } else if opts.no_deps {
+        for s in &opts.services {
+            if !project.services.contains_key(s) {
+                return Err(fail(format!("no such service: {s}")));
+            }
+        }
+        project
+            .start_order()
+            .into_iter()
+            .filter(|s| opts.services.contains(s))
+            .collect()
     } else {
         // The named services and what they depend on.
         let mut keep = std::collections::BTreeSet::new();
@@ -787,8 +847,11 @@ pub fn up(client: &Client, popts: &ProjectOptions, opts: &UpOptions) -> CmdResul
     let project = Arc::new(project);
     let existing = Arc::new(existing);
     let host = client.host();
+    let wanted = Arc::new(wanted);
     let mut threads = Vec::new();
-    for name in wanted.clone() {
+    for name in wanted.iter() {
+        let name = name.clone();
+        let wanted = wanted.clone();
         let board = board.clone();
         let project = project.clone();
         let existing = existing.clone();
@@ -797,8 +860,17 @@ pub fn up(client: &Client, popts: &ProjectOptions, opts: &UpOptions) -> CmdResul
         threads.push(std::thread::spawn(move || {
             let client = Client::new(&host);
             let service = &project.services[&name];
-            let outcome = (|| -> Result<(), String> {
+            let outcome = (|| -> Result<bool, String> {
+                // A dependency that was recreated takes down a container that
+                // shares its network namespace (recreated with it) and, with
+                // `restart: true`, restarts this service (as compose does).
+                let mut recreate = false;
+                let mut restart = false;
                 for (dep, d) in &service.depends_on {
+                    if !wanted.contains(dep) {
+                        // `--no-deps`: what it depends on is left as it is.
+                        continue;
+                    }
                     if !project.services.contains_key(dep) {
                         if d.required {
                             return Err(format!(
@@ -807,9 +879,17 @@ pub fn up(client: &Client, popts: &ProjectOptions, opts: &UpOptions) -> CmdResul
                         }
                         continue;
                     }
-                    board
+                    let dep_recreated = board
                         .wait_for(dep)
                         .map_err(|_| format!("dependency {dep} of {name} failed to start"))?;
+                    if dep_recreated {
+                        recreate |=
+                            service.network_mode.as_deref() == Some(&format!("service:{dep}"));
+                        restart |= d.restart;
+                    }
+                    if opts.no_start {
+                        continue;
+                    }
                     let containers =
                         project_containers(&client, &project.name, true).map_err(|e| e.message)?;
                     for c in containers.iter().filter(|c| label(c, SERVICE_LABEL) == dep) {
@@ -818,7 +898,12 @@ pub fn up(client: &Client, popts: &ProjectOptions, opts: &UpOptions) -> CmdResul
                             .map_err(|e| format!("dependency failed to start: {e}"))?;
                     }
                 }
-                converge_service(&client, &project, &name, &existing, &opts).map(drop)
+                let recreated =
+                    converge_service(&client, &project, &name, &existing, &opts, recreate)?;
+                if restart && !recreated && !opts.no_start {
+                    restart_service(&client, &project, &name, opts.timeout)?;
+                }
+                Ok(recreated)
             })();
             if let Err(e) = &outcome {
                 eprintln!(" \u{2718} Service {name}  {e}");
@@ -835,6 +920,9 @@ pub fn up(client: &Client, popts: &ProjectOptions, opts: &UpOptions) -> CmdResul
         .collect();
     if !failed.is_empty() {
         return Err(fail(failed.join("\n")));
+    }
+    if opts.no_start {
+        return Ok(0);
     }
     if opts.wait {
         let deadline = opts
@@ -1086,6 +1174,9 @@ pub struct DownOptions {
     pub volumes: bool,
     pub remove_orphans: bool,
     pub timeout: Option<i64>,
+    /// `--rmi`: the services' images too (`all`), or only the ones named after
+    /// the project because the service has no `image` (`local`).
+    pub rmi: Option<RemoveImages>,
 }
 
 /// `compose down`: containers in reverse dependency order, then networks, and
@@ -1141,6 +1232,9 @@ pub fn down(client: &Client, popts: &ProjectOptions, opts: &DownOptions) -> CmdR
                 progress("Volume", &v.name, "Removed");
             }
         }
+    }
+    if let Some(which) = opts.rmi {
+        images::remove(client, &project, which)?;
     }
     Ok(0)
 }
