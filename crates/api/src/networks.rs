@@ -29,10 +29,11 @@ pub(crate) fn network_json(ctx: &Ctx, n: &NetworkRecord) -> Value {
             );
         }
     }
-    let mut options = n.options.clone();
-    options
-        .entry("com.docker.network.bridge.name".into())
-        .or_insert_with(|| n.bridge.clone());
+    // Only the options given at creation, as docker shows them: docker-compose
+    // 1.29 compares them with the file's driver_opts and would recreate a
+    // network whose Options hold more. The default bridge's record carries
+    // its bridge name, as docker's does.
+    let options = n.options.clone();
     json!({
         "Name": n.name,
         "Id": n.id,

@@ -770,3 +770,35 @@ fn docker_cli_networks_and_ports() {
     assert_eq!(docker(&d, &["network", "rm", "dnet"]).code, 0);
     assert_eq!(docker(&d, &["network", "prune", "-f"]).code, 0);
 }
+
+/// A flag the command does not have is named, as the docker CLI names it
+/// (exit 125, `unknown flag`, where help is), never taken for an image or a
+/// container. No daemon is involved: both refuse before connecting.
+#[test]
+fn unknown_flags_are_refused_as_docker_refuses_them() {
+    let d = Daemon::start();
+    for args in [
+        &["run", "--bogus", "busybox"][..],
+        &["run", "-Z", "busybox", "true"][..],
+        &["exec", "--bogus", "c", "true"][..],
+        &["ps", "--bogus"][..],
+        &["network", "create", "--bogus", "n"][..],
+    ] {
+        let ours = d.berth(args);
+        let theirs = docker_at("/usr/bin/docker", &d, args);
+        assert_eq!(ours.code, theirs.code, "{args:?}: {}", ours.stderr);
+        let first = |s: &str| s.lines().next().unwrap_or_default().to_string();
+        assert_eq!(first(&ours.stderr), first(&theirs.stderr), "{args:?}");
+        let see = |s: &str| {
+            s.lines()
+                .find(|l| l.starts_with("See '"))
+                .unwrap_or_default()
+                .replacen("docker", "berth", 1)
+        };
+        assert_eq!(see(&ours.stderr), see(&theirs.stderr), "{args:?}");
+    }
+    // What follows the image is the command's, flags included.
+    d.import_busybox();
+    let r = d.berth(&["run", "--rm", "busybox", "ls", "-d", "/"]).ok();
+    assert_eq!(r.out(), "/");
+}

@@ -679,6 +679,12 @@ fn docker_compose_1_29_runs_the_same_project() {
         0,
         "proxy (front only) must not resolve db"
     );
+    // A second up finds nothing to change (1.29 compares networks' options
+    // and would refuse one it had to recreate).
+    let web = p.id("shop_web_1");
+    let again = compose(&["up", "-d"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(p.id("shop_web_1"), web);
     let ps = compose(&["ps"]).ok().stdout;
     for name in [
         "shop_db_1",

@@ -41,16 +41,7 @@ fn links() -> String {
 
 /// The Linux bridge behind network `name`.
 fn bridge_of(d: &Daemon, name: &str) -> String {
-    d.berth(&[
-        "network",
-        "inspect",
-        "-f",
-        "{{index .Options \"com.docker.network.bridge.name\"}}",
-        name,
-    ])
-    .ok()
-    .out()
-    .to_string()
+    d.bridge_of_network(name)
 }
 
 /// A web server container serving `text` on port 80.

@@ -215,7 +215,7 @@ pub struct ContainerOpts {
     pub volumes_from: Vec<String>,
     /// IMAGE [COMMAND] [ARG...]: everything after the image belongs to the command,
     /// even if it looks like a flag.
-    #[arg(value_name = "IMAGE [COMMAND] [ARG...]", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(value_name = "IMAGE [COMMAND] [ARG...]", required = true, num_args = 1.., trailing_var_arg = true)]
     pub image_and_command: Vec<String>,
 }
 
@@ -274,7 +274,7 @@ enum Command {
         #[arg(long)]
         privileged: bool,
         /// CONTAINER COMMAND [ARG...]
-        #[arg(value_name = "CONTAINER COMMAND [ARG...]", required = true, num_args = 2.., trailing_var_arg = true, allow_hyphen_values = true)]
+        #[arg(value_name = "CONTAINER COMMAND [ARG...]", required = true, num_args = 2.., trailing_var_arg = true)]
         container_and_command: Vec<String>,
     },
     /// Start one or more stopped containers
@@ -1225,7 +1225,7 @@ enum ImageCommand {
 
 /// Errors print like docker's and exit 1; `run` maps daemon errors to 125.
 fn main() {
-    let cli = Cli::parse();
+    let cli = parse_command_line();
     let client = Client::new(&cli.host);
     let result = dispatch(&client, cli.command);
     match result {
@@ -1235,6 +1235,59 @@ fn main() {
             std::process::exit(e.code);
         }
     }
+}
+
+/// The command line, or docker's answer to a bad one: `unknown flag: --x`
+/// and where help is, exit 125 (clap's own wording and exit 2 otherwise).
+fn parse_command_line() -> Cli {
+    use clap::error::{ContextKind, ErrorKind};
+    let e = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(e) => e,
+    };
+    match e.kind() {
+        ErrorKind::UnknownArgument => {
+            let flag = e
+                .get(ContextKind::InvalidArg)
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            match flag.strip_prefix('-').filter(|f| !f.starts_with('-')) {
+                Some(short) => eprintln!(
+                    "unknown shorthand flag: '{}' in {flag}",
+                    short.chars().next().unwrap_or('?')
+                ),
+                None => eprintln!("unknown flag: {flag}"),
+            }
+            eprintln!("See '{} --help'.", command_path());
+            std::process::exit(125);
+        }
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        _ => {
+            let _ = e.print();
+            std::process::exit(125);
+        }
+    }
+}
+
+/// `berth run`, `berth compose up`, ...: the subcommands named on the command
+/// line, for the "See '... --help'" hint.
+fn command_path() -> String {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut path = vec!["berth".to_string()];
+    for arg in std::env::args().skip(1) {
+        if !cmd.has_subcommands() {
+            break;
+        }
+        // Flags and global option values are skipped.
+        if let Some(sub) = cmd.find_subcommand(&arg).cloned() {
+            path.push(sub.get_name().to_string());
+            cmd = sub;
+        }
+    }
+    path.join(" ")
 }
 
 #[derive(Debug)]

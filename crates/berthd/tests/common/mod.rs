@@ -325,6 +325,26 @@ impl Daemon {
             .to_string()
     }
 
+    /// The Linux bridge behind a network: the bridge name option given at
+    /// creation (the default network has it), else docker's `br-<id12>`.
+    pub fn bridge_of_network(&self, network: &str) -> String {
+        let out = self.berth(&["network", "inspect", network]).stdout;
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        let n = &v[0];
+        match n["Options"]["com.docker.network.bridge.name"].as_str() {
+            Some(b) => b.to_string(),
+            None => format!(
+                "br-{}",
+                n["Id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(12)
+                    .collect::<String>()
+            ),
+        }
+    }
+
     pub fn container_id(&self, name: &str) -> String {
         self.inspect(name, "{{.Id}}")
     }
@@ -372,18 +392,18 @@ impl Daemon {
             args.extend(ids.iter());
             let _ = self.berth(&args);
         }
-        let bridges = self.berth(&[
-            "network",
-            "ls",
-            "--format",
-            "{{index .Options \"com.docker.network.bridge.name\"}}",
-        ]);
+        let bridges: Vec<String> = self
+            .berth(&["network", "ls", "-q"])
+            .stdout
+            .split_whitespace()
+            .map(|id| self.bridge_of_network(id))
+            .collect();
         let _ = self.berth(&["network", "prune", "-f"]);
         self.kill9();
         // Bridges (the default one and any a test left) and the firewall table.
         for bridge in bridges
-            .stdout
-            .split_whitespace()
+            .iter()
+            .map(String::as_str)
             .chain([self.name.as_str()])
         {
             let _ = Command::new("ip").args(["link", "del", bridge]).output();
