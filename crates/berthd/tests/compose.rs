@@ -469,9 +469,11 @@ services:
     build: ./app
     command: sleep 300
     stop_grace_period: 1s
+    ports:
+      - "127.0.0.1:47100-47109:80"
   job:
     image: busybox
-    command: sh -c "sleep 1; exit 7"
+    command: sh -c "echo job-ran; sleep 1; exit 7"
 "#
         ),
     )
@@ -488,6 +490,14 @@ services:
     ] {
         assert_eq!(d.inspect(name, "{{.State.Status}}"), "created", "{name}");
     }
+    // From a subdirectory, the project is found upwards.
+    let below = d
+        .berth_cmd(&["compose", "ps", "-a"])
+        .current_dir(p.dir.join("app"))
+        .output()
+        .expect("compose ps");
+    let listed = String::from_utf8_lossy(&below.stdout);
+    assert!(listed.contains("ops-db-1"), "{listed} {below:?}");
     p.compose(&["up", "-d"]).ok();
     assert_eq!(d.inspect("ops-app-1", "{{.State.Status}}"), "running");
 
@@ -574,6 +584,22 @@ services:
     p.compose(&["scale", "tool=2"]).ok();
     assert_eq!(d.inspect("ops-tool-2", "{{.State.Status}}"), "running");
     assert_eq!(d.inspect("ops-tool-1", "{{.Id}}"), before[3], "tool-1 kept");
+    // Each replica took its own port of the host range.
+    let ports: Vec<u16> = ["ops-tool-1", "ops-tool-2"]
+        .iter()
+        .map(|n| {
+            let bound = d.berth(&["port", n, "80"]).ok().out().to_string();
+            bound
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0)
+        })
+        .collect();
+    assert!(
+        ports[0] != ports[1] && ports.iter().all(|p| (47100..=47109).contains(p)),
+        "{ports:?}"
+    );
     std::fs::write(p.dir.join("note.txt"), "carried\n").expect("note");
     p.compose(&["cp", "note.txt", "tool:/tmp/note.txt"]).ok();
     for n in ["ops-tool-1", "ops-tool-2"] {
@@ -589,6 +615,37 @@ services:
         "app-build\n"
     );
     p.compose(&["scale", "tool=1"]).ok();
+
+    // run -v (relative to the project) and -p; logs --since/--until.
+    let r = p.compose(&[
+        "run",
+        "--rm",
+        "-T",
+        "--no-deps",
+        "-v",
+        "./app:/mnt:ro",
+        "tool",
+        "cat",
+        "/mnt/Dockerfile",
+    ]);
+    let r = r.ok();
+    assert!(r.stdout.starts_with("FROM busybox"), "{}", r.stdout);
+    let one_off = p
+        .compose(&["run", "-d", "--no-deps", "-p", "127.0.0.1::8080", "tool"])
+        .ok()
+        .out()
+        .to_string();
+    let bound = d.berth(&["port", &one_off, "8080"]).ok().out().to_string();
+    assert!(bound.starts_with("127.0.0.1:"), "{bound}");
+    d.berth(&["rm", "-f", &one_off]).ok();
+    let old = p
+        .compose(&["logs", "--until", "2000-01-01T00:00:00Z", "job"])
+        .ok();
+    assert_eq!(old.out(), "", "nothing before 2000");
+    let recent = p
+        .compose(&["logs", "--no-log-prefix", "--since", "1h", "job"])
+        .ok();
+    assert!(recent.stdout.contains("job-ran"), "{}", recent.stdout);
     assert_ne!(d.berth(&["inspect", "ops-tool-2"]).code, 0, "scaled down");
 
     // push the built image, drop it, pull it back.

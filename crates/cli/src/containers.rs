@@ -629,7 +629,7 @@ pub fn stats(client: &Client, names: &[String], no_stream: bool) -> CmdResult {
 }
 
 /// Docker CLI time arguments: unix seconds, RFC 3339, or a duration ago (`10m`, `1h30m`).
-fn timestamp(arg: &str) -> Result<String, Failure> {
+pub(crate) fn timestamp(arg: &str) -> Result<String, Failure> {
     if arg.parse::<f64>().is_ok() || chrono::DateTime::parse_from_rfc3339(arg).is_ok() {
         return Ok(arg.to_string());
     }

@@ -861,6 +861,12 @@ enum ComposeCommand {
         /// Don't print prefix in logs
         #[arg(long = "no-log-prefix")]
         no_log_prefix: bool,
+        /// Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
+        #[arg(long)]
+        since: Option<String>,
+        /// Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
+        #[arg(long)]
+        until: Option<String>,
         services: Vec<String>,
     },
     /// Execute a command in a running container
@@ -922,6 +928,12 @@ enum ComposeCommand {
         /// Assign a name to the container
         #[arg(long)]
         name: Option<String>,
+        /// Bind mount a volume
+        #[arg(short = 'v', long = "volume")]
+        volume: Vec<String>,
+        /// Publish a container's port(s) to the host
+        #[arg(short = 'p', long = "publish")]
+        publish: Vec<String>,
         service: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
@@ -1649,6 +1661,8 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
                     tail,
                     timestamps,
                     no_log_prefix,
+                    since,
+                    until,
                     services,
                 } => compose::logs(
                     client,
@@ -1658,6 +1672,8 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
                         tail,
                         timestamps,
                         no_log_prefix,
+                        since,
+                        until,
                         services,
                     },
                 ),
@@ -1701,6 +1717,8 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
                     user,
                     workdir,
                     name,
+                    volume,
+                    publish,
                     service,
                     command,
                 } => compose::run(
@@ -1717,6 +1735,8 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
                         user,
                         workdir,
                         name,
+                        volumes: volume,
+                        publish,
                         service,
                         command,
                     },

@@ -770,7 +770,7 @@ fn parse_mount_flag(spec: &str) -> Result<Value, Failure> {
 
 /// `-p [IP:][HOST_PORT:]PORT[/PROTO]` (ports may be ranges `8000-8002:80-82`)
 /// into ("PORT/proto", {HostIp, HostPort}) pairs.
-fn parse_publish(spec: &str) -> Result<Vec<(String, Value)>, Failure> {
+pub(crate) fn parse_publish(spec: &str) -> Result<Vec<(String, Value)>, Failure> {
     let bad = || Failure {
         message: format!(
             "invalid argument \"{spec}\" for \"-p, --publish\" flag: invalid port format"
@@ -813,6 +813,8 @@ fn parse_publish(spec: &str) -> Result<Vec<(String, Value)>, Failure> {
             None => String::new(),
             Some((h0, h1)) if h1 - h0 == c1 - c0 => (h0 + i as u16).to_string(),
             Some((h0, h1)) if h0 == h1 => h0.to_string(),
+            // One container port, a host range: berthd picks a free one of it.
+            Some((h0, h1)) if c0 == c1 && h0 < h1 => format!("{h0}-{h1}"),
             Some(_) => return Err(bad()),
         };
         out.push((
@@ -840,6 +842,11 @@ mod publish_tests {
         let ranged = parse_publish("9000-9001:80-81").unwrap();
         assert_eq!(ranged[1].0, "81/tcp");
         assert_eq!(ranged[1].1["HostPort"], "9001");
+        let any_of = parse_publish("9000-9009:80").unwrap();
+        assert_eq!(
+            (any_of.len(), any_of[0].1["HostPort"].as_str()),
+            (1, Some("9000-9009"))
+        );
         assert!(parse_publish("x:80").is_err());
         assert!(parse_publish("80/icmp").is_err());
     }

@@ -528,11 +528,21 @@ impl Conv<'_> {
             match parse::port_range(&s).map_err(|m| self.err(kp, format!("invalid port: {m}")))?[..]
             {
                 [one] => Ok(Some(one)),
-                _ => Err(self.err(
-                    kp,
-                    format!("port ranges are not supported in the long form ({s:?})"),
-                )),
+                _ => Err(self.err(kp, format!("a target port cannot be a range ({s:?})"))),
             }
+        };
+        // `published` may be a range: the engine picks a free port of it.
+        let published = |val: &Value, kp: &KeyPath| -> Result<Option<String>> {
+            let s = self.string(val, kp)?;
+            if s.is_empty() {
+                return Ok(None);
+            }
+            let ports =
+                parse::port_range(&s).map_err(|m| self.err(kp, format!("invalid port: {m}")))?;
+            Ok(Some(match ports[..] {
+                [one] => one.to_string(),
+                _ => format!("{}-{}", ports[0], ports[ports.len() - 1]),
+            }))
         };
         let target = match m.get("target") {
             Some(t) if !t.is_null() => number(t, &p.key("target"))?,
@@ -549,7 +559,7 @@ impl Conv<'_> {
             let kp = p.key(k);
             match k {
                 "target" => {}
-                "published" => port.published = number(val, &kp)?,
+                "published" => port.published = published(val, &kp)?,
                 "host_ip" => {
                     let ip = self.string(val, &kp)?;
                     if ip.parse::<std::net::IpAddr>().is_err() {
@@ -805,7 +815,8 @@ impl Conv<'_> {
 
     fn network_mode(&self, v: &Value, p: &KeyPath) -> Result<String> {
         let mode = self.string(v, p)?;
-        let ok = matches!(mode.as_str(), "host" | "none")
+        // `bridge`: the engine's default network, as docker compose allows.
+        let ok = matches!(mode.as_str(), "host" | "none" | "bridge")
             || mode.strip_prefix("service:").is_some_and(|s| !s.is_empty())
             || mode
                 .strip_prefix("container:")
@@ -814,7 +825,7 @@ impl Conv<'_> {
             return Err(self.err(
                 p,
                 format!(
-                    "invalid network_mode {mode:?} (host, none, service:<name> or container:<id>)"
+                    "invalid network_mode {mode:?} (bridge, host, none, service:<name> or container:<id>)"
                 ),
             ));
         }

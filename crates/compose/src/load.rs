@@ -62,7 +62,12 @@ pub(crate) fn load(opts: &LoadOptions) -> Result<Project> {
         (None, Some(first)) => first
             .parent()
             .map_or_else(|| cwd.clone(), Path::to_path_buf),
-        (None, None) => cwd.clone(),
+        // As docker compose: the nearest directory upwards that holds a
+        // compose file is the project's.
+        (None, None) => cwd
+            .ancestors()
+            .find(|dir| has_default_file(dir))
+            .map_or_else(|| cwd.clone(), Path::to_path_buf),
     };
     let files = if given.is_empty() {
         discover(&working_dir)?
@@ -113,6 +118,10 @@ pub(crate) fn load(opts: &LoadOptions) -> Result<Project> {
         dir: working_dir.clone(),
     })?;
     loader.assemble(merged, &origins, &first, &env, files)
+}
+
+fn has_default_file(dir: &Path) -> bool {
+    DEFAULT_FILES.iter().any(|n| dir.join(n).is_file())
 }
 
 fn discover(dir: &Path) -> Result<Vec<PathBuf>> {

@@ -102,8 +102,9 @@ pub struct Build {
 pub struct Port {
     /// Container port.
     pub target: u16,
-    /// Host port; None = a random one.
-    pub published: Option<u16>,
+    /// Host port ("8080"), or a range ("8000-8010") the engine picks a free
+    /// one from; None = a random one.
+    pub published: Option<String>,
     pub host_ip: Option<String>,
     /// "tcp" or "udp".
     pub protocol: String,

@@ -165,16 +165,20 @@ pub(crate) fn port_spec(spec: &str) -> Result<Vec<Port>, String> {
         None => None,
     };
     let targets = port_range(container).map_err(|m| bad(&m))?;
-    let published: Vec<Option<u16>> = match host {
+    let published: Vec<Option<String>> = match host {
         None | Some("") => vec![None; targets.len()],
         Some(h) => {
             let hs = port_range(h).map_err(|m| bad(&m))?;
-            if hs.len() != targets.len() {
+            if targets.len() == 1 && hs.len() > 1 {
+                // One container port, a host range: any free port of it.
+                vec![Some(format!("{}-{}", hs[0], hs[hs.len() - 1]))]
+            } else if hs.len() != targets.len() {
                 return Err(bad(
                     "the host port range must be as long as the container port range",
                 ));
+            } else {
+                hs.into_iter().map(|p| Some(p.to_string())).collect()
             }
-            hs.into_iter().map(Some).collect()
         }
     };
     Ok(targets
@@ -303,7 +307,7 @@ mod tests {
     fn port(target: u16, published: Option<u16>, ip: Option<&str>, proto: &str) -> Port {
         Port {
             target,
-            published,
+            published: published.map(|p| p.to_string()),
             host_ip: ip.map(String::from),
             protocol: proto.into(),
         }
@@ -336,6 +340,16 @@ mod tests {
             ]
         );
         assert_eq!(port_spec("80-81").unwrap().len(), 2);
+        // One container port, a host range: one port, any free one of the range.
+        assert_eq!(
+            port_spec("127.0.0.1:8000-8010:80").unwrap(),
+            vec![Port {
+                target: 80,
+                published: Some("8000-8010".into()),
+                host_ip: Some("127.0.0.1".into()),
+                protocol: "tcp".into(),
+            }]
+        );
         for bad in [
             "abc",
             "8080:abc",

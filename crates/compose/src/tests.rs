@@ -117,7 +117,7 @@ fn names<V>(m: &BTreeMap<String, V>) -> Vec<&str> {
 fn port(target: u16, published: Option<u16>, host_ip: Option<&str>, protocol: &str) -> Port {
     Port {
         target,
-        published,
+        published: published.map(|p| p.to_string()),
         host_ip: host_ip.map(String::from),
         protocol: protocol.into(),
     }
@@ -611,17 +611,23 @@ fn dotenv_precedence() {
     let p = f.load_with(|o| o.env_files = vec![f.path("custom.env")]);
     let web = &p.services["web"];
     assert_eq!(web.image, some("nginx:custom"));
-    assert_eq!(web.ports[0].published, Some(9090));
+    assert_eq!(web.ports[0].published.as_deref(), Some("9090"));
     assert_eq!(web.environment["ONLY_DOTENV"], None);
     assert_eq!(p.name, "app");
     let p = f.load_with(|o| o.env_files = vec![f.path("custom.env"), f.path("second.env")]);
-    assert_eq!(p.services["web"].ports[0].published, Some(7070));
+    assert_eq!(
+        p.services["web"].ports[0].published.as_deref(),
+        Some("7070")
+    );
     assert_eq!(p.services["web"].image, some("nginx:custom"));
     let p = f.load_with(|o| {
         o.env_files = vec![f.path("custom.env")];
         o.environment = env(&[("PORT", "1234")]);
     });
-    assert_eq!(p.services["web"].ports[0].published, Some(1234));
+    assert_eq!(
+        p.services["web"].ports[0].published.as_deref(),
+        Some("1234")
+    );
 }
 
 #[test]
@@ -1258,6 +1264,9 @@ fn networks_and_default_network() {
   host:
     image: busybox
     network_mode: host
+  plain:
+    image: busybox
+    network_mode: bridge
 networks:
   front:
     driver: bridge
@@ -1296,6 +1305,8 @@ networks:
     );
     assert!(s["host"].networks.is_empty());
     assert_eq!(s["host"].network_mode, some("host"));
+    assert!(s["plain"].networks.is_empty());
+    assert_eq!(s["plain"].network_mode, some("bridge"));
 
     assert_eq!(names(&p.networks), ["back", "default", "ext", "front"]);
     assert_eq!(
@@ -2234,7 +2245,7 @@ secrets:
     assert_eq!(web["image"].as_str(), Some("nginx"));
     assert_eq!(web["replicas"].as_u64(), Some(1));
     assert_eq!(web["ports"][0]["target"].as_u64(), Some(80));
-    assert_eq!(web["ports"][0]["published"].as_u64(), Some(8080));
+    assert_eq!(web["ports"][0]["published"].as_str(), Some("8080"));
     assert_eq!(web["ports"][0]["protocol"].as_str(), Some("tcp"));
     // Unset options are left out...
     let web_map = web.as_mapping().unwrap();

@@ -809,6 +809,25 @@ impl Engine {
                 };
                 let host_port = if b.host_port.is_empty() || b.host_port == "0" {
                     berth_network::ephemeral_port(proto, host_ip, &taken_now).map_err(net_error)?
+                } else if let Some((low, high)) = b.host_port.split_once('-') {
+                    // A range (`-p 8000-8010:80`): the first free port of it, as docker.
+                    let bad = || {
+                        EngineError::InvalidArgument(format!("invalid host port {}", b.host_port))
+                    };
+                    let (low, high): (u16, u16) = (
+                        low.parse().map_err(|_| bad())?,
+                        high.parse().map_err(|_| bad())?,
+                    );
+                    (low..=high)
+                        .find(|p| {
+                            !taken_now.contains(p) && berth_network::port_free(proto, host_ip, *p)
+                        })
+                        .ok_or_else(|| {
+                            EngineError::Forbidden(format!(
+                                "driver failed programming external connectivity on endpoint {}: all ports of {} are allocated",
+                                c.name, b.host_port
+                            ))
+                        })?
                 } else {
                     let p: u16 = b.host_port.parse().map_err(|_| {
                         EngineError::InvalidArgument(format!("invalid host port {}", b.host_port))

@@ -164,19 +164,15 @@ pub(crate) fn port_bindings(
             return Err(invalid("publishing sctp ports is not supported by berth"));
         }
         for b in hosts {
-            if !b.host_port.is_empty() {
-                if b.host_port.contains('-') && valid_range(&b.host_port) {
-                    return Err(invalid(format!(
-                        "host port ranges ({}) are not supported by berth: publish each port",
-                        b.host_port
-                    )));
-                }
-                if b.host_port.parse::<u16>().is_err() {
-                    return Err(invalid(format!(
-                        "invalid port specification: {:?}",
-                        b.host_port
-                    )));
-                }
+            // A host range for one container port: any free port of it.
+            if !b.host_port.is_empty()
+                && !valid_range(&b.host_port)
+                && b.host_port.parse::<u16>().is_err()
+            {
+                return Err(invalid(format!(
+                    "invalid port specification: {:?}",
+                    b.host_port
+                )));
             }
             if !b.host_ip.is_empty() && b.host_ip.parse::<std::net::Ipv4Addr>().is_err() {
                 if b.host_ip.parse::<std::net::Ipv6Addr>().is_ok() {
@@ -194,7 +190,7 @@ pub(crate) fn port_bindings(
 
 fn valid_range(range: &str) -> bool {
     range.split_once('-').is_some_and(
-        |(a, b)| matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if a <= b),
+        |(a, b)| matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if 0 < a && a <= b),
     )
 }
 
@@ -339,7 +335,9 @@ mod tests {
             message(check("80/tcp", "bad", "80")),
             "invalid IP address: bad"
         );
-        assert!(message(check("80/tcp", "", "80-81")).contains("ranges"));
+        // A host range: berthd picks a free port of it at start.
+        assert!(check("80/tcp", "", "8000-8010").is_ok());
+        assert!(check("80/tcp", "", "0-10").is_err());
         assert_eq!(
             message(check("80/tcp", "", "80-70")),
             "invalid port specification: \"80-70\""

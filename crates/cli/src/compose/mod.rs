@@ -247,7 +247,7 @@ fn create_body(
         exposed.insert(key.clone(), json!({}));
         bindings.entry(key).or_default().push(json!({
             "HostIp": p.host_ip.clone().unwrap_or_default(),
-            "HostPort": p.published.map(|p| p.to_string()).unwrap_or_default(),
+            "HostPort": p.published.clone().unwrap_or_default(),
         }));
     }
     let mut mounts = Vec::new();
@@ -1077,15 +1077,7 @@ fn spawn_log_followers(
             let opts = opts.clone();
             std::thread::spawn(move || {
                 let client = Client::new(&host);
-                stream_logs(
-                    &client,
-                    &id,
-                    &prefix,
-                    opts.follow,
-                    opts.tail.as_deref(),
-                    opts.timestamps,
-                    &out,
-                )
+                stream_logs(&client, &id, &prefix, &opts, &out)
             })
         })
         .collect()
@@ -1108,21 +1100,25 @@ fn stream_logs(
     client: &Client,
     id: &str,
     prefix: &str,
-    follow: bool,
-    tail: Option<&str>,
-    timestamps: bool,
+    opts: &LogsOptions,
     out: &Mutex<io::Stdout>,
 ) -> Result<(), Failure> {
     let mut q = vec![
         ("stdout", "1".to_string()),
         ("stderr", "1".to_string()),
-        ("follow", if follow { "1" } else { "0" }.to_string()),
+        ("follow", if opts.follow { "1" } else { "0" }.to_string()),
     ];
-    if let Some(t) = tail {
-        q.push(("tail", t.to_string()));
+    if let Some(t) = &opts.tail {
+        q.push(("tail", t.clone()));
     }
-    if timestamps {
+    if opts.timestamps {
         q.push(("timestamps", "1".to_string()));
+    }
+    if let Some(since) = &opts.since {
+        q.push(("since", crate::containers::timestamp(since)?));
+    }
+    if let Some(until) = &opts.until {
+        q.push(("until", crate::containers::timestamp(until)?));
     }
     let tty = client.get_json(&format!("/containers/{id}/json"))?["Config"]["Tty"] == true;
     let mut resp = client.call(
@@ -1328,6 +1324,9 @@ pub struct LogsOptions {
     pub follow: bool,
     pub tail: Option<String>,
     pub timestamps: bool,
+    /// Docker CLI times: unix seconds, RFC 3339, or a duration ago (`10m`).
+    pub since: Option<String>,
+    pub until: Option<String>,
     pub no_log_prefix: bool,
     pub services: Vec<String>,
 }
@@ -1509,6 +1508,11 @@ pub struct RunOptions {
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub name: Option<String>,
+    /// `-v`: docker-style binds added to the service's volumes (a relative
+    /// source is the project directory's).
+    pub volumes: Vec<String>,
+    /// `-p`: docker-style published ports added to the service's.
+    pub publish: Vec<String>,
     pub service: String,
     pub command: Vec<String>,
 }
@@ -1566,6 +1570,29 @@ pub fn run(client: &Client, popts: &ProjectOptions, opts: &RunOptions) -> CmdRes
     body["Labels"][ONEOFF_LABEL] = json!("True");
     body["Labels"]["com.docker.compose.slug"] = json!(random_slug());
     body["HostConfig"]["AutoRemove"] = json!(opts.rm);
+    let binds: Vec<String> = opts
+        .volumes
+        .iter()
+        .map(|v| {
+            match v
+                .strip_prefix("./")
+                .or(if v == "." { Some("") } else { None })
+            {
+                Some(rel) => project.working_dir.join(rel).display().to_string(),
+                None => v.clone(),
+            }
+        })
+        .collect();
+    body["HostConfig"]["Binds"] = json!(binds);
+    for spec in &opts.publish {
+        for (port, binding) in crate::run::parse_publish(spec)? {
+            body["ExposedPorts"][&port] = json!({});
+            match body["HostConfig"]["PortBindings"][&port].as_array_mut() {
+                Some(list) => list.push(binding),
+                None => body["HostConfig"]["PortBindings"][&port] = json!([binding]),
+            }
+        }
+    }
     body["AttachStdin"] = json!(!opts.detach);
     body["AttachStdout"] = json!(!opts.detach);
     body["AttachStderr"] = json!(!opts.detach);
