@@ -775,3 +775,148 @@ fn docker_compose_1_29_runs_the_same_project() {
         "only the built-in networks"
     );
 }
+
+/// Secrets (from a file) and configs (from the environment) inside the
+/// containers, two `-f` files merged, a profile switching a service on,
+/// `logs -f` following two services live, and `down -v` leaving no
+/// published-port rule behind.
+#[test]
+fn secrets_profiles_merged_files_and_followed_logs() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let p = Project {
+        d: &d,
+        dir: d.root.join("conf"),
+    };
+    std::fs::create_dir_all(&p.dir).expect("dir");
+    std::fs::write(p.dir.join("token.txt"), "s3cret\n").expect("secret");
+    // The config's content comes from the environment, here through `.env`.
+    std::fs::write(p.dir.join(".env"), "CONF_TEXT=from-env\n").expect(".env");
+    std::fs::write(
+        p.dir.join("compose.yaml"),
+        r#"
+services:
+  app:
+    image: busybox
+    command: sh -c "cat /run/secrets/token /etc/app.conf; echo app-$$MODE; exec sleep 300"
+    stop_signal: SIGKILL
+    environment:
+      MODE: base
+    secrets: [token]
+    configs:
+      - source: conf
+        target: /etc/app.conf
+    ports: ["127.0.0.1::80"]
+  debug:
+    image: busybox
+    command: sleep 300
+    profiles: [debug]
+secrets:
+  token:
+    file: ./token.txt
+configs:
+  conf:
+    environment: CONF_TEXT
+"#,
+    )
+    .expect("compose file");
+    std::fs::write(
+        p.dir.join("prod.yaml"),
+        "services:\n  app:\n    environment:\n      MODE: prod\n  extra:\n    image: busybox\n    command: sh -c \"echo extra-up; exec sleep 300\"\n    stop_signal: SIGKILL\n",
+    )
+    .expect("second file");
+    fn with<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        ["-f", "compose.yaml", "-f", "prod.yaml"]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect()
+    }
+    p.compose(&with(&["up", "-d"])).ok();
+    let logs = p
+        .compose(&with(&["logs", "--no-log-prefix", "app"]))
+        .ok()
+        .stdout;
+    // The config holds exactly the variable's value: no newline added.
+    assert_eq!(logs.trim(), "s3cret\nfrom-envapp-prod", "{logs}");
+    let write = d.berth(&[
+        "exec",
+        "conf-app-1",
+        "sh",
+        "-c",
+        "echo x > /run/secrets/token",
+    ]);
+    assert_ne!(write.code, 0, "secrets are read-only");
+    assert_ne!(d.berth(&["inspect", "conf-debug-1"]).code, 0, "profile off");
+    p.compose(&with(&["--profile", "debug", "up", "-d"])).ok();
+    assert_eq!(d.inspect("conf-debug-1", "{{.State.Status}}"), "running");
+
+    // logs -f: both services, prefixed, and what they print later.
+    let mut follow = d
+        .berth_cmd(&[
+            "compose",
+            "--project-directory",
+            &p.dir.display().to_string(),
+            "-f",
+            "compose.yaml",
+            "-f",
+            "prod.yaml",
+            "logs",
+            "-f",
+            "app",
+            "extra",
+        ])
+        .current_dir(&p.dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("logs -f");
+    std::thread::sleep(Duration::from_millis(500));
+    for c in ["conf-app-1", "conf-extra-1"] {
+        d.berth(&[
+            "exec",
+            c,
+            "sh",
+            "-c",
+            &format!("echo live-{c} > /proc/1/fd/1"),
+        ])
+        .ok();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = follow.kill();
+    let streamed =
+        String::from_utf8_lossy(&follow.wait_with_output().expect("output").stdout).into_owned();
+    for line in [
+        "conf-app-1   | from-envapp-prod",
+        "conf-extra-1 | extra-up",
+        "conf-app-1   | live-conf-app-1",
+        "conf-extra-1 | live-conf-extra-1",
+    ] {
+        assert!(streamed.contains(line), "{line:?} in {streamed}");
+    }
+
+    // The published port has a rule while up, none after down -v.
+    let published = p
+        .compose(&with(&["port", "app", "80"]))
+        .ok()
+        .out()
+        .to_string();
+    let port = published.rsplit(':').next().unwrap_or_default().to_string();
+    let rules = || {
+        let out = std::process::Command::new("nft")
+            .args(["list", "ruleset"])
+            .output()
+            .expect("nft");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        rules().contains(&format!("dport {port} ")),
+        "rule for {port}"
+    );
+    p.compose(&with(&["--profile", "debug", "down", "-v", "-t", "1"]))
+        .ok();
+    assert_eq!(d.berth(&["ps", "-aq"]).ok().out(), "");
+    assert!(
+        !rules().contains(&format!("dport {port} ")),
+        "rule for {port} left"
+    );
+}
