@@ -4,7 +4,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use berth_engine::{Engine, EngineConfig};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+mod config;
 
 /// Flags follow dockerd's names.
 #[derive(Parser, Debug)]
@@ -58,21 +62,88 @@ struct Args {
     /// Log level (debug, info, warn, error).
     #[arg(short = 'l', long, default_value = "info")]
     log_level: String,
+    /// Daemon configuration file (dockerd's daemon.json keys)
+    #[arg(long = "config-file", default_value = config::DEFAULT_CONFIG_FILE)]
+    config_file: PathBuf,
+}
+
+/// Changes the log filter of the running subscriber (SIGHUP).
+type LogFilterHandle =
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+/// The settings daemon.json gives where no flag was given.
+fn apply_file(args: &mut Args, file: config::FileConfig) {
+    if let Some(h) = file.hosts.into_iter().next() {
+        args.host = h;
+    }
+    macro_rules! take {
+        ($field:ident) => {
+            if let Some(v) = file.$field {
+                args.$field = v;
+            }
+        };
+    }
+    take!(data_root);
+    take!(exec_root);
+    take!(pidfile);
+    take!(cgroup_parent);
+    take!(bridge);
+    take!(log_level);
+    take!(debug);
+    if file.bip.is_some() {
+        args.bip = file.bip;
+    }
+    if file.firewall_backend.is_some() {
+        args.firewall_backend = file.firewall_backend;
+    }
+    if !file.default_address_pools.is_empty() {
+        args.default_address_pool = file.default_address_pools;
+    }
+    if !file.insecure_registries.is_empty() {
+        args.insecure_registry = file.insecure_registries;
+    }
+    if !file.runtimes.is_empty() {
+        args.add_runtime = file.runtimes;
+    }
+}
+
+/// The command line with daemon.json folded in, and the container log
+/// defaults the file gives.
+fn load_args() -> Result<(Args, std::collections::BTreeMap<String, String>), String> {
+    let matches = Args::command().get_matches();
+    let mut args = Args::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    let required =
+        matches.value_source("config_file") == Some(clap::parser::ValueSource::CommandLine);
+    let Some((file, raw)) = config::read(&args.config_file, required).map_err(|e| e.to_string())?
+    else {
+        return Ok((args, Default::default()));
+    };
+    config::conflicts(&raw, &matches).map_err(|m| {
+        format!(
+            "unable to configure the berth daemon with file {}: {m}",
+            args.config_file.display()
+        )
+    })?;
+    let log_opts = file.log_opts.clone();
+    apply_file(&mut args, file);
+    Ok((args, log_opts))
+}
+
+fn log_filter(debug: bool, level: &str) -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if debug { "debug" } else { level }))
 }
 
 fn main() {
-    let args = Args::parse();
-    let level = if args.debug {
-        "debug".to_string()
-    } else {
-        args.log_level.clone()
+    let (args, log_opts) = match load_args() {
+        Ok(loaded) => loaded,
+        Err(e) => fail(&e),
     };
-    tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
-        )
+    let (filter, filter_handle) =
+        tracing_subscriber::reload::Layer::new(log_filter(args.debug, &args.log_level));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_ansi(false))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -82,7 +153,7 @@ fn main() {
         Ok(r) => r,
         Err(e) => fail(&format!("start runtime: {e}")),
     };
-    if let Err(e) = runtime.block_on(run(args)) {
+    if let Err(e) = runtime.block_on(run(args, log_opts, filter_handle)) {
         fail(e.as_str());
     }
 }
@@ -151,7 +222,11 @@ fn write_pidfile(path: &Path) -> Result<std::fs::File, String> {
     Ok(file)
 }
 
-async fn run(args: Args) -> Result<(), String> {
+async fn run(
+    args: Args,
+    default_log_opts: std::collections::BTreeMap<String, String>,
+    filter_handle: LogFilterHandle,
+) -> Result<(), String> {
     let socket = args.host.strip_prefix("unix://").ok_or_else(|| {
         format!(
             "unsupported host {:?}: only unix:// sockets are served",
@@ -179,6 +254,7 @@ async fn run(args: Args) -> Result<(), String> {
         insecure_registries: args.insecure_registry.clone(),
         certs_dir: args.certs_dir.clone(),
         network: network_config(&args)?,
+        default_log_opts,
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -201,10 +277,16 @@ async fn run(args: Args) -> Result<(), String> {
     ));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("install SIGTERM handler: {e}"))?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-        _ = server => {}
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("install SIGHUP handler: {e}"))?;
+    tokio::pin!(server);
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut server => break,
+            _ = hangup.recv() => reload(&args, &engine, &filter_handle),
+        }
     }
     // Containers keep running under their monitors; the next berthd adopts them.
     tracing::info!("berthd shutting down; containers keep running");
@@ -212,6 +294,43 @@ async fn run(args: Args) -> Result<(), String> {
     let _ = std::fs::remove_file(&socket);
     let _ = std::fs::remove_file(&args.pidfile);
     Ok(())
+}
+
+/// SIGHUP: re-reads the configuration file and applies what can change live
+/// (log level, debug, insecure registries), as dockerd does; a bad file is
+/// reported and changes nothing.
+fn reload(args: &Args, engine: &Engine, filter_handle: &LogFilterHandle) {
+    let file = match config::read(&args.config_file, false) {
+        Ok(Some((file, _))) => file,
+        Ok(None) => config::FileConfig::default(),
+        Err(e) => {
+            tracing::error!(error = %e, "configuration not reloaded");
+            return;
+        }
+    };
+    let debug_logging = file.debug.unwrap_or(args.debug);
+    let level = file
+        .log_level
+        .clone()
+        .unwrap_or_else(|| args.log_level.clone());
+    if let Err(e) = filter_handle.reload(log_filter(debug_logging, &level)) {
+        tracing::error!(error = %e, "log level not reloaded");
+    }
+    let insecure_registries = if file.insecure_registries.is_empty() {
+        args.insecure_registry.clone()
+    } else {
+        file.insecure_registries
+    };
+    engine.reload(berth_engine::ReloadableConfig {
+        insecure_registries: insecure_registries.clone(),
+    });
+    tracing::info!(
+        file = %args.config_file.display(),
+        debug = debug_logging,
+        log_level = %level,
+        ?insecure_registries,
+        "Reloaded configuration"
+    );
 }
 
 /// The API's request read timeouts; `BERTH_API_READ_TIMEOUT` (seconds) shortens

@@ -68,6 +68,21 @@ impl Engine {
             ));
         }
         check_limits(&mut host_config)?;
+        // The daemon's log defaults, recorded with the container as dockerd
+        // records them (inspect shows what the container logs with).
+        // Per key, for the daemon's driver (dockerd's mergeAndVerifyLogConfig).
+        if host_config.log_config.kind.is_empty() {
+            host_config.log_config.kind = "json-file".into();
+        }
+        if host_config.log_config.kind == "json-file" {
+            for (k, v) in &self.config().default_log_opts {
+                host_config
+                    .log_config
+                    .config
+                    .entry(k.clone())
+                    .or_insert_with(|| v.clone());
+            }
+        }
         let mode = host_config.network_mode.as_str();
         if let Some(other) = mode.strip_prefix("container:") {
             self.container(other)?;

@@ -497,7 +497,7 @@ impl Engine {
             std::path::PathBuf::from("/etc/docker/certs.d"),
         ];
         let has_certs = dirs.iter().any(|d| d.join(host).is_dir());
-        let insecure = s.is_loopback() || self.config.insecure_registries.iter().any(|r| r == host);
+        let insecure = s.is_loopback() || self.insecure_registry(host);
         if has_certs || !insecure {
             s.tls = Some(Arc::new(tls_config(host, &dirs)?));
         }

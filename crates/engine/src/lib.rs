@@ -103,6 +103,16 @@ pub struct EngineConfig {
     /// client.cert, client.key}` (`/etc/docker/certs.d` is read too).
     pub certs_dir: PathBuf,
     pub network: NetworkConfig,
+    /// The daemon's container log options (daemon.json `log-opts`), given to a
+    /// container created without a log configuration of its own.
+    pub default_log_opts: std::collections::BTreeMap<String, String>,
+}
+
+/// What a SIGHUP can change while containers run (dockerd's reloadable subset
+/// that berth has).
+#[derive(Debug, Clone, Default)]
+pub struct ReloadableConfig {
+    pub insecure_registries: Vec<String>,
 }
 
 /// The name of the built-in runtime (libcontainer inside the monitor).
@@ -120,6 +130,8 @@ pub struct Engine {
     /// stopped container (which mounts the same overlay) never overlap.
     fs_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     networking: network::Networking,
+    /// Starts as the config's values; `reload` replaces it.
+    reloadable: std::sync::RwLock<ReloadableConfig>,
 }
 
 #[derive(Default)]
@@ -170,7 +182,11 @@ impl Engine {
             state.networks.insert(n.id.clone(), n);
         }
         let networking = network::Networking::new(&config.network);
+        let reloadable = std::sync::RwLock::new(ReloadableConfig {
+            insecure_registries: config.insecure_registries.clone(),
+        });
         let engine = Arc::new(Engine {
+            reloadable,
             config,
             db,
             store,
@@ -194,6 +210,22 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// Applies a re-read configuration (SIGHUP); the next registry
+    /// connection sees it.
+    pub fn reload(&self, config: ReloadableConfig) {
+        let mut current = self.reloadable.write().unwrap_or_else(|p| p.into_inner());
+        *current = config;
+    }
+
+    fn insecure_registry(&self, host: &str) -> bool {
+        self.reloadable
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .insecure_registries
+            .iter()
+            .any(|r| r == host)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -163,7 +163,18 @@ impl Daemon {
             .append(true)
             .open(self.root.join("berthd.log"))
             .expect("open daemon log");
+        // Each daemon reads its own (empty unless the test gives one)
+        // daemon.json, never the machine's /etc/berth/daemon.json.
+        let mut own_config = Vec::new();
+        if !self.extra_args.iter().any(|a| a == "--config-file") {
+            let path = self.root.join("daemon.json");
+            if !path.exists() {
+                std::fs::write(&path, "{}").expect("write daemon.json");
+            }
+            own_config = vec!["--config-file".to_string(), path.display().to_string()];
+        }
         let child = Command::new(env!("CARGO_BIN_EXE_berthd"))
+            .args(&own_config)
             .arg("-H")
             .arg(format!("unix://{}", self.socket.display()))
             .arg("--data-root")
