@@ -19,6 +19,13 @@ for bin in berth berthd berth-monitor berth-registry; do
   install -m 0755 "target/release/$bin" "$prefix/bin/$bin"
 done
 berth=$prefix/bin/berth
+# Shell completions and man pages, generated from the CLI's own definitions.
+mkdir -p "$prefix/share/bash-completion/completions" "$prefix/share/zsh/site-functions" \
+  "$prefix/share/fish/vendor_completions.d" "$prefix/share/man/man1"
+"$berth" completion bash >"$prefix/share/bash-completion/completions/berth"
+"$berth" completion zsh >"$prefix/share/zsh/site-functions/_berth"
+"$berth" completion fish >"$prefix/share/fish/vendor_completions.d/berth.fish"
+"$berth" man-pages "$prefix/share/man/man1"
 
 socket=${BERTH_SOCKET:-/run/berth/berth.sock}
 run_dir=$(dirname "$socket")

@@ -802,3 +802,69 @@ fn unknown_flags_are_refused_as_docker_refuses_them() {
     let r = d.berth(&["run", "--rm", "busybox", "ls", "-d", "/"]).ok();
     assert_eq!(r.out(), "/");
 }
+
+/// `berth completion` scripts load in the shell they are for (bash here; zsh
+/// and fish ones name the commands), and `berth man-pages` writes one page
+/// per command.
+#[test]
+fn completions_and_man_pages_come_from_the_cli() {
+    let berth = common::bin_dir().join("berth");
+    let script = |shell: &str| {
+        let out = Command::new(&berth)
+            .args(["completion", shell])
+            .output()
+            .expect("berth completion");
+        assert!(out.status.success(), "{shell}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let bash = script("bash");
+    let loaded = Command::new("bash")
+        .args(["-c", "source /dev/stdin; complete -p berth"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .map(|mut i| i.write_all(bash.as_bytes()))
+                .transpose()?;
+            child.wait_with_output()
+        })
+        .expect("bash");
+    assert!(
+        String::from_utf8_lossy(&loaded.stdout).contains("berth"),
+        "bash did not register the completion"
+    );
+    for shell in ["zsh", "fish"] {
+        let s = script(shell);
+        assert!(s.contains("compose") && s.contains("run"), "{shell}");
+    }
+    let dir = std::env::temp_dir().join(format!("berth-man-{}", std::process::id()));
+    let r = Command::new(&berth)
+        .arg("man-pages")
+        .arg(&dir)
+        .output()
+        .expect("berth man-pages");
+    assert!(r.status.success());
+    for page in [
+        "berth.1",
+        "berth-run.1",
+        "berth-compose-up.1",
+        "berth-network-create.1",
+    ] {
+        let text = std::fs::read_to_string(dir.join(page)).unwrap_or_default();
+        assert!(
+            text.starts_with(".ie"),
+            "{page}: {}",
+            &text[..text.len().min(80)]
+        );
+        assert!(text.contains(".TH"), "{page}");
+    }
+    assert!(
+        !dir.join("berth-man-pages.1").exists(),
+        "hidden commands get no page"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -671,6 +671,14 @@ enum Command {
     Version,
     /// Display system-wide information
     Info,
+    /// Generate the autocompletion script for the specified shell
+    Completion {
+        /// bash, zsh or fish
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages for berth and each of its commands into DIR
+    #[command(hide = true)]
+    ManPages { dir: std::path::PathBuf },
 }
 
 #[derive(clap::Args)]
@@ -1281,6 +1289,28 @@ fn parse_command_line() -> Cli {
             std::process::exit(125);
         }
     }
+}
+
+/// One page per command, named as git and docker name theirs: `berth.1`,
+/// `berth-run.1`, `berth-compose-up.1`, ...
+fn man_pages(dir: &std::path::Path) -> CmdResult {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    let mut pending = vec![(String::from("berth"), Cli::command())];
+    while let Some((name, cmd)) = pending.pop() {
+        if cmd.is_hide_set() {
+            continue;
+        }
+        for sub in cmd.get_subcommands() {
+            pending.push((format!("{name}-{}", sub.get_name()), sub.clone()));
+        }
+        // The synopsis shows the command as typed: `berth compose up`.
+        let page = cmd.name(name.clone()).bin_name(name.replace('-', " "));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(page).render(&mut out)?;
+        std::fs::write(dir.join(format!("{name}.1")), out)?;
+    }
+    Ok(0)
 }
 
 /// `berth run`, `berth compose up`, ...: the subcommands named on the command
@@ -1920,6 +1950,18 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
             restart.as_deref(),
         ),
         Command::Version => containers::version(client),
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            // Into memory first: clap_complete panics on a failed write
+            // (`berth completion bash | head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "berth", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(0),
+            }
+        }
+        Command::ManPages { dir } => man_pages(&dir),
         Command::Info => containers::info(client),
     }
 }
