@@ -428,3 +428,140 @@ fn check_limits(host_config: &mut HostConfig) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Health;
+
+    fn record(id: &str, name: &str) -> ContainerRecord {
+        ContainerRecord {
+            id: id.into(),
+            name: name.into(),
+            created: String::new(),
+            image_id: "sha256:0123abcd".into(),
+            config: ContainerConfig {
+                image: "busybox:latest".into(),
+                ..Default::default()
+            },
+            host_config: HostConfig::default(),
+            state: ContainerState::created(),
+            restart_count: 0,
+            manually_stopped: false,
+            mounts: Vec::new(),
+            networks: BTreeMap::new(),
+            ports: BTreeMap::new(),
+            mac_address: String::new(),
+        }
+    }
+
+    fn filters(pairs: &[(&str, &[&str])]) -> Filters {
+        pairs
+            .iter()
+            .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn every_label_filter_must_match() {
+        let labels: BTreeMap<&str, &str> = [("project", "shop"), ("oneoff", "False")].into();
+        let get = |k: &str| labels.get(k).copied();
+        assert!(labels_match(&["project=shop".into(), "oneoff".into()], get));
+        assert!(!labels_match(
+            &["project=shop".into(), "oneoff=True".into()],
+            get
+        ));
+        assert!(!labels_match(&["service".into()], get));
+        assert!(labels_match(&[], get), "no label filter keeps everything");
+    }
+
+    #[test]
+    fn filter_keys_as_docker_reads_them() {
+        let mut c = record("abcdef0123", "web-1");
+        c.config.labels.insert("tier".into(), "front".into());
+        c.state.status = "exited".into();
+        c.state.exit_code = 3;
+        let keep = |pairs: &[(&str, &[&str])]| matches_filters(&c, &filters(pairs));
+        assert!(keep(&[]));
+        assert!(
+            keep(&[("status", &["running", "exited"])]),
+            "any value of one key"
+        );
+        assert!(!keep(&[("status", &["running"])]));
+        assert!(keep(&[("name", &["/web"])]), "names match by substring");
+        assert!(
+            keep(&[("id", &["abc"])]) && !keep(&[("id", &["bcd"])]),
+            "ids by prefix"
+        );
+        assert!(keep(&[("exited", &["3"])]) && !keep(&[("exited", &["0"])]));
+        assert!(keep(&[("ancestor", &["busybox:latest"])]) && keep(&[("ancestor", &["0123"])]));
+        assert!(keep(&[("label", &["tier=front"]), ("status", &["exited"])]));
+        assert!(!keep(&[("label", &["tier=front", "other"])]));
+        assert!(
+            !keep(&[("bogus", &["x"])]),
+            "an unknown key matches nothing"
+        );
+    }
+
+    #[test]
+    fn the_health_filter_sees_only_running_containers() {
+        let mut c = record("abc", "db");
+        let health =
+            |f: &[&str], c: &ContainerRecord| matches_filters(c, &filters(&[("health", f)]));
+        assert!(!health(&["none"], &c), "not running");
+        c.state.running = true;
+        assert!(health(&["none"], &c), "no health check");
+        c.state.health = Some(Health {
+            status: "healthy".into(),
+            ..Default::default()
+        });
+        assert!(health(&["healthy"], &c) && !health(&["unhealthy"], &c));
+    }
+
+    #[test]
+    fn references_are_ids_names_or_unique_prefixes() {
+        let containers: HashMap<String, ContainerRecord> = [
+            record("abc111", "first"),
+            record("abc222", "second"),
+            record("def333", "abc"),
+        ]
+        .into_iter()
+        .map(|c| (c.id.clone(), c))
+        .collect();
+        let id_of = |r: &str| find(&containers, r).map(|c| c.id.clone());
+        assert_eq!(id_of("abc111").as_deref(), Some("abc111"));
+        assert_eq!(
+            id_of("/second").as_deref(),
+            Some("abc222"),
+            "docker's leading slash"
+        );
+        assert_eq!(
+            id_of("abc").as_deref(),
+            Some("def333"),
+            "a name before a prefix"
+        );
+        assert_eq!(id_of("abc1").as_deref(), Some("abc111"));
+        assert_eq!(id_of("ab"), None, "an ambiguous prefix");
+        assert_eq!(id_of(""), None);
+        assert_eq!(id_of("xyz"), None, "not hex, not a name");
+    }
+
+    #[test]
+    fn limits_are_checked_and_shm_defaults_to_64m() {
+        let mut h = HostConfig::default();
+        assert!(check_limits(&mut h).is_ok());
+        assert_eq!(h.shm_size, 64 << 20);
+        let mut negative = HostConfig {
+            shm_size: -1,
+            ..Default::default()
+        };
+        assert!(check_limits(&mut negative).is_err());
+        for bad in ["", "a:b"] {
+            let mut groups = HostConfig {
+                group_add: vec![bad.into()],
+                ..Default::default()
+            };
+            assert!(check_limits(&mut groups).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -17,6 +17,7 @@ mod events;
 mod exec;
 mod export;
 mod health;
+mod restart_policy;
 
 mod container;
 mod copy;

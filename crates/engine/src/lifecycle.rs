@@ -493,32 +493,17 @@ impl Engine {
         };
         let _ = std::fs::remove_file(self.container_dir(id).join("exit.json"));
         self.emit_container("die", &record);
-        let policy = &record.host_config.restart_policy;
-        let restart = !record.manually_stopped
-            && match policy.name.as_str() {
-                "always" | "unless-stopped" => true,
-                "on-failure" => {
-                    exit.exit_code != 0
-                        && (policy.maximum_retry_count == 0
-                            || record.restart_count < policy.maximum_retry_count)
-                }
-                _ => false,
-            };
-        if !restart {
+        let crate::restart_policy::AfterExit::Restart {
+            delay,
+            restart_count,
+        } = crate::restart_policy::after_exit(&record, exit.exit_code, chrono::Utc::now())
+        else {
             return;
-        }
-        // Back off like docker: 100ms doubling per consecutive restart, capped at a
-        // minute; a container that ran for 10s or more starts the count afresh.
-        let ran_long = chrono::DateTime::parse_from_rfc3339(&record.state.started_at)
-            .map(|t| chrono::Utc::now().signed_duration_since(t) > chrono::Duration::seconds(10))
-            .unwrap_or(false);
-        let count = if ran_long { 0 } else { record.restart_count };
-        let delay = Duration::from_millis(100u64.saturating_mul(1 << count.clamp(0, 10) as u64))
-            .min(Duration::from_secs(60));
+        };
         let _ = self.update(id, |r| {
             r.state.restarting = true;
             r.state.status = "restarting".into();
-            r.restart_count = count + 1;
+            r.restart_count = restart_count;
         });
         let engine = self.clone();
         let id = id.to_string();

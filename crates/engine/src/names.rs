@@ -34,3 +34,27 @@ pub fn valid(name: &str) -> bool {
         && name.len() > 1
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_names_are_stable_valid_and_numbered_on_retry() {
+        let first = generate("0123456789abcdef", 0);
+        assert_eq!(first, generate("0123456789abcdef", 0));
+        assert!(valid(&first), "{first}");
+        assert_eq!(generate("0123456789abcdef", 2), format!("{first}2"));
+        assert!(valid(&generate("", 0)), "a short seed still names");
+    }
+
+    #[test]
+    fn docker_name_rule() {
+        for good in ["web", "a1", "web_1.x-y", "9lives"] {
+            assert!(valid(good), "{good}");
+        }
+        for bad in ["", "a", "-web", "_web", "web/1", "wéb", "web 1"] {
+            assert!(!valid(bad), "{bad}");
+        }
+    }
+}
