@@ -4,8 +4,14 @@
 # answers, makes the default busybox image and runs a container that shows its
 # isolation. Run as root; safe to run again.
 #
+# On a systemd machine berthd becomes a service: contrib/systemd/berthd.socket
+# and berthd.service go to /etc/systemd/system and are enabled (socket
+# activation; containers outlive a restart of berthd). Elsewhere berthd starts in
+# the background and logs to /var/log/berthd.log.
+#
 # BERTH_SOCKET=/run/NAME/berth.sock runs a berthd of its own beside any other
-# (exec root /run/NAME, data root /var/lib/NAME, bridge NAME0): what CI does.
+# (exec root /run/NAME, data root /var/lib/NAME, bridge NAME0), never as a
+# service: what CI does.
 set -eu
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -39,6 +45,17 @@ else
   log=$run_dir/berthd.log
 fi
 export BERTH_HOST="unix://$socket"
+if [ "$socket" = /run/berth/berth.sock ] && [ -d /run/systemd/system ]; then
+  sed "s#/usr/local/bin/berthd#$prefix/bin/berthd#" contrib/systemd/berthd.service \
+    >/etc/systemd/system/berthd.service
+  install -m 0644 contrib/systemd/berthd.socket /etc/systemd/system/berthd.socket
+  systemctl daemon-reload
+  systemctl enable --now berthd.socket
+  # A new binary is picked up; containers keep running (KillMode=process).
+  systemctl enable berthd.service
+  systemctl restart berthd.service
+  log="journalctl -u berthd"
+fi
 if ! "$berth" version >/dev/null 2>&1; then
   mkdir -p "$run_dir" "$(dirname "$log")"
   nohup "$prefix/bin/berthd" -H "unix://$socket" "$@" >>"$log" 2>&1 </dev/null &

@@ -1,6 +1,6 @@
-//! berth-api: the Docker Engine API over HTTP/1.1 on a unix socket.
+//! berth-api: the Docker Engine API over HTTP/1.1 (unix socket, TCP, or TLS over TCP).
 //!
-//! A request flows: [`serve`] accepts a connection → hyper parses it → [`route`]
+//! A request flows: berthd accepts a connection and hands it to [`serve_connection`] → hyper parses it → [`route`]
 //! strips an optional `/v1.NN` prefix and dispatches on method and path →
 //! a handler in [`containers`] or [`images`] calls the engine → the engine's result
 //! or error becomes docker's JSON (errors as `{"message": ...}` with docker's status).
@@ -27,7 +27,6 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::UnixListener;
 
 pub use body::Body;
 
@@ -68,39 +67,33 @@ pub(crate) fn body_idle_limit() -> std::time::Duration {
     READ_TIMEOUTS.get().copied().unwrap_or_default().body_idle
 }
 
-/// Serves the API on `listener` until the task is dropped.
-pub async fn serve(engine: Arc<Engine>, listener: UnixListener) {
-    serve_with(engine, listener, ReadTimeouts::default()).await
+/// Sets the request read timeouts of every connection served from now on (the
+/// first call wins; a server has one setting).
+pub fn set_read_timeouts(timeouts: ReadTimeouts) {
+    let _ = READ_TIMEOUTS.get_or_init(|| timeouts);
 }
 
-/// [`serve`] with explicit request read timeouts.
-pub async fn serve_with(engine: Arc<Engine>, listener: UnixListener, timeouts: ReadTimeouts) {
-    let timeouts = *READ_TIMEOUTS.get_or_init(|| timeouts);
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+/// Serves the API on one accepted connection until it closes. Any byte stream
+/// will do: a unix socket, a TCP connection, or a TLS session over one (the
+/// caller has authenticated the client by then); hijacked streams (attach,
+/// exec) work over each.
+pub async fn serve_connection<S>(engine: Arc<Engine>, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let timeouts = READ_TIMEOUTS.get().copied().unwrap_or_default();
+    let service = hyper::service::service_fn(move |req| {
         let engine = engine.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let engine = engine.clone();
-                async move { Ok::<_, Infallible>(route(engine, req).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(timeouts.headers)
-                .max_buf_size(1024 * 1024)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with error");
-            }
-        });
+        async move { Ok::<_, Infallible>(route(engine, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeouts.headers)
+        .max_buf_size(1024 * 1024)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %e, "connection ended with error");
     }
 }
 
@@ -300,7 +293,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
     tracing::debug!(%method, path = %req.uri().path(), "request");
     let mut resp = match (&method, s.as_slice()) {
         (&Method::GET | &Method::HEAD, ["_ping"]) => system::ping(),
-        (&Method::GET, ["version"]) => system::version(),
+        (&Method::GET, ["version"]) => system::version(&ctx),
         (&Method::GET, ["info"]) => system::info(&ctx),
         (&Method::GET, ["events"]) => system::events(&ctx),
 

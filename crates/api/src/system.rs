@@ -25,25 +25,78 @@ fn kernel() -> String {
         .to_string()
 }
 
-pub fn version() -> Resp {
+/// The first line a runtime binary prints for `--version` (`runc version 1.1.5`).
+fn runtime_version(path: &std::path::Path) -> String {
+    std::process::Command::new(path)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(|l| l.rsplit(' ').next().unwrap_or(l).to_string())
+        })
+        .unwrap_or_default()
+}
+
+pub fn version(ctx: &Ctx) -> Resp {
+    let engine_details = json!({
+        "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": env!("BERTH_GIT_COMMIT"), "RustVersion": env!("BERTH_RUSTC_VERSION"),
+        "Os": "linux", "Arch": berth_engine_arch(), "KernelVersion": kernel(),
+        "BuildTime": env!("BERTH_BUILD_TIME"),
+    });
+    let mut components = vec![
+        json!({ "Name": "Engine", "Version": env!("CARGO_PKG_VERSION"), "Details": engine_details }),
+        json!({ "Name": "berth-monitor", "Version": env!("CARGO_PKG_VERSION"),
+                "Details": { "GitCommit": env!("BERTH_GIT_COMMIT") } }),
+        json!({ "Name": "libcontainer", "Version": "0.7.0",
+                "Details": { "Runtime": "built in (default)" } }),
+    ];
+    let mut runtimes: Vec<_> = ctx.engine.config().runtimes.iter().collect();
+    runtimes.sort();
+    for (name, path) in runtimes {
+        components.push(json!({ "Name": name, "Version": runtime_version(path),
+                                "Details": { "Path": path } }));
+    }
     json(
         StatusCode::OK,
         &json!({
             "Platform": { "Name": "berth" },
-            "Components": [{ "Name": "Engine", "Version": env!("CARGO_PKG_VERSION"), "Details": {
-                "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux",
-                "Arch": berth_engine_arch(), "KernelVersion": kernel() } }],
+            "Components": components,
             "Version": env!("CARGO_PKG_VERSION"),
             "ApiVersion": API_VERSION,
             "MinAPIVersion": MIN_API_VERSION,
-            "GitCommit": "",
+            "GitCommit": env!("BERTH_GIT_COMMIT"),
             "GoVersion": "",
             "Os": "linux",
             "Arch": berth_engine_arch(),
             "KernelVersion": kernel(),
-            "BuildTime": "",
+            "BuildTime": env!("BERTH_BUILD_TIME"),
         }),
     )
+}
+
+/// `PRETTY_NAME` of /etc/os-release, as dockerd reports the operating system.
+fn operating_system() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| "linux".into())
+}
+
+/// Bytes of RAM (`MemTotal` of /proc/meminfo).
+fn mem_total() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 fn berth_engine_arch() -> &'static str {
@@ -62,9 +115,19 @@ pub fn info(ctx: &Ctx) -> Resp {
     } else {
         "1"
     };
-    json(
-        StatusCode::OK,
-        &json!({
+    let mut runtimes = serde_json::Map::new();
+    runtimes.insert("berth".into(), json!({ "path": "libcontainer (built in)" }));
+    for (name, path) in &cfg.runtimes {
+        runtimes.insert(name.clone(), json!({ "path": path }));
+    }
+    // docker's names: a default seccomp profile, and rootless when berthd is
+    // not root (it always is today: it needs CAP_SYS_ADMIN for mounts).
+    let mut security_options = vec!["name=seccomp,profile=builtin".to_string()];
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        security_options.push("name=rootless".into());
+    }
+    let mut info = json!({
             "ID": "",
             "Containers": containers,
             "ContainersRunning": running,
@@ -73,7 +136,7 @@ pub fn info(ctx: &Ctx) -> Resp {
             "Images": images,
             "Driver": "overlay2",
             "DriverStatus": [],
-            "Plugins": { "Volume": [], "Network": ["none", "host"], "Log": ["json-file"] },
+            "Plugins": { "Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"] },
             "MemoryLimit": true,
             "SwapLimit": false,
             "CpuCfsPeriod": true,
@@ -90,21 +153,24 @@ pub fn info(ctx: &Ctx) -> Resp {
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": cgroup_version,
             "KernelVersion": kernel(),
-            "OperatingSystem": "linux",
+            "OperatingSystem": operating_system(),
             "OSType": "linux",
             "Architecture": std::env::consts::ARCH,
             "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            "MemTotal": 0,
+            "MemTotal": mem_total(),
             "DockerRootDir": cfg.data_root,
             "Name": std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim(),
             "Labels": [],
             "ServerVersion": env!("CARGO_PKG_VERSION"),
-            "Runtimes": { "berth": { "path": "libcontainer" } },
+            "Runtimes": runtimes,
             "DefaultRuntime": "berth",
-            "SecurityOptions": ["name=seccomp,profile=builtin"],
+            "SecurityOptions": security_options,
+
             "Warnings": [],
-        }),
-    )
+    });
+    info["LiveRestoreEnabled"] = json!(true);
+    info["ExecRoot"] = json!(cfg.exec_root);
+    json(StatusCode::OK, &info)
 }
 
 /// An event window's bound: seconds since the epoch (a fraction allowed), as

@@ -33,6 +33,11 @@ pub struct FileConfig {
     pub runtimes: Vec<String>,
     pub debug: Option<bool>,
     pub log_level: Option<String>,
+    pub tls: Option<bool>,
+    pub tlsverify: Option<bool>,
+    pub tlscacert: Option<PathBuf>,
+    pub tlscert: Option<PathBuf>,
+    pub tlskey: Option<PathBuf>,
     /// Container log defaults: driver and options (json-file's max-size, max-file).
     pub log_driver: Option<String>,
     pub log_opts: BTreeMap<String, String>,
@@ -53,6 +58,11 @@ const FLAG_OF_KEY: &[(&str, &str)] = &[
     ("runtimes", "add_runtime"),
     ("debug", "debug"),
     ("log-level", "log_level"),
+    ("tls", "tls"),
+    ("tlsverify", "tlsverify"),
+    ("tlscacert", "tlscacert"),
+    ("tlscert", "tlscert"),
+    ("tlskey", "tlskey"),
 ];
 
 /// Keys berthd reads that no flag sets.
@@ -62,11 +72,6 @@ const FILE_ONLY_KEYS: &[&str] = &["log-driver", "log-opts", "live-restore"];
 const NOT_SUPPORTED: &[&str] = &[
     "registry-mirrors",
     "default-ulimits",
-    "tls",
-    "tlsverify",
-    "tlscacert",
-    "tlscert",
-    "tlskey",
     "userns-remap",
     "storage-driver",
     "storage-opts",
@@ -135,6 +140,11 @@ fn string(key: &str, v: &Value) -> Result<String, String> {
         .ok_or_else(|| format!("{key}: expected a string, got {v}"))
 }
 
+fn boolean(key: &str, v: &Value) -> Result<bool, String> {
+    v.as_bool()
+        .ok_or_else(|| format!("{key}: expected true or false, got {v}"))
+}
+
 fn strings(key: &str, v: &Value) -> Result<Vec<String>, String> {
     v.as_array()
         .ok_or_else(|| format!("{key}: expected a list of strings, got {v}"))?
@@ -171,9 +181,6 @@ pub fn parse(raw: &Value) -> Result<FileConfig, String> {
         match key.as_str() {
             "hosts" => {
                 c.hosts = strings(key, v)?;
-                if c.hosts.len() > 1 {
-                    return Err("hosts: berthd listens on one socket".into());
-                }
             }
             "data-root" => c.data_root = Some(string(key, v)?.into()),
             "exec-root" => c.exec_root = Some(string(key, v)?.into()),
@@ -209,13 +216,13 @@ pub fn parse(raw: &Value) -> Result<FileConfig, String> {
                     c.runtimes.push(format!("{name}={path}"));
                 }
             }
-            "debug" => {
-                c.debug = Some(
-                    v.as_bool()
-                        .ok_or_else(|| format!("{key}: expected true or false"))?,
-                )
-            }
+            "debug" => c.debug = Some(boolean(key, v)?),
             "log-level" => c.log_level = Some(string(key, v)?),
+            "tls" => c.tls = Some(boolean(key, v)?),
+            "tlsverify" => c.tlsverify = Some(boolean(key, v)?),
+            "tlscacert" => c.tlscacert = Some(string(key, v)?.into()),
+            "tlscert" => c.tlscert = Some(string(key, v)?.into()),
+            "tlskey" => c.tlskey = Some(string(key, v)?.into()),
             "log-driver" => {
                 let driver = string(key, v)?;
                 if driver != "json-file" {
@@ -238,8 +245,6 @@ pub fn parse(raw: &Value) -> Result<FileConfig, String> {
                     c.log_opts.insert(name.clone(), string(name, value)?);
                 }
             }
-            // Containers always outlive berthd (each has its own monitor):
-            // live restore is how berth works, not an option.
             // Containers always outlive berthd (each has its own monitor):
             // live restore is how berth works, not an option.
             "live-restore" if v.as_bool() != Some(true) => {

@@ -1,6 +1,6 @@
-//! berthd: the berth daemon. Serves the Docker Engine API on a unix socket.
+//! berthd: the berth daemon. Serves the Docker Engine API on unix sockets, and on
+//! TCP with TLS client certificates (see `listen`).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use berth_engine::{Engine, EngineConfig};
@@ -9,18 +9,37 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 mod config;
+mod listen;
+mod systemd;
 
 /// Flags follow dockerd's names.
 #[derive(Parser, Debug)]
 #[command(name = "berthd", version, about = "berth container engine daemon")]
 struct Args {
-    /// Socket to listen on (unix:///path).
+    /// Where to serve the API (repeatable): unix:///path, tcp://HOST:PORT
+    /// (TLS with client certificates unless on loopback), fd:// (systemd)
     #[arg(
+        id = "host",
         short = 'H',
         long = "host",
         default_value = "unix:///run/berth/berth.sock"
     )]
-    host: String,
+    hosts: Vec<String>,
+    /// Use TLS; implied by --tlsverify
+    #[arg(long)]
+    tls: bool,
+    /// Use TLS and require client certificates signed by --tlscacert
+    #[arg(long)]
+    tlsverify: bool,
+    /// Trust certs signed only by this CA
+    #[arg(long, default_value = "/etc/berth/ca.pem")]
+    tlscacert: PathBuf,
+    /// Path to TLS certificate file
+    #[arg(long, default_value = "/etc/berth/cert.pem")]
+    tlscert: PathBuf,
+    /// Path to TLS key file
+    #[arg(long, default_value = "/etc/berth/key.pem")]
+    tlskey: PathBuf,
     /// Root of persistent state.
     #[arg(long, default_value = "/var/lib/berth")]
     data_root: PathBuf,
@@ -73,8 +92,8 @@ type LogFilterHandle =
 
 /// The settings daemon.json gives where no flag was given.
 fn apply_file(args: &mut Args, file: config::FileConfig) {
-    if let Some(h) = file.hosts.into_iter().next() {
-        args.host = h;
+    if !file.hosts.is_empty() {
+        args.hosts = file.hosts;
     }
     macro_rules! take {
         ($field:ident) => {
@@ -90,6 +109,11 @@ fn apply_file(args: &mut Args, file: config::FileConfig) {
     take!(bridge);
     take!(log_level);
     take!(debug);
+    take!(tls);
+    take!(tlsverify);
+    take!(tlscacert);
+    take!(tlscert);
+    take!(tlskey);
     if file.bip.is_some() {
         args.bip = file.bip;
     }
@@ -227,14 +251,27 @@ async fn run(
     default_log_opts: std::collections::BTreeMap<String, String>,
     filter_handle: LogFilterHandle,
 ) -> Result<(), String> {
-    let socket = args.host.strip_prefix("unix://").ok_or_else(|| {
-        format!(
-            "unsupported host {:?}: only unix:// sockets are served",
-            args.host
-        )
-    })?;
-    let socket = PathBuf::from(socket);
+    let tls = listen::TlsOptions {
+        tls: args.tls,
+        verify: args.tlsverify,
+        ca: args.tlscacert.clone(),
+        cert: args.tlscert.clone(),
+        key: args.tlskey.clone(),
+    };
+    let hosts = args
+        .hosts
+        .iter()
+        .map(|h| listen::parse_host(h, args.tls || args.tlsverify))
+        .collect::<Result<Vec<_>, _>>()?;
+    let network = network_config(&args)?;
     let _pidfile_lock = write_pidfile(&args.pidfile)?;
+    // Bound before the engine opens (a refused host changes nothing on the
+    // machine); connections wait in the backlog until the engine is ready.
+    let listeners = listen::bind_all(&hosts, &tls)?;
+    let owned_sockets: Vec<PathBuf> = listeners
+        .iter()
+        .filter_map(|l| l.owned_path().map(Path::to_path_buf))
+        .collect();
     let mut runtimes = std::collections::HashMap::new();
     if let Some(runc) = find_in_path("runc") {
         runtimes.insert("runc".to_string(), runc);
@@ -253,45 +290,43 @@ async fn run(
         runtimes,
         insecure_registries: args.insecure_registry.clone(),
         certs_dir: args.certs_dir.clone(),
-        network: network_config(&args)?,
+        network,
         default_log_opts,
     })
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| {
+        for socket in &owned_sockets {
+            let _ = std::fs::remove_file(socket);
+        }
+        e.to_string()
+    })?;
 
-    if let Some(dir) = socket.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    tracing::info!(hosts = ?args.hosts, data_root = %args.data_root.display(), "berthd listening");
+    berth_api::set_read_timeouts(read_timeouts()?);
+    let mut servers = tokio::task::JoinSet::new();
+    for listener in listeners {
+        servers.spawn(listen::serve(engine.clone(), listener));
     }
-    let _ = std::fs::remove_file(&socket);
-    let listener = tokio::net::UnixListener::bind(&socket)
-        .map_err(|e| format!("listen on {}: {e}", socket.display()))?;
-    // Root-only, like docker.sock (group root).
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660))
-        .map_err(|e| format!("chmod {}: {e}", socket.display()))?;
-    tracing::info!(socket = %socket.display(), data_root = %args.data_root.display(), "berthd listening");
-
-    let server = tokio::spawn(berth_api::serve_with(
-        engine.clone(),
-        listener,
-        read_timeouts()?,
-    ));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("install SIGTERM handler: {e}"))?;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| format!("install SIGHUP handler: {e}"))?;
-    tokio::pin!(server);
+    systemd::notify("READY=1");
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
-            _ = &mut server => break,
+            _ = servers.join_next() => break,
             _ = hangup.recv() => reload(&args, &engine, &filter_handle),
         }
     }
     // Containers keep running under their monitors; the next berthd adopts them.
     tracing::info!("berthd shutting down; containers keep running");
+    systemd::notify("STOPPING=1");
     engine.release_firewall_if_idle();
-    let _ = std::fs::remove_file(&socket);
+    for socket in &owned_sockets {
+        let _ = std::fs::remove_file(socket);
+    }
     let _ = std::fs::remove_file(&args.pidfile);
     Ok(())
 }

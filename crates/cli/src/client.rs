@@ -1,4 +1,5 @@
-//! A small blocking HTTP/1.1 client for the Docker Engine API on a unix socket.
+//! A small blocking HTTP/1.1 client for the Docker Engine API on a unix socket,
+//! or over TCP and TLS (bridged to a socket pair by `transport`).
 //!
 //! The CLI makes a handful of requests per command, so each one gets its own
 //! connection; blocking I/O keeps start-up cost near zero (no async runtime).
@@ -11,8 +12,8 @@ use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("Cannot connect to the berth daemon at unix://{path}. Is berthd running? ({source})")]
-    Connect { path: String, source: io::Error },
+    #[error("Cannot connect to the berth daemon at {host}. Is berthd running? ({source})")]
+    Connect { host: String, source: io::Error },
     #[error("{0}")]
     Io(#[from] io::Error),
     #[error("invalid response from daemon: {0}")]
@@ -24,8 +25,16 @@ pub enum ClientError {
 
 pub type Result<T> = std::result::Result<T, ClientError>;
 
+/// A handle on one daemon; cheap to clone into threads.
+#[derive(Clone)]
 pub struct Client {
-    socket: PathBuf,
+    endpoint: Endpoint,
+}
+
+#[derive(Clone)]
+enum Endpoint {
+    Unix(PathBuf),
+    Tcp(crate::transport::TcpEndpoint),
 }
 
 pub enum RequestBody<'a> {
@@ -79,20 +88,47 @@ pub struct Hijacked {
 }
 
 impl Client {
-    pub fn new(host: &str) -> Client {
-        let path = host.strip_prefix("unix://").unwrap_or(host);
-        Client {
-            socket: PathBuf::from(path),
-        }
+    /// A client of the daemon at `host` (`unix:///path`, a bare path, or
+    /// `tcp://HOST:PORT` with `tls`).
+    pub fn new(
+        host: &str,
+        tls: &crate::transport::TlsSettings,
+    ) -> std::result::Result<Client, String> {
+        let endpoint = if let Some(rest) = host.strip_prefix("tcp://") {
+            let rest = rest.trim_end_matches('/');
+            let addr = if rest.contains(':') && !rest.ends_with(']') {
+                rest.to_string()
+            } else {
+                // docker's default ports: 2376 with TLS, 2375 without.
+                format!("{rest}:{}", if tls.enabled() { 2376 } else { 2375 })
+            };
+            Endpoint::Tcp(crate::transport::TcpEndpoint::new(&addr, tls)?)
+        } else if let Some(path) = host.strip_prefix("unix://") {
+            Endpoint::Unix(PathBuf::from(path))
+        } else if host.starts_with('/') {
+            Endpoint::Unix(PathBuf::from(host))
+        } else {
+            return Err(format!(
+                "invalid host {host:?}: expected unix:///PATH or tcp://HOST:PORT"
+            ));
+        };
+        Ok(Client { endpoint })
     }
 
     pub fn host(&self) -> String {
-        format!("unix://{}", self.socket.display())
+        match &self.endpoint {
+            Endpoint::Unix(path) => format!("unix://{}", path.display()),
+            Endpoint::Tcp(tcp) => format!("tcp://{}", tcp.addr),
+        }
     }
 
     fn connect(&self) -> Result<UnixStream> {
-        UnixStream::connect(&self.socket).map_err(|source| ClientError::Connect {
-            path: self.socket.display().to_string(),
+        let connected = match &self.endpoint {
+            Endpoint::Unix(path) => UnixStream::connect(path),
+            Endpoint::Tcp(tcp) => tcp.connect(),
+        };
+        connected.map_err(|source| ClientError::Connect {
+            host: self.host(),
             source,
         })
     }

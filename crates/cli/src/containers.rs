@@ -366,57 +366,169 @@ pub fn wait(client: &Client, names: &[String]) -> CmdResult {
     Ok(code)
 }
 
-pub fn version(client: &Client) -> CmdResult {
-    println!(
-        "Client:\n Version:    {}\n API version: 1.45",
-        env!("CARGO_PKG_VERSION")
-    );
-    match client.get_json("/version") {
-        Ok(v) => {
-            println!(
-                "\nServer:\n Engine:\n  Version:    {}\n  API version: {} (minimum version {})\n  OS/Arch:    {}/{}\n  Kernel:     {}",
-                v["Version"].as_str().unwrap_or_default(),
-                v["ApiVersion"].as_str().unwrap_or_default(),
-                v["MinAPIVersion"].as_str().unwrap_or_default(),
-                v["Os"].as_str().unwrap_or_default(),
-                v["Arch"].as_str().unwrap_or_default(),
-                v["KernelVersion"].as_str().unwrap_or_default(),
-            );
-            Ok(0)
-        }
-        Err(e) => Err(Failure {
-            message: e.to_string(),
-            code: 1,
-        }),
+/// Prints a `--format` template (or `json`) against `value`.
+fn print_template(template: &str, value: &Value) -> CmdResult {
+    if template == "json" || template == "{{json .}}" {
+        println!("{value}");
+        return Ok(0);
+    }
+    println!("{}", crate::format::render(template, value).map_err(fail)?);
+    Ok(0)
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
     }
 }
 
-pub fn info(client: &Client) -> CmdResult {
-    let v = client.get_json("/info")?;
-    println!("Server:");
-    for (label, key) in [
-        ("Containers", "Containers"),
-        (" Running", "ContainersRunning"),
-        (" Paused", "ContainersPaused"),
-        (" Stopped", "ContainersStopped"),
-        ("Images", "Images"),
-        ("Server Version", "ServerVersion"),
-        ("Storage Driver", "Driver"),
-        ("Logging Driver", "LoggingDriver"),
-        ("Cgroup Driver", "CgroupDriver"),
-        ("Cgroup Version", "CgroupVersion"),
-        ("Kernel Version", "KernelVersion"),
-        ("Operating System", "OperatingSystem"),
-        ("Architecture", "Architecture"),
-        ("CPUs", "NCPU"),
-        ("Docker Root Dir", "DockerRootDir"),
-    ] {
-        let value = match &v[key] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        println!(" {label}: {value}");
+/// docker's `version`: the client's facts, then the server's and its
+/// components; `--format` sees docker's template fields (`.Client.Version`,
+/// `.Server.APIVersion`, ...).
+pub fn version(client: &Client, format: Option<&str>) -> CmdResult {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let client_info = json!({
+        "Platform": { "Name": "berth" },
+        "Version": env!("CARGO_PKG_VERSION"),
+        "ApiVersion": "1.45",
+        "DefaultAPIVersion": "1.45",
+        "GitCommit": env!("BERTH_GIT_COMMIT"),
+        "GoVersion": env!("BERTH_RUSTC_VERSION"),
+        "Os": "linux",
+        "Arch": arch,
+        "BuildTime": env!("BERTH_BUILD_TIME"),
+        "Context": client.host(),
+    });
+    let server = client.get_json("/version");
+    if let Some(template) = format {
+        let mut value = json!({ "Client": client_info, "Server": Value::Null });
+        // Go's field names, which docker's templates use, beside the JSON ones.
+        value["Client"]["APIVersion"] = value["Client"]["ApiVersion"].clone();
+        if let Ok(mut s) = server.as_ref().cloned() {
+            s["APIVersion"] = s["ApiVersion"].clone();
+            value["Server"] = s;
+        }
+        print_template(template, &value)?;
+        return server.map(|_| 0).map_err(Failure::from);
     }
+    println!("Client:");
+    for (label, key) in [
+        ("Version", "Version"),
+        ("API version", "ApiVersion"),
+        ("Rust version", "GoVersion"),
+        ("Git commit", "GitCommit"),
+        ("Built", "BuildTime"),
+    ] {
+        println!(" {:<19}{}", format!("{label}:"), text(&client_info[key]));
+    }
+    println!(" {:<19}linux/{arch}", "OS/Arch:");
+    println!(" {:<19}{}", "Host:", client.host());
+    let v = server?;
+    println!("\nServer: {}", text(&v["Platform"]["Name"]));
+    for c in v["Components"].as_array().cloned().unwrap_or_default() {
+        println!(" {}:", text(&c["Name"]));
+        println!("  {:<18}{}", "Version:", text(&c["Version"]));
+        let d = &c["Details"];
+        if c["Name"] == "Engine" {
+            println!(
+                "  {:<18}{} (minimum version {})",
+                "API version:",
+                text(&d["ApiVersion"]),
+                text(&d["MinAPIVersion"])
+            );
+            println!("  {:<18}{}", "Rust version:", text(&d["RustVersion"]));
+            println!("  {:<18}{}", "Git commit:", text(&d["GitCommit"]));
+            println!("  {:<18}{}", "Built:", text(&d["BuildTime"]));
+            println!(
+                "  {:<18}{}/{}",
+                "OS/Arch:",
+                text(&d["Os"]),
+                text(&d["Arch"])
+            );
+            println!("  {:<18}{}", "Kernel:", text(&d["KernelVersion"]));
+        } else if let Some(details) = d.as_object() {
+            for (k, value) in details {
+                println!("  {:<18}{}", format!("{k}:"), text(value));
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// docker's `info` layout for the fields berth has; `--format` renders the
+/// daemon's JSON.
+pub fn info(client: &Client, format: Option<&str>) -> CmdResult {
+    let v = client.get_json("/info")?;
+    if let Some(template) = format {
+        return print_template(template, &v);
+    }
+    let line = |label: &str, value: String| println!(" {label}: {value}");
+    println!(
+        "Client:\n Version:    {}\n Host:       {}\n",
+        env!("CARGO_PKG_VERSION"),
+        client.host()
+    );
+    println!("Server:");
+    line("Containers", text(&v["Containers"]));
+    line(" Running", text(&v["ContainersRunning"]));
+    line(" Paused", text(&v["ContainersPaused"]));
+    line(" Stopped", text(&v["ContainersStopped"]));
+    line("Images", text(&v["Images"]));
+    line("Server Version", text(&v["ServerVersion"]));
+    line("Storage Driver", text(&v["Driver"]));
+    line("Logging Driver", text(&v["LoggingDriver"]));
+    line("Cgroup Driver", text(&v["CgroupDriver"]));
+    line("Cgroup Version", text(&v["CgroupVersion"]));
+    println!(" Plugins:");
+    for kind in ["Volume", "Network", "Log"] {
+        let names: Vec<String> = v["Plugins"][kind]
+            .as_array()
+            .map(|a| a.iter().map(text).collect())
+            .unwrap_or_default();
+        println!("  {kind}: {}", names.join(" "));
+    }
+    let runtimes: Vec<String> = v["Runtimes"]
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    line("Runtimes", runtimes.join(" "));
+    line("Default Runtime", text(&v["DefaultRuntime"]));
+    println!(" Security Options:");
+    for option in v["SecurityOptions"].as_array().cloned().unwrap_or_default() {
+        // name=seccomp,profile=builtin → "seccomp" then "Profile: builtin".
+        let option = text(&option);
+        let mut parts = option.split(',');
+        let name = parts.next().unwrap_or("").trim_start_matches("name=");
+        println!("  {name}");
+        for part in parts {
+            if let Some((k, val)) = part.split_once('=') {
+                let mut key = k.to_string();
+                if let Some(first) = key.get_mut(0..1) {
+                    first.make_ascii_uppercase();
+                }
+                println!("   {key}: {val}");
+            }
+        }
+    }
+    line("Kernel Version", text(&v["KernelVersion"]));
+    line("Operating System", text(&v["OperatingSystem"]));
+    line("OSType", text(&v["OSType"]));
+    line("Architecture", text(&v["Architecture"]));
+    line("CPUs", text(&v["NCPU"]));
+    line(
+        "Total Memory",
+        crate::format::human_size(v["MemTotal"].as_f64().unwrap_or(0.0)),
+    );
+    line("Name", text(&v["Name"]));
+    line("Docker Root Dir", text(&v["DockerRootDir"]));
+    line("Debug Mode", text(&v["Debug"]));
+    line("Live Restore Enabled", text(&v["LiveRestoreEnabled"]));
     Ok(0)
 }
 

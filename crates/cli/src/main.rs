@@ -6,6 +6,7 @@ mod build;
 mod client;
 mod compose;
 mod containers;
+mod context;
 mod copy;
 mod format;
 mod images;
@@ -13,6 +14,7 @@ mod networks;
 mod registry;
 mod run;
 mod term;
+mod transport;
 mod volumes;
 
 use clap::{Args, Parser, Subcommand};
@@ -26,17 +28,46 @@ use crate::client::{Client, ClientError};
     about = "A container engine that speaks the Docker Engine API"
 )]
 struct Cli {
-    /// Daemon socket to connect to (unix:///path). Also BERTH_HOST.
-    #[arg(
-        short = 'H',
-        long = "host",
-        env = "BERTH_HOST",
-        default_value = "unix:///run/berth/berth.sock",
-        global = true
-    )]
-    host: String,
+    /// Daemon socket to connect to: unix:///path or tcp://HOST:PORT (default
+    /// BERTH_HOST, else unix:///run/berth/berth.sock)
+    #[arg(short = 'H', long = "host", global = true)]
+    host: Option<String>,
+    /// Name of the context to use to connect to the daemon (overrides
+    /// BERTH_HOST and the default context set with "berth context use")
+    #[arg(short = 'c', long = "context")]
+    context: Option<String>,
+    /// Use TLS; implied by --tlsverify
+    #[arg(long, global = true)]
+    tls: bool,
+    /// Use TLS and verify the remote (also BERTH_TLS_VERIFY)
+    #[arg(long, global = true)]
+    tlsverify: bool,
+    /// Trust certs signed only by this CA (default BERTH_CERT_PATH or ~/.docker, ca.pem)
+    #[arg(long, global = true)]
+    tlscacert: Option<std::path::PathBuf>,
+    /// Path to TLS certificate file (default cert.pem there)
+    #[arg(long, global = true)]
+    tlscert: Option<std::path::PathBuf>,
+    /// Path to TLS key file (default key.pem there)
+    #[arg(long, global = true)]
+    tlskey: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    /// What the global flags say about which daemon to reach.
+    fn connection(&self) -> context::Connection {
+        context::Connection {
+            host: self.host.clone(),
+            context: self.context.clone(),
+            tls: self.tls,
+            tlsverify: self.tlsverify,
+            tlscacert: self.tlscacert.clone(),
+            tlscert: self.tlscert.clone(),
+            tlskey: self.tlskey.clone(),
+        }
+    }
 }
 
 /// Options of `run` and `create`, with docker's names.
@@ -668,9 +699,24 @@ enum Command {
         container: String,
     },
     /// Show the berth version information
-    Version,
+    Version {
+        /// Format output using a custom template: 'json' prints the whole
+        /// object; otherwise a Go template ({{.Server.Version}})
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
     /// Display system-wide information
-    Info,
+    Info {
+        /// Format output using a custom template: 'json' prints the whole
+        /// object; otherwise a Go template ({{.ServerVersion}})
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
+    /// Manage contexts (daemon endpoints; shared with the docker CLI)
+    Context {
+        #[command(subcommand)]
+        command: context::ContextCommand,
+    },
     /// Generate the autocompletion script for the specified shell
     Completion {
         /// bash, zsh or fish
@@ -1197,7 +1243,11 @@ enum SystemCommand {
         force: bool,
     },
     /// Display system-wide information
-    Info,
+    Info {
+        /// Format output using a custom template
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -1246,8 +1296,16 @@ enum ImageCommand {
 /// Errors print like docker's and exit 1; `run` maps daemon errors to 125.
 fn main() {
     let cli = parse_command_line();
-    let client = Client::new(&cli.host);
-    let result = dispatch(&client, cli.command);
+    let connection = cli.connection();
+    let result = match cli.command {
+        // Contexts are managed without a daemon (and must work when the
+        // current one is unusable).
+        Command::Context { command } => context::run(command),
+        command => match context::connect(&connection) {
+            Ok(client) => dispatch(&client, command),
+            Err(message) => Err(fail(message)),
+        },
+    };
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -1924,7 +1982,7 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
                 volumes,
                 force,
             } => system_prune(client, all, volumes, force),
-            SystemCommand::Info => containers::info(client),
+            SystemCommand::Info { format } => containers::info(client, format.as_deref()),
         },
         Command::Events {
             since,
@@ -1949,7 +2007,7 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
             pids_limit,
             restart.as_deref(),
         ),
-        Command::Version => containers::version(client),
+        Command::Version { format } => containers::version(client, format.as_deref()),
         Command::Completion { shell } => {
             use clap::CommandFactory;
             // Into memory first: clap_complete panics on a failed write
@@ -1962,7 +2020,8 @@ fn dispatch(client: &Client, command: Command) -> CmdResult {
             }
         }
         Command::ManPages { dir } => man_pages(&dir),
-        Command::Info => containers::info(client),
+        Command::Context { command } => context::run(command),
+        Command::Info { format } => containers::info(client, format.as_deref()),
     }
 }
 

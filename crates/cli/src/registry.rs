@@ -11,22 +11,27 @@ use serde_json::{json, Value};
 use crate::client::{encode_query, Client};
 use crate::{fail, CmdResult, Failure};
 
-fn config_path() -> PathBuf {
+/// docker's client configuration directory: `$DOCKER_CONFIG` or `~/.docker`.
+pub(crate) fn config_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("DOCKER_CONFIG") {
-        return PathBuf::from(dir).join("config.json");
+        return PathBuf::from(dir);
     }
     let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    PathBuf::from(home).join(".docker").join("config.json")
+    PathBuf::from(home).join(".docker")
 }
 
-fn read_config() -> Value {
+fn config_path() -> PathBuf {
+    config_dir().join("config.json")
+}
+
+pub(crate) fn read_config() -> Value {
     std::fs::read(config_path())
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_else(|| json!({}))
 }
 
-fn write_config(v: &Value) -> Result<(), crate::Failure> {
+pub(crate) fn write_config(v: &Value) -> Result<(), crate::Failure> {
     let path = config_path();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| fail(format!("create {}: {e}", dir.display())))?;

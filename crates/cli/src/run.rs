@@ -427,7 +427,7 @@ pub fn attach_start_wait(
 /// size changes to its terminal.
 fn spawn_signal_forwarder(client: &Client, id: &str, signals: nix::sys::signal::SigSet, tty: bool) {
     let id = id.to_string();
-    let client = Client::new(&client.host());
+    let client = client.clone();
     std::thread::spawn(move || loop {
         let Ok(sig) = signals.wait() else { return };
         if sig == nix::sys::signal::Signal::SIGWINCH {
@@ -616,10 +616,9 @@ pub fn exec(
             );
         }
         let signals = term::block(&[nix::sys::signal::Signal::SIGWINCH]);
-        let host = client.host();
+        let client = client.clone();
         let exec_id = id.clone();
         std::thread::spawn(move || {
-            let client = Client::new(&host);
             while let Ok(sig) = signals.wait() {
                 if sig == nix::sys::signal::Signal::SIGWINCH {
                     if let Some((h, w)) = term::window_size() {

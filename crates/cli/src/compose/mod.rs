@@ -846,7 +846,6 @@ pub fn up(client: &Client, popts: &ProjectOptions, opts: &UpOptions) -> CmdResul
     let board = Arc::new(Board::default());
     let project = Arc::new(project);
     let existing = Arc::new(existing);
-    let host = client.host();
     let wanted = Arc::new(wanted);
     let mut threads = Vec::new();
     for name in wanted.iter() {
@@ -856,9 +855,8 @@ pub fn up(client: &Client, popts: &ProjectOptions, opts: &UpOptions) -> CmdResul
         let project = project.clone();
         let existing = existing.clone();
         let opts = opts.clone();
-        let host = host.clone();
+        let client = client.clone();
         threads.push(std::thread::spawn(move || {
-            let client = Client::new(&host);
             let service = &project.services[&name];
             let outcome = (|| -> Result<bool, String> {
                 // A dependency that was recreated takes down a container that
@@ -1072,13 +1070,10 @@ fn spawn_log_followers(
             } else {
                 log_prefix(&container_name(c), width, colour, i)
             };
-            let host = client.host();
+            let client = client.clone();
             let out = out.clone();
             let opts = opts.clone();
-            std::thread::spawn(move || {
-                let client = Client::new(&host);
-                stream_logs(&client, &id, &prefix, &opts, &out)
-            })
+            std::thread::spawn(move || stream_logs(&client, &id, &prefix, &opts, &out))
         })
         .collect()
 }

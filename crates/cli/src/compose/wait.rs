@@ -28,10 +28,9 @@ pub fn wait(
     let (tx, rx) = mpsc::channel();
     for (id, name) in containers {
         let tx = tx.clone();
-        let host = client.host();
+        let client = client.clone();
         // Detached: the losers of the race block on berthd until the process ends.
         std::thread::spawn(move || {
-            let client = Client::new(&host);
             let outcome = client
                 .post_json(&format!("/containers/{id}/wait"), None)
                 .map(|v| v["StatusCode"].as_i64().unwrap_or(0))
