@@ -189,6 +189,7 @@ pub(crate) fn engine_error(e: EngineError) -> Resp {
         EngineError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
         EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
         EngineError::NotModified(_) => return status_only(StatusCode::NOT_MODIFIED),
+        EngineError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     error(status, &e.to_string())

@@ -223,25 +223,12 @@ pub fn parse(raw: &Value) -> Result<FileConfig, String> {
             "tlscacert" => c.tlscacert = Some(string(key, v)?.into()),
             "tlscert" => c.tlscert = Some(string(key, v)?.into()),
             "tlskey" => c.tlskey = Some(string(key, v)?.into()),
-            "log-driver" => {
-                let driver = string(key, v)?;
-                if driver != "json-file" {
-                    return Err(format!(
-                        "log-driver {driver:?} is not supported by berth (json-file is)"
-                    ));
-                }
-                c.log_driver = Some(driver);
-            }
+            "log-driver" => c.log_driver = Some(string(key, v)?),
             "log-opts" => {
                 let opts = v
                     .as_object()
                     .ok_or_else(|| format!("{key}: expected an object of strings"))?;
                 for (name, value) in opts {
-                    if !matches!(name.as_str(), "max-size" | "max-file") {
-                        return Err(format!(
-                            "log-opts: unknown log opt '{name}' for json-file log driver"
-                        ));
-                    }
                     c.log_opts.insert(name.clone(), string(name, value)?);
                 }
             }
@@ -256,6 +243,11 @@ pub fn parse(raw: &Value) -> Result<FileConfig, String> {
             _ => {}
         }
     }
+    // dockerd checks the options against the daemon's driver.
+    berth_engine::log_driver::validate(
+        c.log_driver.as_deref().unwrap_or("json-file"),
+        &c.log_opts,
+    )?;
     Ok(c)
 }
 
@@ -335,7 +327,12 @@ mod tests {
             .unwrap_err()
             .contains("registry-mirrors is not supported"));
         assert!(parse(&json!({"bip": 5})).is_err());
-        assert!(parse(&json!({"log-driver": "syslog"})).is_err());
+        assert_eq!(
+            parse(&json!({"log-driver": "syslog"})).unwrap_err(),
+            "error looking up logging plugin syslog: plugin \"syslog\" not found"
+        );
+        assert!(parse(&json!({"log-driver": "local", "log-opts": {"compress": "false"}})).is_ok());
+        assert!(parse(&json!({"log-driver": "local", "log-opts": {"labels": "x"}})).is_err());
         assert!(parse(&json!({"log-opts": {"labels": "x"}})).is_err());
         assert!(parse(&json!({"live-restore": false})).is_err());
         assert!(parse(&json!([])).is_err());

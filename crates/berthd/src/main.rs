@@ -131,16 +131,23 @@ fn apply_file(args: &mut Args, file: config::FileConfig) {
     }
 }
 
+/// Container log defaults from daemon.json (`log-driver`, `log-opts`).
+#[derive(Debug, Default)]
+struct LogDefaults {
+    driver: String,
+    options: std::collections::BTreeMap<String, String>,
+}
+
 /// The command line with daemon.json folded in, and the container log
 /// defaults the file gives.
-fn load_args() -> Result<(Args, std::collections::BTreeMap<String, String>), String> {
+fn load_args() -> Result<(Args, LogDefaults), String> {
     let matches = Args::command().get_matches();
     let mut args = Args::from_arg_matches(&matches).map_err(|e| e.to_string())?;
     let required =
         matches.value_source("config_file") == Some(clap::parser::ValueSource::CommandLine);
     let Some((file, raw)) = config::read(&args.config_file, required).map_err(|e| e.to_string())?
     else {
-        return Ok((args, Default::default()));
+        return Ok((args, LogDefaults::default()));
     };
     config::conflicts(&raw, &matches).map_err(|m| {
         format!(
@@ -148,9 +155,12 @@ fn load_args() -> Result<(Args, std::collections::BTreeMap<String, String>), Str
             args.config_file.display()
         )
     })?;
-    let log_opts = file.log_opts.clone();
+    let log_defaults = LogDefaults {
+        driver: file.log_driver.clone().unwrap_or_default(),
+        options: file.log_opts.clone(),
+    };
     apply_file(&mut args, file);
-    Ok((args, log_opts))
+    Ok((args, log_defaults))
 }
 
 fn log_filter(debug: bool, level: &str) -> tracing_subscriber::EnvFilter {
@@ -159,7 +169,7 @@ fn log_filter(debug: bool, level: &str) -> tracing_subscriber::EnvFilter {
 }
 
 fn main() {
-    let (args, log_opts) = match load_args() {
+    let (args, log_defaults) = match load_args() {
         Ok(loaded) => loaded,
         Err(e) => fail(&e),
     };
@@ -177,7 +187,7 @@ fn main() {
         Ok(r) => r,
         Err(e) => fail(&format!("start runtime: {e}")),
     };
-    if let Err(e) = runtime.block_on(run(args, log_opts, filter_handle)) {
+    if let Err(e) = runtime.block_on(run(args, log_defaults, filter_handle)) {
         fail(e.as_str());
     }
 }
@@ -248,7 +258,7 @@ fn write_pidfile(path: &Path) -> Result<std::fs::File, String> {
 
 async fn run(
     args: Args,
-    default_log_opts: std::collections::BTreeMap<String, String>,
+    log_defaults: LogDefaults,
     filter_handle: LogFilterHandle,
 ) -> Result<(), String> {
     let tls = listen::TlsOptions {
@@ -291,7 +301,8 @@ async fn run(
         insecure_registries: args.insecure_registry.clone(),
         certs_dir: args.certs_dir.clone(),
         network,
-        default_log_opts,
+        default_log_driver: log_defaults.driver,
+        default_log_opts: log_defaults.options,
     })
     .await
     .map_err(|e| {

@@ -184,6 +184,9 @@ pub struct ContainerOpts {
     /// Set meta data on a container
     #[arg(short = 'l', long = "label")]
     pub label: Vec<String>,
+    /// Logging driver for the container
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
     /// Log driver options
     #[arg(long = "log-opt")]
     pub log_opt: Vec<String>,

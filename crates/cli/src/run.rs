@@ -150,7 +150,8 @@ pub fn create_body(opts: &ContainerOpts, detach: bool) -> Result<Value, Failure>
         "SecurityOpt": opts.security_opt,
         "NetworkMode": opts.network.clone().unwrap_or_else(|| "default".into()),
         "ExtraHosts": opts.add_host,
-        "LogConfig": { "Type": "json-file", "Config": key_values(&opts.log_opt) },
+        // No driver given: the daemon's (daemon.json `log-driver`).
+        "LogConfig": { "Type": opts.log_driver.clone().unwrap_or_default(), "Config": key_values(&opts.log_opt) },
     });
     if let Some(m) = &opts.memory {
         host["Memory"] = json!(parse_bytes(m)?);

@@ -70,19 +70,18 @@ impl Engine {
         check_limits(&mut host_config)?;
         // The daemon's log defaults, recorded with the container as dockerd
         // records them (inspect shows what the container logs with).
-        // Per key, for the daemon's driver (dockerd's mergeAndVerifyLogConfig).
-        if host_config.log_config.kind.is_empty() {
-            host_config.log_config.kind = "json-file".into();
-        }
-        if host_config.log_config.kind == "json-file" {
-            for (k, v) in &self.config().default_log_opts {
-                host_config
-                    .log_config
-                    .config
-                    .entry(k.clone())
-                    .or_insert_with(|| v.clone());
-            }
-        }
+        let daemon_driver = match self.config().default_log_driver.as_str() {
+            "" => "json-file",
+            d => d,
+        };
+        crate::log_driver::merge_defaults(
+            &mut host_config.log_config.kind,
+            &mut host_config.log_config.config,
+            daemon_driver,
+            &self.config().default_log_opts,
+        );
+        crate::log_driver::validate(&host_config.log_config.kind, &host_config.log_config.config)
+            .map_err(EngineError::InvalidArgument)?;
         let mode = host_config.network_mode.as_str();
         if let Some(other) = mode.strip_prefix("container:") {
             self.container(other)?;

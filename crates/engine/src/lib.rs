@@ -23,6 +23,7 @@ mod container;
 mod copy;
 mod image;
 mod lifecycle;
+pub mod log_driver;
 mod logs;
 pub mod model;
 mod names;
@@ -65,6 +66,9 @@ pub enum EngineError {
     NotModified(String),
     #[error("{0}")]
     Forbidden(String),
+    /// What this configuration cannot do (docker's 501: reading a `none` log).
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -104,8 +108,10 @@ pub struct EngineConfig {
     /// client.cert, client.key}` (`/etc/docker/certs.d` is read too).
     pub certs_dir: PathBuf,
     pub network: NetworkConfig,
-    /// The daemon's container log options (daemon.json `log-opts`), given to a
-    /// container created without a log configuration of its own.
+    /// The daemon's log driver (daemon.json `log-driver`; empty: json-file).
+    pub default_log_driver: String,
+    /// The daemon's container log options (daemon.json `log-opts`), merged
+    /// into a container on the daemon's driver (`log_driver::merge_defaults`).
     pub default_log_opts: std::collections::BTreeMap<String, String>,
 }
 

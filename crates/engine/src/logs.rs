@@ -1,15 +1,15 @@
-//! `logs`: reads the json-file log the monitor writes, optionally following it.
+//! `logs`: reads the log the monitor writes (json-file or local, across
+//! rotated and compressed files: `berth_monitor::logfile`), optionally following it.
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_monitor::logfile::{self, Record, RecordReader};
 use bytes::Bytes;
-use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::{Engine, Result};
@@ -28,47 +28,34 @@ pub struct LogOptions {
     pub until: Option<f64>,
 }
 
-#[derive(Deserialize)]
-struct Entry {
-    log: String,
-    stream: String,
-    time: String,
-}
-
 struct Formatter {
     tty: bool,
     opts: LogOptions,
 }
 
 impl Formatter {
-    /// Formats one log line, or `None` if the options filter it out.
-    fn format(&self, line: &[u8]) -> Option<Bytes> {
-        let entry: Entry = serde_json::from_slice(line).ok()?;
-        let stream = if entry.stream == "stderr" {
-            berth_monitor::STDERR
-        } else {
-            berth_monitor::STDOUT
-        };
+    /// Formats one log record, or `None` if the options filter it out.
+    fn format(&self, record: &Record) -> Option<Bytes> {
+        let stream = record.stream;
         if (stream == berth_monitor::STDOUT && !self.opts.stdout)
             || (stream == berth_monitor::STDERR && !self.opts.stderr)
         {
             return None;
         }
         if self.opts.since.is_some() || self.opts.until.is_some() {
-            let t = chrono::DateTime::parse_from_rfc3339(&entry.time).ok()?;
-            let secs = t.timestamp() as f64 + t.timestamp_subsec_nanos() as f64 / 1e9;
+            let secs = record.time_nanos as f64 / 1e9;
             if self.opts.since.is_some_and(|s| secs < s)
                 || self.opts.until.is_some_and(|u| secs > u)
             {
                 return None;
             }
         }
-        let mut payload = Vec::with_capacity(entry.log.len() + 40);
+        let mut payload = Vec::with_capacity(record.line.len() + 40);
         if self.opts.timestamps {
-            payload.extend_from_slice(entry.time.as_bytes());
+            payload.extend_from_slice(record.time().as_bytes());
             payload.push(b' ');
         }
-        payload.extend_from_slice(entry.log.as_bytes());
+        payload.extend_from_slice(&record.line);
         if self.tty {
             return Some(Bytes::from(payload));
         }
@@ -78,40 +65,48 @@ impl Formatter {
     }
 }
 
-fn log_files(live: &Path) -> Vec<PathBuf> {
-    let mut rotated: Vec<(u32, PathBuf)> = Vec::new();
-    if let (Some(dir), Some(name)) = (live.parent(), live.file_name().and_then(|n| n.to_str())) {
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                let fname = e.file_name();
-                let Some(fname) = fname.to_str() else {
-                    continue;
-                };
-                if let Some(n) = fname
-                    .strip_prefix(name)
-                    .and_then(|s| s.strip_prefix('.'))
-                    .and_then(|s| s.parse().ok())
-                {
-                    rotated.push((n, e.path()));
+/// Every record in the rotated files of `live`, oldest first (the caller
+/// drops what it has sent). A file renamed away between listing and opening
+/// is found on a second listing.
+fn rotated_since(live: &Path, format: berth_monitor::logfile::LogFormat) -> Vec<Record> {
+    for _ in 0..3 {
+        let mut records = Vec::new();
+        let mut complete = true;
+        for path in logfile::files(live).iter().filter(|p| p.as_path() != live) {
+            match logfile::open(path) {
+                Ok(mut f) => records.extend(
+                    RecordReader::default()
+                        .read_available(format, &mut f)
+                        .unwrap_or_default(),
+                ),
+                Err(_) => {
+                    complete = false;
+                    break;
                 }
             }
         }
+        if complete {
+            return records;
+        }
     }
-    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
-    let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
-    files.push(live.to_path_buf());
-    files
+    Vec::new()
 }
 
 impl Engine {
     /// Streams the container's log as docker does: stdcopy frames without a TTY, raw
-    /// bytes with one. Returns whether the container has a TTY, and the stream.
+    /// bytes with one, read across rotated (and compressed) files in the
+    /// driver's format. Returns whether the container has a TTY, and the stream.
     pub fn logs(
         self: &Arc<Self>,
         reference: &str,
         opts: LogOptions,
     ) -> Result<(bool, mpsc::Receiver<Bytes>)> {
         let c = self.container(reference)?;
+        let Some(format) = crate::log_driver::read_format(&c.host_config.log_config.kind) else {
+            return Err(crate::EngineError::NotImplemented(
+                "configured logging driver does not support reading".into(),
+            ));
+        };
         let (tx, rx) = mpsc::channel(64);
         let live = self.container_dir(&c.id).join("container.log");
         let fmt = Formatter {
@@ -122,48 +117,72 @@ impl Engine {
         let id = c.id.clone();
         // Opened now, not on the reader thread: a client that reads the stream only
         // after removing the container (docker-py's `run`) still gets the log.
-        let opened: Vec<(PathBuf, File)> = log_files(&live)
+        let opened: Vec<(PathBuf, Box<dyn std::io::Read + Send>)> = logfile::files(&live)
             .into_iter()
-            .filter_map(|p| File::open(&p).ok().map(|f| (p, f)))
+            .filter_map(|p| logfile::open(&p).ok().map(|f| (p, f)))
             .collect();
+        let live_opened = File::open(&live).ok();
         tokio::task::spawn_blocking(move || {
+            // The newest record seen, so that catching up after rotations
+            // sends nothing twice.
+            let newest = std::cell::Cell::new(i64::MIN);
+            let send_all = |records: Vec<Record>| {
+                for record in &records {
+                    if record.time_nanos <= newest.get() {
+                        continue;
+                    }
+                    newest.set(record.time_nanos);
+                    if let Some(b) = fmt.format(record) {
+                        if tx.blocking_send(b).is_err() {
+                            return false;
+                        }
+                    }
+                }
+                true
+            };
             let mut last: VecDeque<Bytes> = VecDeque::new();
             // The live file stays open while following: lines written just before
             // the container is removed are still read after its directory is gone.
             let mut live_file: Option<(File, u64)> = None;
-            let mut offset = 0u64;
-            for (path, file) in opened {
-                let is_live = path == live;
-                let inode = file.metadata().map(|m| m.ino()).unwrap_or(0);
-                let mut reader = BufReader::new(file);
-                let mut line = Vec::new();
-                let mut read = 0u64;
-                while let Ok(n) = reader.read_until(b'\n', &mut line) {
-                    if n == 0 || line.last() != Some(&b'\n') {
-                        break;
-                    }
-                    read += n as u64;
-                    if let Some(b) = fmt.format(&line) {
-                        match fmt.opts.tail {
-                            Some(0) => {}
-                            Some(t) => {
+            let mut live_reader = RecordReader::default();
+            for (path, mut file) in opened {
+                let records = if path == live {
+                    // Read through the descriptor opened with the others, and
+                    // kept for following.
+                    let Some(mut f) = live_opened.as_ref().and_then(|f| f.try_clone().ok()) else {
+                        continue;
+                    };
+                    let inode = f.metadata().map(|m| m.ino()).unwrap_or(0);
+                    let records = live_reader
+                        .read_available(format, &mut f)
+                        .unwrap_or_default();
+                    live_file = Some((f, inode));
+                    records
+                } else {
+                    RecordReader::default()
+                        .read_available(format, &mut file)
+                        .unwrap_or_default()
+                };
+                match fmt.opts.tail {
+                    Some(t) => {
+                        for record in &records {
+                            newest.set(newest.get().max(record.time_nanos));
+                            if t == 0 {
+                                continue;
+                            }
+                            if let Some(b) = fmt.format(record) {
                                 if last.len() == t {
                                     last.pop_front();
                                 }
                                 last.push_back(b);
                             }
-                            None => {
-                                if tx.blocking_send(b).is_err() {
-                                    return;
-                                }
-                            }
                         }
                     }
-                    line.clear();
-                }
-                if is_live {
-                    offset = read;
-                    live_file = Some((reader.into_inner(), inode));
+                    None => {
+                        if !send_all(records) {
+                            return;
+                        }
+                    }
                 }
             }
             for b in last {
@@ -188,28 +207,21 @@ impl Engine {
                     _ => false,
                 };
                 if let Some((file, _)) = live_file.as_mut() {
-                    if file.seek(SeekFrom::Start(offset)).is_ok() {
-                        let mut reader = BufReader::new(&mut *file);
-                        let mut line = Vec::new();
-                        while let Ok(n) = reader.read_until(b'\n', &mut line) {
-                            if n == 0 || line.last() != Some(&b'\n') {
-                                break;
-                            }
-                            offset += n as u64;
-                            if let Some(b) = fmt.format(&line) {
-                                if tx.blocking_send(b).is_err() {
-                                    return;
-                                }
-                            }
-                            line.clear();
-                        }
+                    let records = live_reader.read_available(format, file).unwrap_or_default();
+                    if !send_all(records) {
+                        return;
                     }
                 }
                 if rotated {
+                    // Several rotations may have passed since the last look:
+                    // what went to the rotated files first, then the new file.
+                    if !send_all(rotated_since(&live, format)) {
+                        return;
+                    }
                     if let Ok(f) = File::open(&live) {
                         let ino = f.metadata().map(|m| m.ino()).unwrap_or(0);
                         live_file = Some((f, ino));
-                        offset = 0;
+                        live_reader = RecordReader::default();
                         continue;
                     }
                 }

@@ -21,6 +21,8 @@
 //!   started (a request made during the start waits for it), then closes. A berthd
 //!   that restarts uses it to find the process of a start it did not see finish.
 
+pub mod logfile;
+
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -43,6 +45,12 @@ pub struct LogConfig {
     pub max_size: u64,
     /// Files kept in all, counting the live one.
     pub max_files: u32,
+    /// json-file or local (docker's drivers of those names).
+    #[serde(default)]
+    pub format: logfile::LogFormat,
+    /// gzip rotated files (`container.log.N.gz`).
+    #[serde(default)]
+    pub compress: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -22,7 +22,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::log::JsonLog;
+use crate::log::LogWriter;
 
 fn main() {
     let Some(arg) = std::env::args().nth(1) else {
@@ -130,7 +130,7 @@ struct Monitor {
     pending_stdin: VecDeque<u8>,
     close_stdin_when_drained: bool,
     pty_master: Option<RawFd>,
-    log: Option<JsonLog>,
+    log: Option<LogWriter>,
     clients: Vec<Client>,
     exit: Option<ExitRecord>,
     /// The health check, for a container that has one.
@@ -213,7 +213,7 @@ impl Monitor {
 
         let log = match &config.log {
             Some(l) => Some(
-                JsonLog::open(l.clone())
+                LogWriter::open(l.clone())
                     .map_err(|e| format!("open log {}: {e}", l.path.display()))?,
             ),
             None => None,
@@ -648,6 +648,7 @@ impl Monitor {
         if let Some(log) = &mut self.log {
             log.flush_partial(STDOUT);
             log.flush_partial(STDERR);
+            log.finish();
         }
         let exit = self.exit.clone().unwrap_or_else(|| ExitRecord {
             exit_code: 255,

@@ -336,7 +336,7 @@ fn create_body(
     }
     if let Some(l) = &s.logging {
         host["LogConfig"] = json!({
-            "Type": l.driver.clone().unwrap_or_else(|| "json-file".into()),
+            "Type": l.driver.clone().unwrap_or_default(),
             "Config": l.options,
         });
     }
