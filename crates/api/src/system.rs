@@ -170,6 +170,11 @@ pub fn info(ctx: &Ctx) -> Resp {
     });
     info["LiveRestoreEnabled"] = json!(true);
     info["ExecRoot"] = json!(cfg.exec_root);
+    info["RegistryConfig"] = json!({
+        "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+        "Mirrors": cfg.registry_mirrors,
+        "IndexConfigs": {},
+    });
     json(StatusCode::OK, &info)
 }
 

@@ -33,6 +33,9 @@ pub struct FileConfig {
     pub runtimes: Vec<String>,
     pub debug: Option<bool>,
     pub log_level: Option<String>,
+    /// NAME=SOFT:HARD, as `--default-ulimit` takes them.
+    pub default_ulimits: Vec<String>,
+    pub registry_mirrors: Vec<String>,
     pub tls: Option<bool>,
     pub tlsverify: Option<bool>,
     pub tlscacert: Option<PathBuf>,
@@ -58,6 +61,8 @@ const FLAG_OF_KEY: &[(&str, &str)] = &[
     ("runtimes", "add_runtime"),
     ("debug", "debug"),
     ("log-level", "log_level"),
+    ("default-ulimits", "default_ulimit"),
+    ("registry-mirrors", "registry_mirror"),
     ("tls", "tls"),
     ("tlsverify", "tlsverify"),
     ("tlscacert", "tlscacert"),
@@ -70,8 +75,6 @@ const FILE_ONLY_KEYS: &[&str] = &["log-driver", "log-opts", "live-restore"];
 
 /// dockerd keys berth has nothing behind yet: refused by name.
 const NOT_SUPPORTED: &[&str] = &[
-    "registry-mirrors",
-    "default-ulimits",
     "userns-remap",
     "storage-driver",
     "storage-opts",
@@ -218,6 +221,22 @@ pub fn parse(raw: &Value) -> Result<FileConfig, String> {
             }
             "debug" => c.debug = Some(boolean(key, v)?),
             "log-level" => c.log_level = Some(string(key, v)?),
+            "default-ulimits" => {
+                let limits = v.as_object().ok_or_else(|| {
+                    format!(
+                        "{key}: expected {{\"NAME\": {{\"Name\": ..., \"Soft\": N, \"Hard\": N}}}}"
+                    )
+                })?;
+                for (name, limit) in limits {
+                    let (Some(soft), Some(hard)) = (limit["Soft"].as_i64(), limit["Hard"].as_i64())
+                    else {
+                        return Err(format!("{key}.{name}: needs Soft and Hard numbers"));
+                    };
+                    let name = limit["Name"].as_str().unwrap_or(name);
+                    c.default_ulimits.push(format!("{name}={soft}:{hard}"));
+                }
+            }
+            "registry-mirrors" => c.registry_mirrors = strings(key, v)?,
             "tls" => c.tls = Some(boolean(key, v)?),
             "tlsverify" => c.tlsverify = Some(boolean(key, v)?),
             "tlscacert" => c.tlscacert = Some(string(key, v)?.into()),
@@ -306,9 +325,13 @@ mod tests {
             "runtimes": {"runc": {"path": "/usr/bin/runc"}},
             "log-opts": {"max-size": "1k", "max-file": "2"},
             "live-restore": true,
-            "debug": true
+            "debug": true,
+            "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 2048}},
+            "registry-mirrors": ["http://127.0.0.1:5000"]
         }))
         .unwrap();
+        assert_eq!(c.default_ulimits, ["nofile=1024:2048"]);
+        assert_eq!(c.registry_mirrors, ["http://127.0.0.1:5000"]);
         assert_eq!(c.data_root, Some(PathBuf::from("/d")));
         assert_eq!(c.default_address_pools, ["base=10.10.0.0/16,size=24"]);
         assert_eq!(c.runtimes, ["runc=/usr/bin/runc"]);
@@ -323,9 +346,10 @@ mod tests {
             e,
             "the following directives don't match any configuration option: nonsense"
         );
-        assert!(parse(&json!({"registry-mirrors": []}))
+        assert!(parse(&json!({"userns-remap": "default"}))
             .unwrap_err()
-            .contains("registry-mirrors is not supported"));
+            .contains("userns-remap is not supported"));
+        assert!(parse(&json!({"default-ulimits": {"nofile": {"Soft": 1}}})).is_err());
         assert!(parse(&json!({"bip": 5})).is_err());
         assert_eq!(
             parse(&json!({"log-driver": "syslog"})).unwrap_err(),

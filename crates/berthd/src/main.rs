@@ -81,6 +81,12 @@ struct Args {
     /// Log level (debug, info, warn, error).
     #[arg(short = 'l', long, default_value = "info")]
     log_level: String,
+    /// Default ulimits for containers (NAME=SOFT[:HARD], repeatable)
+    #[arg(long = "default-ulimit", value_name = "NAME=SOFT[:HARD]")]
+    default_ulimit: Vec<String>,
+    /// Preferred Docker registry mirror (repeatable)
+    #[arg(long = "registry-mirror", value_name = "URL")]
+    registry_mirror: Vec<String>,
     /// Daemon configuration file (dockerd's daemon.json keys)
     #[arg(long = "config-file", default_value = config::DEFAULT_CONFIG_FILE)]
     config_file: PathBuf,
@@ -128,6 +134,12 @@ fn apply_file(args: &mut Args, file: config::FileConfig) {
     }
     if !file.runtimes.is_empty() {
         args.add_runtime = file.runtimes;
+    }
+    if !file.default_ulimits.is_empty() {
+        args.default_ulimit = file.default_ulimits;
+    }
+    if !file.registry_mirrors.is_empty() {
+        args.registry_mirror = file.registry_mirrors;
     }
 }
 
@@ -303,6 +315,12 @@ async fn run(
         network,
         default_log_driver: log_defaults.driver,
         default_log_opts: log_defaults.options,
+        default_ulimits: args
+            .default_ulimit
+            .iter()
+            .map(|u| parse_ulimit(u))
+            .collect::<Result<_, _>>()?,
+        registry_mirrors: args.registry_mirror.clone(),
     })
     .await
     .map_err(|e| {
@@ -367,16 +385,35 @@ fn reload(args: &Args, engine: &Engine, filter_handle: &LogFilterHandle) {
     } else {
         file.insecure_registries
     };
+    let registry_mirrors = if file.registry_mirrors.is_empty() {
+        args.registry_mirror.clone()
+    } else {
+        file.registry_mirrors
+    };
     engine.reload(berth_engine::ReloadableConfig {
         insecure_registries: insecure_registries.clone(),
+        registry_mirrors: registry_mirrors.clone(),
     });
     tracing::info!(
         file = %args.config_file.display(),
         debug = debug_logging,
         log_level = %level,
         ?insecure_registries,
+        ?registry_mirrors,
         "Reloaded configuration"
     );
+}
+
+/// `--default-ulimit NAME=SOFT[:HARD]` (dockerd's form; -1 is unlimited).
+fn parse_ulimit(value: &str) -> Result<berth_engine::model::Ulimit, String> {
+    let bad = || format!("--default-ulimit {value:?}: expected NAME=SOFT[:HARD]");
+    let (name, limits) = value.split_once('=').ok_or_else(bad)?;
+    let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
+    Ok(berth_engine::model::Ulimit {
+        name: name.to_string(),
+        soft: soft.parse().map_err(|_| bad())?,
+        hard: hard.parse().map_err(|_| bad())?,
+    })
 }
 
 /// The API's request read timeouts; `BERTH_API_READ_TIMEOUT` (seconds) shortens

@@ -188,3 +188,57 @@ fn file_settings_apply_and_sighup_reloads_them() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--default-ulimit` (and daemon.json's `default-ulimits`) give every
+/// container the limits it does not set itself: the same answers as dockerd
+/// with the same flags.
+#[test]
+fn default_ulimits_apply_as_in_dockerd() {
+    let defaults = [
+        "--default-ulimit",
+        "nofile=1000:2000",
+        "--default-ulimit",
+        "core=0:0",
+    ];
+    let d = Daemon::start_with(&defaults);
+    d.import_busybox();
+    let docker = common::Dockerd::start_with(
+        &d.root.join("dk"),
+        &format!("du{}", &d.name[2..]),
+        &defaults,
+    );
+    let tar = common::busybox_tar();
+    let (code, _, err) =
+        docker.docker(&["import", tar.to_str().unwrap_or_default(), "busybox:latest"]);
+    assert_eq!(code, 0, "{err}");
+    let probe = "echo $(ulimit -Sn) $(ulimit -Hn) $(ulimit -c)";
+    for own in [&[][..], &["--ulimit", "nofile=500:600"][..]] {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(own);
+        args.extend_from_slice(&["busybox", "sh", "-c", probe]);
+        let (code, docker_out, err) = docker.docker(&args);
+        assert_eq!(code, 0, "{err}");
+        let berth = d.berth(&args).ok();
+        assert_eq!(berth.out(), docker_out.trim(), "{own:?}");
+    }
+    assert_eq!(
+        d.berth(&["run", "--rm", "busybox", "sh", "-c", probe])
+            .ok()
+            .out(),
+        "1000 2000 0"
+    );
+    // A default the kernel does not know stops berthd at start, with the name.
+    let dir = d.root.join("bad-ulimit");
+    let r = refused(
+        env!("CARGO_BIN_EXE_berthd"),
+        &dir,
+        r#"{"default-ulimits": {"nosuch": {"Name": "nosuch", "Soft": 1, "Hard": 1}}}"#,
+        &[],
+    );
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("invalid ulimit type: nosuch"),
+        "{}",
+        r.stderr
+    );
+}

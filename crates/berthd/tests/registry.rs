@@ -561,3 +561,41 @@ fn podman_pushes_to_and_pulls_from_berths_registry() {
     podman(&["rmi", "-a", "-f"]);
     let _ = std::fs::remove_dir_all(&pm);
 }
+
+/// `--registry-mirror`: Docker Hub's images come from the mirror (Docker Hub
+/// itself is unreachable here, so a pull that works came from it); other
+/// registries are not mirrored.
+#[test]
+fn docker_hub_pulls_go_through_a_registry_mirror() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let (_server, port) = berth_registry(&d, &d.root.join("mirror"), None);
+    let in_mirror = format!("127.0.0.1:{port}/library/busybox:latest");
+    d.berth(&["tag", "busybox", &in_mirror]).ok();
+    d.berth(&["push", &in_mirror]).ok();
+    let mirror = format!("http://127.0.0.1:{port}");
+    let m = Daemon::start_with(&["--registry-mirror", &mirror]);
+    assert!(m
+        .berth(&["info", "--format", "{{json .RegistryConfig.Mirrors}}"])
+        .ok()
+        .out()
+        .contains(&mirror));
+    m.berth(&["pull", "busybox"]).ok();
+    assert_eq!(
+        m.berth(&["run", "--rm", "busybox", "echo", "mirrored"])
+            .ok()
+            .out(),
+        "mirrored"
+    );
+    let digests = m
+        .berth(&["image", "inspect", "-f", "{{json .RepoDigests}}", "busybox"])
+        .ok();
+    assert!(
+        digests.out().contains("busybox@sha256:"),
+        "{}",
+        digests.out()
+    );
+    // A tag the mirror lacks: the mirror is passed over, and Docker Hub (out of
+    // reach here) answers the error.
+    assert_ne!(m.berth(&["pull", "busybox:nosuchtag"]).code, 0);
+}

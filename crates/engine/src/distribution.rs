@@ -504,6 +504,42 @@ impl Engine {
         Ok(s)
     }
 
+    /// Where a pull is served from, with the manifest it answered: for Docker
+    /// Hub's images each mirror in turn (`registry-mirrors`, without the
+    /// user's Hub credentials), then the Hub itself, as dockerd tries them.
+    async fn first_source(
+        &self,
+        remote: &RemoteRef,
+        auth: Option<RegistryAuth>,
+        accept: &str,
+    ) -> Result<(Session, Value, String)> {
+        if remote.host == "docker.io" {
+            for mirror in self.registry_mirrors() {
+                let (plain_http, host) = match mirror.trim_end_matches('/') {
+                    m if m.starts_with("http://") => (true, m["http://".len()..].to_string()),
+                    m => (false, m.trim_start_matches("https://").to_string()),
+                };
+                let Ok(mut session) = self.session(&host, None) else {
+                    continue;
+                };
+                if plain_http {
+                    session.tls = None;
+                }
+                match fetch_manifest(&session, &remote.repository, &remote.reference, accept).await
+                {
+                    Ok((manifest, digest)) => return Ok((session, manifest, digest)),
+                    Err(e) => {
+                        tracing::info!(%mirror, error = %e, "mirror did not serve the image; trying the next source")
+                    }
+                }
+            }
+        }
+        let session = self.session(&remote.host, auth)?;
+        let (manifest, digest) =
+            fetch_manifest(&session, &remote.repository, &remote.reference, accept).await?;
+        Ok((session, manifest, digest))
+    }
+
     /// `POST /images/create?fromImage=`: progress stream; ends in an error line on failure.
     pub fn pull(self: &Arc<Self>, name: &str, auth: Option<RegistryAuth>) -> mpsc::Receiver<Bytes> {
         self.transfer(Transfer::Pull, name, auth)
@@ -543,7 +579,6 @@ impl Engine {
         progress: &Progress,
     ) -> Result<()> {
         let remote = RemoteRef::parse(name)?;
-        let session = Arc::new(self.session(&remote.host, auth)?);
         progress
             .status(
                 Some(&remote.reference),
@@ -551,8 +586,9 @@ impl Engine {
             )
             .await;
         let accept = [OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_LIST].join(", ");
-        let (mut manifest, mut manifest_digest) =
-            fetch_manifest(&session, &remote.repository, &remote.reference, &accept).await?;
+        let (session, mut manifest, mut manifest_digest) =
+            self.first_source(&remote, auth, &accept).await?;
+        let session = Arc::new(session);
         let media = manifest["mediaType"]
             .as_str()
             .unwrap_or_default()

@@ -113,6 +113,11 @@ pub struct EngineConfig {
     /// The daemon's container log options (daemon.json `log-opts`), merged
     /// into a container on the daemon's driver (`log_driver::merge_defaults`).
     pub default_log_opts: std::collections::BTreeMap<String, String>,
+    /// Limits every container gets for the names it sets no `--ulimit` of
+    /// (daemon.json `default-ulimits`, `--default-ulimit`).
+    pub default_ulimits: Vec<model::Ulimit>,
+    /// Registries tried before Docker Hub for its images (`registry-mirrors`).
+    pub registry_mirrors: Vec<String>,
 }
 
 /// What a SIGHUP can change while containers run (dockerd's reloadable subset
@@ -120,6 +125,7 @@ pub struct EngineConfig {
 #[derive(Debug, Clone, Default)]
 pub struct ReloadableConfig {
     pub insecure_registries: Vec<String>,
+    pub registry_mirrors: Vec<String>,
 }
 
 /// The name of the built-in runtime (libcontainer inside the monitor).
@@ -156,6 +162,11 @@ impl Engine {
     /// Opens (or creates) the engine's state and adopts containers whose monitors
     /// survived a previous berthd.
     pub async fn open(config: EngineConfig) -> Result<Arc<Engine>> {
+        // Settings first: a bad one changes nothing on the machine.
+        for u in &config.default_ulimits {
+            berth_runtime::limits::rlimit(&u.name, u.soft, u.hard)
+                .map_err(|e| EngineError::InvalidArgument(format!("default-ulimits: {e}")))?;
+        }
         for dir in [
             config.data_root.clone(),
             config.data_root.join("containers"),
@@ -191,6 +202,7 @@ impl Engine {
         let networking = network::Networking::new(&config.network);
         let reloadable = std::sync::RwLock::new(ReloadableConfig {
             insecure_registries: config.insecure_registries.clone(),
+            registry_mirrors: config.registry_mirrors.clone(),
         });
         let engine = Arc::new(Engine {
             reloadable,
@@ -224,6 +236,15 @@ impl Engine {
     pub fn reload(&self, config: ReloadableConfig) {
         let mut current = self.reloadable.write().unwrap_or_else(|p| p.into_inner());
         *current = config;
+    }
+
+    /// The mirrors tried before Docker Hub, as configured now.
+    fn registry_mirrors(&self) -> Vec<String> {
+        self.reloadable
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .registry_mirrors
+            .clone()
     }
 
     fn insecure_registry(&self, host: &str) -> bool {

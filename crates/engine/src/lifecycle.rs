@@ -317,10 +317,18 @@ impl Engine {
 
         let (uid, gid, mut additional_gids) = resolve_user(&c.config.user, snapshot)?;
         additional_gids.extend(resolve_groups(&c.host_config.group_add, snapshot)?);
+        // The daemon's defaults for the names the container leaves unset,
+        // merged at start as dockerd merges them.
+        let defaults = self
+            .config
+            .default_ulimits
+            .iter()
+            .filter(|d| !c.host_config.ulimits.iter().any(|u| u.name == d.name));
         let rlimits = c
             .host_config
             .ulimits
             .iter()
+            .chain(defaults)
             .map(|u| berth_runtime::limits::rlimit(&u.name, u.soft, u.hard))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(EngineError::InvalidArgument)?;

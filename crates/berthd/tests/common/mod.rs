@@ -561,6 +561,11 @@ pub struct Dockerd {
 
 impl Dockerd {
     pub fn start(dir: &std::path::Path, bridge: &str) -> Dockerd {
+        Dockerd::start_with(dir, bridge, &[])
+    }
+
+    /// A dockerd with further flags.
+    pub fn start_with(dir: &std::path::Path, bridge: &str, extra_args: &[&str]) -> Dockerd {
         std::fs::create_dir_all(dir).unwrap();
         let ok = |args: &[&str]| {
             std::process::Command::new("ip")
@@ -584,6 +589,7 @@ impl Dockerd {
             .arg("-H")
             .arg(format!("unix://{}", socket.display()))
             .args(["--bridge", bridge, "--iptables=false", "--ip-forward=false"])
+            .args(extra_args)
             .stdout(std::fs::File::create(dir.join("dockerd.log")).unwrap())
             .stderr(std::process::Stdio::null())
             .spawn()
