@@ -868,3 +868,180 @@ fn completions_and_man_pages_come_from_the_cli() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Each flag's description in `--help` as a CLI prints it: docker's layout
+/// (`  -a, --all   Show all ...` wrapped under the text) and clap's (the text
+/// on the lines below the flag) alike.
+fn help_texts(
+    program: &std::path::Path,
+    command: &[&str],
+) -> std::collections::BTreeMap<String, String> {
+    let out = Command::new(program)
+        .args(command)
+        .arg("--help")
+        .output()
+        .expect("--help");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut texts = std::collections::BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        let flag_line = (2..=6).contains(&indent)
+            && (trimmed.starts_with("--")
+                || (trimmed.starts_with('-') && trimmed.get(2..4) == Some(", ")));
+        if flag_line {
+            let from = trimmed.find("--").unwrap_or(0);
+            let rest = &trimmed[from + 2..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '-')
+                .collect();
+            let description = rest
+                .find("  ")
+                .map(|i| rest[i..].trim().to_string())
+                .unwrap_or_default();
+            texts.insert(name.clone(), description);
+            current = Some(name);
+        } else if let (Some(name), true) = (&current, indent >= 4 && !trimmed.is_empty()) {
+            let entry = texts.entry(name.clone()).or_default();
+            *entry = format!("{entry} {trimmed}").trim().to_string();
+        } else {
+            current = None;
+        }
+    }
+    texts
+}
+
+/// docker's own `(default X)` suffix, and clap's `[default: X]`-style ones:
+/// each CLI prints defaults its way.
+fn without_defaults(text: &str) -> String {
+    let mut t = text.to_string();
+    for open in ["[default: ", "[possible values: ", "[aliases: "] {
+        while let Some(i) = t.find(open) {
+            let end = t[i..].find(']').map_or(t.len(), |e| i + e + 1);
+            t.replace_range(i..end, "");
+        }
+    }
+    let t = t.trim().to_string();
+    if let Some(i) = t.rfind(" (default ") {
+        let value = &t[i + 10..t.len().saturating_sub(1)];
+        let is_value = value.starts_with('"')
+            || value == "[]"
+            || value == "map[]"
+            || value == "true"
+            || value == "false"
+            || value
+                .trim_start_matches('-')
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit());
+        if t.ends_with(')') && is_value {
+            return t[..i].to_string();
+        }
+    }
+    t
+}
+
+/// Every flag berth shares with the docker CLI (Debian's, which .ci/run
+/// installs) is described in docker's words, in every shared subcommand.
+#[test]
+fn help_describes_dockers_flags_in_dockers_words() {
+    let docker = std::path::Path::new("/usr/bin/docker");
+    assert!(
+        docker.exists(),
+        "Debian's docker.io is installed by .ci/run"
+    );
+    let berth = common::bin_dir().join("berth");
+    let commands: &[&[&str]] = &[
+        &["attach"],
+        &["build"],
+        &["commit"],
+        &["cp"],
+        &["create"],
+        &["diff"],
+        &["events"],
+        &["exec"],
+        &["export"],
+        &["history"],
+        &["images"],
+        &["import"],
+        &["info"],
+        &["inspect"],
+        &["kill"],
+        &["load"],
+        &["login"],
+        &["logout"],
+        &["logs"],
+        &["pause"],
+        &["port"],
+        &["ps"],
+        &["pull"],
+        &["push"],
+        &["rename"],
+        &["restart"],
+        &["rm"],
+        &["rmi"],
+        &["run"],
+        &["save"],
+        &["search"],
+        &["start"],
+        &["stats"],
+        &["stop"],
+        &["tag"],
+        &["top"],
+        &["unpause"],
+        &["update"],
+        &["version"],
+        &["wait"],
+        &["network", "create"],
+        &["network", "ls"],
+        &["network", "rm"],
+        &["network", "inspect"],
+        &["network", "connect"],
+        &["network", "disconnect"],
+        &["network", "prune"],
+        &["volume", "create"],
+        &["volume", "ls"],
+        &["volume", "rm"],
+        &["volume", "inspect"],
+        &["volume", "prune"],
+        &["system", "df"],
+        &["system", "prune"],
+        &["system", "info"],
+        &["image", "prune"],
+        &["image", "ls"],
+        &["image", "inspect"],
+        &["container", "prune"],
+        &["container", "ls"],
+        &["context", "create"],
+        &["context", "ls"],
+        &["context", "use"],
+        &["context", "rm"],
+        &["context", "inspect"],
+    ];
+    let mut compared = 0;
+    let mut differences = Vec::new();
+    for command in commands {
+        let theirs = help_texts(docker, command);
+        let ours = help_texts(&berth, command);
+        assert!(!ours.is_empty(), "berth {command:?} --help lists no flags");
+        for (flag, text) in &theirs {
+            let Some(mine) = ours.get(flag).filter(|_| flag != "help") else {
+                continue;
+            };
+            compared += 1;
+            if without_defaults(mine) != without_defaults(text) {
+                differences.push(format!(
+                    "{} --{flag}\n  docker: {text}\n  berth:  {mine}",
+                    command.join(" ")
+                ));
+            }
+        }
+    }
+    assert!(
+        compared > 200,
+        "only {compared} flags compared: is the help parsed?"
+    );
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}

@@ -80,7 +80,7 @@ pub enum ContextCommand {
         /// Description of the context
         #[arg(long)]
         description: Option<String>,
-        /// set the docker endpoint (host=...,ca=...,cert=...,key=...,skip-tls-verify=...)
+        /// set the docker endpoint
         #[arg(long)]
         docker: Option<String>,
         name: String,
@@ -91,7 +91,7 @@ pub enum ContextCommand {
         /// Only show context names
         #[arg(short = 'q', long)]
         quiet: bool,
-        /// Format output using a custom template: 'json' prints one JSON object per line
+        /// Pretty-print contexts using a Go template
         #[arg(long)]
         format: Option<String>,
     },

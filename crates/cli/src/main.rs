@@ -106,10 +106,10 @@ pub struct ContainerOpts {
     /// Overwrite the default ENTRYPOINT of the image
     #[arg(long)]
     pub entrypoint: Option<String>,
-    /// Restart policy (no, on-failure[:max-retries], always, unless-stopped)
+    /// Restart policy to apply when a container exits
     #[arg(long)]
     pub restart: Option<String>,
-    /// Memory limit (e.g. 64m)
+    /// Memory limit
     #[arg(short = 'm', long)]
     pub memory: Option<String>,
     /// Number of CPUs
@@ -118,22 +118,22 @@ pub struct ContainerOpts {
     /// CPU shares (relative weight)
     #[arg(short = 'c', long = "cpu-shares")]
     pub cpu_shares: Option<i64>,
-    /// Tune container pids limit (-1 for unlimited)
+    /// Tune container pids limit (set -1 for unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
     /// Command to run to check health
     #[arg(long = "health-cmd")]
     pub health_cmd: Option<String>,
-    /// Time between running the check (ms|s|m|h) (default 0s)
+    /// Time between running the check (ms|s|m|h)
     #[arg(long = "health-interval")]
     pub health_interval: Option<String>,
-    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    /// Maximum time to allow one check to run (ms|s|m|h)
     #[arg(long = "health-timeout")]
     pub health_timeout: Option<String>,
     /// Consecutive failures needed to report unhealthy
     #[arg(long = "health-retries")]
     pub health_retries: Option<i64>,
-    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h)
     #[arg(long = "health-start-period")]
     pub health_start_period: Option<String>,
     /// Time between running the check during the start period (ms|s|m|h) (default 0s)
@@ -151,16 +151,16 @@ pub struct ContainerOpts {
     /// MEMs in which to allow execution (0-3, 0,1)
     #[arg(long = "cpuset-mems")]
     pub cpuset_mems: Option<String>,
-    /// Ulimit options (NAME=SOFT[:HARD], e.g. nofile=1024:2048)
+    /// Ulimit options
     #[arg(long)]
     pub ulimit: Vec<String>,
-    /// Namespaced kernel parameters (KEY=VALUE)
+    /// Sysctl options
     #[arg(long)]
     pub sysctl: Vec<String>,
-    /// Size of /dev/shm (e.g. 128m)
+    /// Size of /dev/shm
     #[arg(long = "shm-size")]
     pub shm_size: Option<String>,
-    /// Additional groups to join
+    /// Add additional groups to join
     #[arg(long = "group-add")]
     pub group_add: Vec<String>,
     /// Give extended privileges to this container
@@ -178,7 +178,7 @@ pub struct ContainerOpts {
     /// Security Options
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
-    /// Connect a container to a network (none, host)
+    /// Connect a container to a network
     #[arg(long, alias = "net")]
     pub network: Option<String>,
     /// Set meta data on a container
@@ -190,7 +190,7 @@ pub struct ContainerOpts {
     /// Log driver options
     #[arg(long = "log-opt")]
     pub log_opt: Vec<String>,
-    /// Signal to stop the container
+    /// Signal to stop a container
     #[arg(long = "stop-signal")]
     pub stop_signal: Option<String>,
     /// Timeout (in seconds) to stop a container
@@ -205,16 +205,16 @@ pub struct ContainerOpts {
     /// Optional parent cgroup for the container
     #[arg(long = "cgroup-parent")]
     pub cgroup_parent: Option<String>,
-    /// Runtime to use for this container (berth, or one berthd registered: runc)
+    /// Runtime to use for this container
     #[arg(long)]
     pub runtime: Option<String>,
-    /// Publish a container's port(s) to the host ([IP:][HOST_PORT:]PORT[/PROTO])
+    /// Publish a container's port(s) to the host
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,
     /// Publish all exposed ports to random ports
     #[arg(short = 'P', long = "publish-all")]
     pub publish_all: bool,
-    /// IPv4 address (e.g., 172.30.100.104) on a user network
+    /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long)]
     pub ip: Option<String>,
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
@@ -235,16 +235,16 @@ pub struct ContainerOpts {
     /// Expose a port or a range of ports
     #[arg(long)]
     pub expose: Vec<String>,
-    /// Bind mount a volume (SRC:DEST[:OPTS], or DEST for an anonymous volume)
+    /// Bind mount a volume
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
-    /// Attach a filesystem mount (type=bind|volume|tmpfs,source=,target=,...)
+    /// Attach a filesystem mount to the container
     #[arg(long)]
     pub mount: Vec<String>,
-    /// Mount a tmpfs directory (DEST[:OPTS])
+    /// Mount a tmpfs directory
     #[arg(long)]
     pub tmpfs: Vec<String>,
-    /// Mount volumes from the specified container(s) (CTR[:ro|rw])
+    /// Mount volumes from the specified container(s)
     #[arg(long = "volumes-from")]
     pub volumes_from: Vec<String>,
     /// IMAGE [COMMAND] [ARG...]: everything after the image belongs to the command,
@@ -324,7 +324,7 @@ enum Command {
     },
     /// Stop one or more running containers
     Stop {
-        /// Seconds to wait before killing the container
+        /// Seconds to wait for stop before killing it
         #[arg(
             short = 't',
             long = "time",
@@ -340,6 +340,7 @@ enum Command {
     },
     /// Restart one or more containers
     Restart {
+        /// Seconds to wait for stop before killing the container
         #[arg(
             short = 't',
             long = "time",
@@ -377,19 +378,19 @@ enum Command {
         /// Only display container IDs
         #[arg(short = 'q', long)]
         quiet: bool,
-        /// Filter output based on conditions provided (key=value)
+        /// Filter output based on conditions provided
         #[arg(short = 'f', long = "filter")]
         filter: Vec<String>,
         /// Don't truncate output
         #[arg(long = "no-trunc")]
         no_trunc: bool,
-        /// Show n last created containers
+        /// Show n last created containers (includes all states)
         #[arg(short = 'n', long = "last")]
         last: Option<i64>,
-        /// Show the latest created container
+        /// Show the latest created container (includes all states)
         #[arg(short = 'l', long)]
         latest: bool,
-        /// Format output using a Go-template subset ({{.Names}}, `table ...`)
+        /// Pretty-print containers using a Go template
         #[arg(long)]
         format: Option<String>,
     },
@@ -404,20 +405,20 @@ enum Command {
         /// Show timestamps
         #[arg(short = 't', long)]
         timestamps: bool,
-        /// Show logs since timestamp (RFC 3339 or unix seconds)
+        /// Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
         #[arg(long)]
         since: Option<String>,
-        /// Show logs before a timestamp
+        /// Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
         #[arg(long)]
         until: Option<String>,
         container: String,
     },
     /// Return low-level information on berth objects
     Inspect {
-        /// Format output using a Go-template subset ({{.Path.To.Field}}, {{json .X}})
+        /// Format the output using the given Go template
         #[arg(short = 'f', long)]
         format: Option<String>,
-        /// Only inspect objects of the given type (container, image)
+        /// Return JSON for specified type
         #[arg(long = "type")]
         kind: Option<String>,
         #[arg(required = true)]
@@ -446,9 +447,10 @@ enum Command {
         /// Only show image IDs
         #[arg(short = 'q', long)]
         quiet: bool,
-        /// Show all images
+        /// Show all images (default hides intermediate images)
         #[arg(short = 'a', long)]
         all: bool,
+        /// Don't truncate output
         #[arg(long = "no-trunc")]
         no_trunc: bool,
     },
@@ -462,24 +464,27 @@ enum Command {
         /// Suppress verbose output
         #[arg(short = 'q', long)]
         quiet: bool,
-        /// Accepted for compatibility
+        /// Download all tagged images in the repository
         #[arg(short = 'a', long = "all-tags")]
         all_tags: bool,
-        /// Accepted for compatibility (linux/<this machine> is pulled)
+        /// Set platform if server is multi-platform capable
         #[arg(long)]
         platform: Option<String>,
         name: String,
     },
     /// Upload an image to a registry
     Push {
+        /// Suppress verbose output
         #[arg(short = 'q', long)]
         quiet: bool,
         name: String,
     },
     /// Log in to a registry
     Login {
+        /// Username
         #[arg(short = 'u', long)]
         username: Option<String>,
+        /// Password
         #[arg(short = 'p', long)]
         password: Option<String>,
         /// Take the password from stdin
@@ -499,16 +504,16 @@ enum Command {
     },
     /// Build an image from a Dockerfile
     Build {
-        /// Name and optionally a tag in the "name:tag" format
+        /// Name and optionally a tag in the 'name:tag' format
         #[arg(short = 't', long = "tag")]
         tag: Vec<String>,
-        /// Name of the Dockerfile (default: "PATH/Dockerfile")
+        /// Name of the Dockerfile (Default is 'PATH/Dockerfile')
         #[arg(short = 'f', long = "file")]
         file: Option<String>,
         /// Set build-time variables
         #[arg(long = "build-arg")]
         build_arg: Vec<String>,
-        /// Set the target build stage to build
+        #[arg(help = "Set the target build stage to build.")]
         #[arg(long)]
         target: Option<String>,
         /// Do not use cache when building the image
@@ -517,19 +522,19 @@ enum Command {
         /// Set metadata for an image
         #[arg(long)]
         label: Vec<String>,
-        /// Networking mode for the RUN instructions during build (none, host, default)
+        /// Set the networking mode for the RUN instructions during build
         #[arg(long, default_value = "default")]
         network: String,
         /// Suppress the build output and print image ID on success
         #[arg(short = 'q', long)]
         quiet: bool,
-        /// Memory limit for RUN containers
+        /// Memory limit
         #[arg(short = 'm', long)]
         memory: Option<String>,
-        /// Accepted for compatibility (pulls are not available)
+        /// Always attempt to pull a newer version of the image
         #[arg(long)]
         pull: bool,
-        /// Accepted for compatibility (intermediate containers are always removed)
+        /// Remove intermediate containers after a successful build
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
         rm: bool,
         /// Accepted for compatibility
@@ -610,6 +615,7 @@ enum Command {
     Tag { source: String, target: String },
     /// Remove one or more images
     Rmi {
+        /// Force removal of the image
         #[arg(short = 'f', long)]
         force: bool,
         #[arg(required = true)]
@@ -640,7 +646,7 @@ enum Command {
         /// CPU shares (relative weight)
         #[arg(short = 'c', long = "cpu-shares")]
         cpu_shares: Option<i64>,
-        /// Tune container pids limit (-1 for unlimited)
+        /// Tune container pids limit (set -1 for unlimited)
         #[arg(long = "pids-limit", allow_hyphen_values = true)]
         pids_limit: Option<i64>,
         /// Restart policy to apply when a container exits
@@ -679,13 +685,13 @@ enum Command {
     },
     /// Get real time events from the server
     Events {
-        /// Show all events created since timestamp (unix, RFC 3339, or relative: 10m)
+        /// Show all events created since timestamp
         #[arg(long)]
         since: Option<String>,
         /// Stream events until this timestamp
         #[arg(long)]
         until: Option<String>,
-        /// Filter output based on conditions provided (type=, event=, container=, image=, label=)
+        /// Filter output based on conditions provided
         #[arg(short = 'f', long = "filter")]
         filter: Vec<String>,
     },
@@ -703,15 +709,13 @@ enum Command {
     },
     /// Show the berth version information
     Version {
-        /// Format output using a custom template: 'json' prints the whole
-        /// object; otherwise a Go template ({{.Server.Version}})
+        /// Format the output using the given Go template
         #[arg(short = 'f', long)]
         format: Option<String>,
     },
     /// Display system-wide information
     Info {
-        /// Format output using a custom template: 'json' prints the whole
-        /// object; otherwise a Go template ({{.ServerVersion}})
+        /// Format the output using the given Go template
         #[arg(short = 'f', long)]
         format: Option<String>,
     },
@@ -1075,12 +1079,13 @@ enum ComposeCommand {
 enum NetworkCommand {
     /// Create a network
     Create {
+        /// Driver to manage the Network
         #[arg(short = 'd', long, default_value = "bridge")]
         driver: String,
         /// Subnet in CIDR format that represents a network segment
         #[arg(long)]
         subnet: Option<String>,
-        /// IPv4 Gateway for the master subnet
+        /// IPv4 or IPv6 Gateway for the master subnet
         #[arg(long)]
         gateway: Option<String>,
         /// Restrict external access to the network
@@ -1092,7 +1097,7 @@ enum NetworkCommand {
         /// Set driver specific options
         #[arg(short = 'o', long = "opt")]
         opt: Vec<String>,
-        /// Accepted for compatibility
+        /// Enable manual container attachment
         #[arg(long)]
         attachable: bool,
         name: String,
@@ -1100,17 +1105,22 @@ enum NetworkCommand {
     /// List networks
     #[command(alias = "list")]
     Ls {
+        /// Only display network IDs
         #[arg(short = 'q', long)]
         quiet: bool,
+        /// Provide filter values (e.g. 'driver=bridge')
         #[arg(short = 'f', long)]
         filter: Vec<String>,
+        /// Pretty-print networks using a Go template
         #[arg(long)]
         format: Option<String>,
+        /// Do not truncate the output
         #[arg(long = "no-trunc")]
         no_trunc: bool,
     },
     /// Display detailed information on one or more networks
     Inspect {
+        /// Format the output using the given Go template
         #[arg(short = 'f', long)]
         format: Option<String>,
         #[arg(required = true)]
@@ -1124,13 +1134,16 @@ enum NetworkCommand {
     },
     /// Remove all unused networks
     Prune {
+        /// Do not prompt for confirmation
         #[arg(short = 'f', long)]
         force: bool,
     },
     /// Connect a container to a network
     Connect {
+        /// Add network-scoped alias for the container
         #[arg(long)]
         alias: Vec<String>,
+        /// IPv4 address (e.g., 172.30.100.104)
         #[arg(long)]
         ip: Option<String>,
         network: String,
@@ -1138,6 +1151,7 @@ enum NetworkCommand {
     },
     /// Disconnect a container from a network
     Disconnect {
+        /// Force the container to disconnect from a network
         #[arg(short = 'f', long)]
         force: bool,
         network: String,
@@ -1175,15 +1189,19 @@ enum VolumeCommand {
     /// List volumes
     #[command(alias = "list")]
     Ls {
+        /// Only display volume names
         #[arg(short = 'q', long)]
         quiet: bool,
+        /// Provide filter values (e.g. 'dangling=true')
         #[arg(short = 'f', long)]
         filter: Vec<String>,
+        /// Pretty-print volumes using a Go template
         #[arg(long)]
         format: Option<String>,
     },
     /// Display detailed information on one or more volumes
     Inspect {
+        /// Format the output using the given Go template
         #[arg(short = 'f', long)]
         format: Option<String>,
         #[arg(required = true)]
@@ -1192,6 +1210,7 @@ enum VolumeCommand {
     /// Remove one or more volumes
     #[command(alias = "remove")]
     Rm {
+        /// Force the removal of one or more volumes
         #[arg(short = 'f', long)]
         force: bool,
         #[arg(required = true)]
@@ -1202,8 +1221,10 @@ enum VolumeCommand {
         /// Remove all unused volumes, not just anonymous ones
         #[arg(short = 'a', long)]
         all: bool,
+        /// Do not prompt for confirmation
         #[arg(short = 'f', long)]
         force: bool,
+        /// Provide filter values (e.g. 'label=<label>')
         #[arg(long)]
         filter: Vec<String>,
     },
@@ -1216,14 +1237,16 @@ enum ContainerCommand {
         /// Do not prompt for confirmation
         #[arg(short = 'f', long)]
         force: bool,
-        /// Provide filter values (label=...)
+        /// Provide filter values (e.g. 'until=<timestamp>')
         #[arg(long = "filter")]
         filter: Vec<String>,
     },
     /// List containers
     Ls {
+        /// Show all containers (default shows just running)
         #[arg(short = 'a', long)]
         all: bool,
+        /// Only display container IDs
         #[arg(short = 'q', long)]
         quiet: bool,
     },
@@ -1236,18 +1259,19 @@ enum SystemCommand {
     /// Remove unused data: stopped containers, unused networks, dangling images,
     /// build cache (and with --volumes, unused anonymous volumes)
     Prune {
-        /// Remove all unused images, not just dangling ones
+        /// Remove all unused images not just dangling ones
         #[arg(short = 'a', long)]
         all: bool,
-        /// Prune anonymous volumes
+        /// Prune volumes
         #[arg(long)]
         volumes: bool,
+        /// Do not prompt for confirmation
         #[arg(short = 'f', long)]
         force: bool,
     },
     /// Display system-wide information
     Info {
-        /// Format output using a custom template
+        /// Format the output using the given Go template
         #[arg(short = 'f', long)]
         format: Option<String>,
     },
@@ -1257,13 +1281,16 @@ enum SystemCommand {
 enum ImageCommand {
     /// List images
     Ls {
+        /// Only show image IDs
         #[arg(short = 'q', long)]
         quiet: bool,
+        /// Don't truncate output
         #[arg(long = "no-trunc")]
         no_trunc: bool,
     },
     /// Display detailed information on one or more images
     Inspect {
+        /// Format the output using the given Go template
         #[arg(short = 'f', long)]
         format: Option<String>,
         #[arg(required = true)]
