@@ -303,7 +303,7 @@ impl Engine {
                 &self.container_dir(&c.id),
                 self.image_lowers(&self.image(&c.image_id)?)?,
             );
-            let (uid, gid, _) = crate::lifecycle::resolve_user(&exec.config.user, &snapshot)?;
+            let (uid, gid, _) = crate::user::resolve_user(&exec.config.user, &snapshot)?;
             process["user"] = json!({ "uid": uid, "gid": gid });
         }
         if exec.config.privileged {

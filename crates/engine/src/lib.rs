@@ -10,6 +10,7 @@
 mod adopt;
 mod archive;
 mod build;
+mod bundle;
 mod commit;
 pub mod db;
 mod distribution;
@@ -22,6 +23,7 @@ mod restart_policy;
 mod container;
 mod copy;
 mod image;
+mod kill;
 mod lifecycle;
 pub mod log_driver;
 mod logs;
@@ -29,7 +31,12 @@ pub mod model;
 mod names;
 mod network;
 mod ops;
+mod pause;
+mod prune;
+mod stats;
 mod stream;
+mod update;
+mod user;
 mod validate;
 mod volume;
 
@@ -49,8 +56,8 @@ pub use image::{normalize_reference, ImportOptions};
 pub use logs::{AttachStream, LogOptions};
 pub use model::*;
 pub use network::NetworkConfig;
-pub use ops::UpdateConfig;
 pub use stream::ChannelReader;
+pub use update::UpdateConfig;
 pub use volume::{VolumeFilters, ANONYMOUS_LABEL};
 
 #[derive(Debug, thiserror::Error)]

@@ -136,7 +136,7 @@ impl Engine {
             berth_snapshot::Snapshot::new(Path::new("/nonexistent-upper"), input.lowers.clone());
         if let Some(chown) = &files.chown {
             let (u, g, _) =
-                crate::lifecycle::resolve_user(chown, &snapshot).map_err(|e| e.to_string())?;
+                crate::user::resolve_user(chown, &snapshot).map_err(|e| e.to_string())?;
             planned.owner = Some((u, g));
         }
         if let Some(chmod) = &files.chmod {

@@ -97,7 +97,7 @@ impl Engine {
                 Some(nop(format!("SHELL {shell:?}")))
             }
             Command::StopSignal(sig) => {
-                crate::lifecycle::parse_signal(sig).at(line)?;
+                crate::kill::parse_signal(sig).at(line)?;
                 cfg.stop_signal = Some(sig.clone());
                 Some(nop(format!("STOPSIGNAL {sig}")))
             }

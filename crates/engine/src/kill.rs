@@ -1,0 +1,125 @@
+//! `kill`, `stop` and `restart`: signals to a container's process, docker's
+//! stop sequence (the stop signal, then SIGKILL after the timeout).
+
+use crate::{Engine, EngineError, Result};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// docker's stop timeout when neither the request nor the container sets one.
+const DEFAULT_STOP_TIMEOUT: i64 = 10;
+
+pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal> {
+    use std::str::FromStr;
+    let s = s.trim();
+    if let Ok(n) = s.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n)
+            .map_err(|_| EngineError::InvalidArgument(format!("Invalid signal: {s}")));
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    nix::sys::signal::Signal::from_str(&name)
+        .map_err(|_| EngineError::InvalidArgument(format!("Invalid signal: {s}")))
+}
+
+impl Engine {
+    pub async fn kill_container(self: &Arc<Self>, reference: &str, signal: &str) -> Result<()> {
+        let sig = parse_signal(signal)?;
+        let c = self.container(reference)?;
+        if !c.state.running || c.state.pid <= 0 {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        if matches!(sig, nix::sys::signal::Signal::SIGKILL) {
+            self.set_manually_stopped(&c.id)?;
+        }
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.state.pid), sig)
+            .map_err(|e| EngineError::Internal(format!("signal container {}: {e}", c.id)))?;
+        if c.state.paused {
+            self.thaw(&c)?;
+        }
+        // Like docker, a SIGKILL returns once the container is down, so that an
+        // `rm` right after `kill` finds it stopped.
+        if matches!(sig, nix::sys::signal::Signal::SIGKILL) {
+            self.wait_not_running(&c.id, Some(Duration::from_secs(10)))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// `stop`: the stop signal, then SIGKILL after `timeout` seconds.
+    pub async fn stop_container(
+        self: &Arc<Self>,
+        reference: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
+        let c = self.container(reference)?;
+        self.set_manually_stopped(&c.id)?;
+        if !c.state.running {
+            return Err(EngineError::NotModified("container already stopped".into()));
+        }
+        let timeout = timeout
+            .or(c.config.stop_timeout)
+            .unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let signal = signal
+            .map(str::to_string)
+            .or_else(|| c.config.stop_signal.clone())
+            .unwrap_or_else(|| "TERM".into());
+        let sig = parse_signal(&signal)?;
+        let pid = nix::unistd::Pid::from_raw(c.state.pid);
+        let _ = nix::sys::signal::kill(pid, sig);
+        if c.state.paused {
+            self.thaw(&c)?;
+        }
+        let limit = if timeout < 0 {
+            None
+        } else {
+            Some(Duration::from_secs(timeout as u64))
+        };
+        if !self.wait_not_running(&c.id, limit).await {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            self.wait_not_running(&c.id, None).await;
+        }
+        Ok(())
+    }
+
+    pub async fn restart_container(
+        self: &Arc<Self>,
+        reference: &str,
+        timeout: Option<i64>,
+    ) -> Result<()> {
+        match self.stop_container(reference, timeout, None).await {
+            Ok(()) | Err(EngineError::NotModified(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.start_container(reference).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(
+            parse_signal("KILL").unwrap(),
+            nix::sys::signal::Signal::SIGKILL
+        );
+        assert_eq!(
+            parse_signal("sigterm").unwrap(),
+            nix::sys::signal::Signal::SIGTERM
+        );
+        assert_eq!(
+            parse_signal("9").unwrap(),
+            nix::sys::signal::Signal::SIGKILL
+        );
+        assert!(parse_signal("NOPE").is_err());
+    }
+}

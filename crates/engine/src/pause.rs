@@ -1,0 +1,59 @@
+//! `pause` / `unpause`: the container's cgroup frozen and thawed (the freezer
+//! on v1, `cgroup.freeze` on v2).
+
+use crate::{Engine, EngineError, Result};
+
+impl Engine {
+    pub fn pause_container(&self, reference: &str) -> Result<()> {
+        let c = self.container(reference)?;
+        if !c.state.running {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        if c.state.paused {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is already paused",
+                c.id
+            )));
+        }
+        berth_runtime::cgroups::set_frozen(&self.cgroups_path(&c), true)
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let c = self.update(&c.id, |r| {
+            r.state.paused = true;
+            r.state.status = "paused".into();
+        })?;
+        self.emit_container("pause", &c);
+        Ok(())
+    }
+
+    pub fn unpause_container(&self, reference: &str) -> Result<()> {
+        let c = self.container(reference)?;
+        if !c.state.paused {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not paused",
+                c.id
+            )));
+        }
+        self.thaw(&c)?;
+        if let Ok(c) = self.container(&c.id) {
+            self.emit_container("unpause", &c);
+        }
+        Ok(())
+    }
+
+    /// Thaws a paused container; a frozen process cannot act on signals under
+    /// cgroup v1, so stop and kill thaw after signalling.
+    pub(crate) fn thaw(&self, c: &crate::ContainerRecord) -> Result<()> {
+        berth_runtime::cgroups::set_frozen(&self.cgroups_path(c), false)
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        self.update(&c.id, |r| {
+            r.state.paused = false;
+            if r.state.running {
+                r.state.status = "running".into();
+            }
+        })?;
+        Ok(())
+    }
+}
