@@ -137,21 +137,20 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// A berthd serving its unix socket and `tcp://127.0.0.1:PORT` with --tlsverify.
+/// A berthd serving its unix socket and `tcp://127.0.0.1:PORT`, with mutual
+/// TLS set in its daemon.json (dockerd's keys).
 fn tls_daemon(certs: &Certs) -> (Daemon, String) {
     let port = free_port();
     let host = format!("tcp://127.0.0.1:{port}");
-    let d = Daemon::start_with(&[
-        "-H",
-        &host,
-        "--tlsverify",
-        "--tlscacert",
-        &certs.path("ca.pem"),
-        "--tlscert",
-        &certs.path("server.pem"),
-        "--tlskey",
-        &certs.path("server-key.pem"),
-    ]);
+    let config = certs.dir.join("daemon.json");
+    let settings = serde_json::json!({
+        "tlsverify": true,
+        "tlscacert": certs.path("ca.pem"),
+        "tlscert": certs.path("server.pem"),
+        "tlskey": certs.path("server-key.pem"),
+    });
+    std::fs::write(&config, settings.to_string()).expect("daemon.json");
+    let d = Daemon::start_with(&["--config-file", &config.display().to_string(), "-H", &host]);
     d.import_busybox();
     (d, host)
 }
