@@ -60,6 +60,9 @@ impl Default for ReadTimeouts {
     }
 }
 
+/// Requests served so far: each one's number in its log span.
+static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The body timeout of the running server, read by the body readers.
 static READ_TIMEOUTS: std::sync::OnceLock<ReadTimeouts> = std::sync::OnceLock::new();
 
@@ -82,9 +85,17 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let timeouts = READ_TIMEOUTS.get().copied().unwrap_or_default();
-    let service = hyper::service::service_fn(move |req| {
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        use tracing::Instrument;
         let engine = engine.clone();
-        async move { Ok::<_, Infallible>(route(engine, req).await) }
+        // Every log line of a request carries its number, method and path.
+        let span = tracing::info_span!(
+            "request",
+            id = REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            method = %req.method(),
+            path = %req.uri().path(),
+        );
+        async move { Ok::<_, Infallible>(route(engine, req).await) }.instrument(span)
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
@@ -291,7 +302,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
     };
     let method = req.method().clone();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
-    tracing::debug!(%method, path = %req.uri().path(), "request");
+    tracing::debug!("request");
     let mut resp = match (&method, s.as_slice()) {
         (&Method::GET | &Method::HEAD, ["_ping"]) => system::ping(),
         (&Method::GET, ["version"]) => system::version(&ctx),

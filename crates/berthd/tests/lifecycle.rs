@@ -417,3 +417,44 @@ fn json_file_log_rotates_by_size() {
         "lines out of order"
     );
 }
+
+/// The daemon's log tells one container's story under its id: each lifecycle
+/// event, the API request it came from, and its exit as the watcher saw it.
+#[test]
+fn one_containers_story_is_in_the_log_under_its_id() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&[
+        "run", "-d", "--name", "storied", "busybox", "sh", "-c", "exit 3",
+    ])
+    .ok();
+    let id = d.container_id("storied");
+    assert_eq!(d.berth(&["wait", "storied"]).ok().out(), "3");
+    d.berth(&["rm", "storied"]).ok();
+    let log = d.log();
+    let story: Vec<&str> = log.lines().filter(|l| l.contains(&id)).collect();
+    let line = |action: &str| {
+        story
+            .iter()
+            .find(|l| {
+                l.contains(&format!("action=\"{action}\""))
+                    || l.contains(&format!("action={action}"))
+            })
+            .unwrap_or_else(|| panic!("no {action} line for {id} in:\n{}", story.join("\n")))
+            .to_string()
+    };
+    let created = line("create");
+    assert!(
+        created.contains("request{") && created.contains("method=POST"),
+        "{created}"
+    );
+    assert!(created.contains("/containers/create"), "{created}");
+    assert!(
+        line("start").contains(&format!("/containers/{id}/start"))
+            || line("start").contains("/start")
+    );
+    let died = line("die");
+    assert!(died.contains("exit_code=3"), "{died}");
+    assert!(died.contains(&format!("watch{{container={id}}}")), "{died}");
+    line("destroy");
+}

@@ -221,6 +221,15 @@ impl Engine {
         if action == "die" {
             attrs.insert("exitCode".into(), c.state.exit_code.to_string());
         }
+        // One container's story in the daemon's log, filtered by its id; the
+        // frequent ones (health probes run as execs) at debug level.
+        if action.starts_with("exec_") || action.starts_with("health_status") {
+            tracing::debug!(container = %c.id, name = %c.name, action, "container event");
+        } else if action == "die" {
+            tracing::info!(container = %c.id, name = %c.name, action, exit_code = c.state.exit_code, oom_killed = c.state.oom_killed, "container event");
+        } else {
+            tracing::info!(container = %c.id, name = %c.name, action, "container event");
+        }
         self.events.emit("container", action, &c.id, attrs);
     }
 

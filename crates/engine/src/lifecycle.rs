@@ -267,28 +267,37 @@ impl Engine {
 
     /// Follows a running container's monitor until the process exits.
     pub(crate) fn watch(self: &Arc<Self>, id: String, socket: PathBuf, exit_file: PathBuf) {
+        use tracing::Instrument;
         let engine = self.clone();
-        tokio::spawn(async move {
-            let exit = loop {
-                if let Some(exit) = wait_monitor(&socket, |h| engine.record_health(&id, h)).await {
-                    break exit;
-                }
-                if let Some(exit) = read_exit_file(&exit_file) {
-                    break exit;
-                }
-                // The connection can fail while the monitor is still there (it
-                // finishes writing its exit record after closing the socket).
-                if engine.monitor_alive(&id) {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-                if let Some(exit) = read_exit_file(&exit_file) {
-                    break exit;
-                }
-                break engine.clean_after_lost_monitor(&id).await;
-            };
-            engine.on_exit(&id, Some(exit)).await;
-        });
+        // What happens after the exit (restart, auto-remove) is logged under
+        // the container, wherever the start came from.
+        let span = tracing::info_span!("watch", container = %id);
+        tokio::spawn(
+            async move {
+                let exit = loop {
+                    if let Some(exit) =
+                        wait_monitor(&socket, |h| engine.record_health(&id, h)).await
+                    {
+                        break exit;
+                    }
+                    if let Some(exit) = read_exit_file(&exit_file) {
+                        break exit;
+                    }
+                    // The connection can fail while the monitor is still there (it
+                    // finishes writing its exit record after closing the socket).
+                    if engine.monitor_alive(&id) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                    if let Some(exit) = read_exit_file(&exit_file) {
+                        break exit;
+                    }
+                    break engine.clean_after_lost_monitor(&id).await;
+                };
+                engine.on_exit(&id, Some(exit)).await;
+            }
+            .instrument(span),
+        );
     }
 
     pub(crate) async fn on_exit(self: &Arc<Self>, id: &str, exit: Option<ExitRecord>) {
