@@ -18,9 +18,7 @@ use crate::model::{ImageConfigBlob, ImageRecord};
 use crate::stream::ChannelWriter;
 use crate::{db, now_rfc3339, Engine, EngineError, Result};
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+use berth_oci::media_type::{OCI_CONFIG, OCI_LAYER_TAR as OCI_LAYER, OCI_MANIFEST};
 
 fn append_bytes(
     builder: &mut tar::Builder<&mut ChannelWriter>,

@@ -27,12 +27,10 @@ use tokio::sync::mpsc;
 use crate::model::{ImageConfigBlob, ImageRecord};
 use crate::{db, now_rfc3339, Engine, EngineError, Result};
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+use berth_oci::media_type::{
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST as DOCKER_LIST, OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR,
+    OCI_MANIFEST,
+};
 /// Layers downloaded at once.
 const PARALLEL_LAYERS: usize = 3;
 

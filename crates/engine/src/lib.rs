@@ -94,6 +94,12 @@ impl From<berth_store::StoreError> for EngineError {
     }
 }
 
+impl From<berth_oci::DigestError> for EngineError {
+    fn from(e: berth_oci::DigestError) -> Self {
+        EngineError::InvalidArgument(format!("invalid digest: {e}"))
+    }
+}
+
 pub type Result<T> = std::result::Result<T, EngineError>;
 
 /// Where berthd keeps things and how it names what it creates on the host.

@@ -1,50 +1,11 @@
-//! sha256 digests in OCI form (`sha256:<64 hex>`).
+//! sha256 digests in OCI form (`sha256:<64 hex>`): the type is berth-oci's;
+//! the hashing reader is the store's.
 
-use std::fmt;
 use std::io::{self, Read};
 
 use sha2::{Digest as _, Sha256};
 
-use crate::StoreError;
-
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Digest(String);
-
-impl Digest {
-    pub fn of(bytes: &[u8]) -> Digest {
-        Digest(hex::encode(Sha256::digest(bytes)))
-    }
-
-    /// Parses `sha256:<hex>` or a bare 64-digit hex string.
-    pub fn parse(s: &str) -> Result<Digest, StoreError> {
-        let hex = s.strip_prefix("sha256:").unwrap_or(s);
-        if hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            Ok(Digest(hex.to_string()))
-        } else {
-            Err(StoreError::InvalidDigest(s.to_string()))
-        }
-    }
-
-    pub fn hex(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.0)
-    }
-}
-
-impl fmt::Debug for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.0)
-    }
-}
+pub use berth_oci::Digest;
 
 /// A reader that hashes everything read through it.
 pub struct DigestReader<R> {
@@ -61,7 +22,7 @@ impl<R: Read> DigestReader<R> {
     }
 
     pub fn digest(self) -> Digest {
-        Digest(hex::encode(self.hasher.finalize()))
+        Digest::from_sha256(self.hasher.finalize().into())
     }
 }
 
