@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::model::{ImageConfigBlob, ImageRecord};
 use crate::stream::ChannelWriter;
-use crate::{db, now_rfc3339, Engine, EngineError, Result};
+use crate::{Engine, EngineError, Result};
 
 use berth_oci::media_type::{OCI_CONFIG, OCI_LAYER_TAR as OCI_LAYER, OCI_MANIFEST};
 
@@ -259,26 +259,7 @@ impl Engine {
                 size += stored.size;
             }
             let id = self.store.put_blob_bytes(&config_bytes)?.to_string();
-            let record = ImageRecord {
-                id: id.clone(),
-                repo_tags: Vec::new(),
-                created: if config.created.is_empty() {
-                    now_rfc3339()
-                } else {
-                    config.created.clone()
-                },
-                size,
-                comment: String::new(),
-                config,
-                parent: String::new(),
-                build_key: String::new(),
-                repo_digests: Vec::new(),
-            };
-            {
-                let mut st = self.lock();
-                let record = st.images.entry(id.clone()).or_insert(record).clone();
-                self.db.put(db::IMAGES, &id, &record)?;
-            }
+            self.keep_image(ImageRecord::new(id.clone(), config, size))?;
             for tag in &tags {
                 self.tag_image(&id, tag)?;
                 loaded.push(crate::normalize_reference(tag));

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::image::{apply_changes, normalize_reference, valid_reference};
 use crate::model::{ContainerConfig, ImageRecord};
-use crate::{db, now_rfc3339, Engine, EngineError, Result};
+use crate::{now_rfc3339, Engine, EngineError, Result};
 
 /// Paths that are mount points berth puts into every container, not changes.
 pub(crate) const NOT_CHANGES: &[&str] = &[
@@ -154,21 +154,13 @@ impl Engine {
         blob.history.push(step);
         let bytes = serde_json::to_vec(&blob).map_err(|e| EngineError::Internal(e.to_string()))?;
         let id = self.store.put_blob_bytes(&bytes)?.to_string();
-        let record = ImageRecord {
-            id: id.clone(),
-            repo_tags: Vec::new(),
+        self.keep_image(ImageRecord {
             created,
-            size: parent_size + layer.map_or(0, |l| l.size),
             comment: comment.to_string(),
-            config: blob,
             parent: parent.to_string(),
             build_key: build_key.to_string(),
-            repo_digests: Vec::new(),
-        };
-        let mut st = self.lock();
-        let record = st.images.entry(id.clone()).or_insert(record).clone();
-        self.db.put(db::IMAGES, &id, &record)?;
-        Ok(record)
+            ..ImageRecord::new(id, blob, parent_size + layer.map_or(0, |l| l.size))
+        })
     }
 }
 

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::model::{ImageConfigBlob, ImageRecord};
-use crate::{db, now_rfc3339, Engine, EngineError, Result};
+use crate::{db, Engine, EngineError, Result};
 
 use berth_oci::media_type::{
     DOCKER_MANIFEST, DOCKER_MANIFEST_LIST as DOCKER_LIST, OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR,
@@ -678,19 +678,8 @@ impl Engine {
             .trim_end_matches(":x")
         );
         let record = ImageRecord {
-            id: id.clone(),
-            repo_tags: Vec::new(),
-            created: if config.created.is_empty() {
-                now_rfc3339()
-            } else {
-                config.created.clone()
-            },
-            size,
-            comment: String::new(),
-            config,
-            parent: String::new(),
-            build_key: String::new(),
             repo_digests: vec![repo_digest],
+            ..ImageRecord::new(id.clone(), config, size)
         };
         let existed = {
             let mut st = self.lock();

@@ -164,27 +164,26 @@ impl Engine {
         };
         let bytes = serde_json::to_vec(&blob).map_err(|e| EngineError::Internal(e.to_string()))?;
         let id = self.store.put_blob_bytes(&bytes)?.to_string();
-        let record = ImageRecord {
-            id: id.clone(),
-            repo_tags: Vec::new(),
+        self.keep_image(ImageRecord {
             created,
-            size: layer.size,
             comment: opts.message,
-            config: blob,
-            parent: String::new(),
-            build_key: String::new(),
-            repo_digests: Vec::new(),
-        };
-        {
-            let mut st = self.lock();
-            let record = st.images.entry(id.clone()).or_insert(record).clone();
-            self.db.put(db::IMAGES, &id, &record)?;
-        }
+            ..ImageRecord::new(id.clone(), blob, layer.size)
+        })?;
         if let Some(r) = reference {
             self.tag_image(&id, &r)?;
         }
         self.events.emit("image", "import", &id, BTreeMap::new());
         self.image(&id)
+    }
+
+    /// Records an image unless one of its id is already recorded (the same
+    /// config blob is the same image); returns the image as recorded.
+    pub(crate) fn keep_image(&self, record: ImageRecord) -> Result<ImageRecord> {
+        let mut st = self.lock();
+        let id = record.id.clone();
+        let kept = st.images.entry(id.clone()).or_insert(record).clone();
+        self.db.put(db::IMAGES, &id, &kept)?;
+        Ok(kept)
     }
 
     pub fn images(&self) -> Vec<ImageRecord> {

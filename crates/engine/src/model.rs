@@ -443,6 +443,30 @@ pub struct ImageRecord {
     pub repo_digests: Vec<String>,
 }
 
+impl ImageRecord {
+    /// A new image of `config`, stored as the blob `id`: created when its
+    /// config says (now if it does not), untagged, with no parent, build key or
+    /// pull digest. Callers set what differs with struct update syntax.
+    pub fn new(id: String, config: ImageConfigBlob, size: u64) -> ImageRecord {
+        let created = if config.created.is_empty() {
+            crate::now_rfc3339()
+        } else {
+            config.created.clone()
+        };
+        ImageRecord {
+            id,
+            repo_tags: Vec::new(),
+            created,
+            size,
+            comment: String::new(),
+            config,
+            parent: String::new(),
+            build_key: String::new(),
+            repo_digests: Vec::new(),
+        }
+    }
+}
+
 pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
