@@ -132,26 +132,11 @@ fn image_matches(i: &ImageRecord, filters: &berth_engine::Filters) -> bool {
                 } else {
                     name
                 };
-                wildcard_match(pattern.as_bytes(), subject.as_bytes())
+                berth_engine::path_match(pattern, subject)
             })
         }),
         _ => false,
     })
-}
-
-/// `*` (any run of characters but `/`) and `?` (one character), as Go's
-/// path.Match reads docker's reference filters.
-fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
-    match (pattern.first(), text.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            wildcard_match(&pattern[1..], text)
-                || (!text.is_empty() && text[0] != b'/' && wildcard_match(pattern, &text[1..]))
-        }
-        (Some(b'?'), Some(&c)) if c != b'/' => wildcard_match(&pattern[1..], &text[1..]),
-        (Some(p), Some(t)) if p == t => wildcard_match(&pattern[1..], &text[1..]),
-        _ => false,
-    }
 }
 
 pub fn inspect(ctx: &Ctx, name: &str) -> Resp {
@@ -377,19 +362,5 @@ pub async fn auth(ctx: &Ctx, req: Request<Incoming>) -> Resp {
             &json!({ "Status": status, "IdentityToken": "" }),
         ),
         Err(e) => engine_error(e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reference_patterns_as_go_path_match() {
-        assert!(wildcard_match(b"busy*", b"busybox"));
-        assert!(wildcard_match(b"busybox:?atest", b"busybox:latest"));
-        assert!(!wildcard_match(b"busy*", b"library/busybox"));
-        assert!(wildcard_match(b"*/busybox", b"library/busybox"));
-        assert!(!wildcard_match(b"busybox", b"busybox2"));
     }
 }

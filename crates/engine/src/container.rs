@@ -155,12 +155,10 @@ impl Engine {
         let mut st = self.lock();
         let name = match name.map(|n| n.trim_start_matches('/')) {
             Some(n) if !n.is_empty() => {
-                if !names::valid(n) {
+                if let Err(e) = names::check_container_name(n) {
                     drop(st);
                     forget_volumes(self);
-                    return Err(EngineError::InvalidArgument(format!(
-                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-                    )));
+                    return Err(e);
                 }
                 if let Some(other) = st.containers.values().find(|c| c.name == n) {
                     let other = other.id.clone();

@@ -403,6 +403,20 @@ fn remove_dir_if_exists(path: &Path) -> Result<()> {
     }
 }
 
+/// Go's `path.Match`, as docker reads COPY sources and reference filters: `*`
+/// and `?` stop at `/`, `[...]` classes. fnmatch(3) with FNM_PATHNAME is the
+/// same grammar.
+pub fn path_match(pattern: &str, name: &str) -> bool {
+    let (Ok(p), Ok(n)) = (
+        std::ffi::CString::new(pattern),
+        std::ffi::CString::new(name),
+    ) else {
+        return false;
+    };
+    // SAFETY: both are NUL-terminated strings.
+    unsafe { libc::fnmatch(p.as_ptr(), n.as_ptr(), libc::FNM_PATHNAME) == 0 }
+}
+
 /// Standard base64 with padding (docker's path-stat header, Basic auth).
 pub fn base64_encode(data: &[u8]) -> String {
     use base64::Engine as _;
@@ -424,6 +438,22 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
         .or_else(|_| GeneralPurpose::new(&base64::alphabet::URL_SAFE, lenient).decode(s))
         .ok()
         .or_else(|| general_purpose::STANDARD.decode(s).ok())
+}
+
+#[cfg(test)]
+mod path_match_tests {
+    use super::path_match;
+
+    #[test]
+    fn reference_patterns_as_go_path_match() {
+        assert!(path_match("busy*", "busybox"));
+        assert!(path_match("busybox:?atest", "busybox:latest"));
+        assert!(!path_match("busy*", "library/busybox"));
+        assert!(path_match("*/busybox", "library/busybox"));
+        assert!(!path_match("busybox", "busybox2"));
+        assert!(path_match("busybox:[0-9]*", "busybox:1.36"));
+        assert!(!path_match("a", "a\0b"));
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,16 @@ pub fn valid(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
+/// A container name the user gave, with dockerd's refusal.
+pub fn check_container_name(name: &str) -> crate::Result<()> {
+    if valid(name) {
+        return Ok(());
+    }
+    Err(crate::EngineError::InvalidArgument(format!(
+        "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,11 +27,7 @@ fn dir_size(path: &Path) -> u64 {
 impl Engine {
     pub fn rename_container(&self, reference: &str, new_name: &str) -> Result<()> {
         let new_name = new_name.trim_start_matches('/');
-        if !names::valid(new_name) {
-            return Err(EngineError::InvalidArgument(format!(
-                "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-            )));
-        }
+        names::check_container_name(new_name)?;
         let c = self.container(reference)?;
         if c.name == new_name {
             return Err(EngineError::Conflict(

@@ -25,11 +25,9 @@ const PROPAGATIONS: &[&str] = &[
 /// `volume ls --filter` / `volume prune --filter` keys.
 pub type VolumeFilters = std::collections::HashMap<String, Vec<String>>;
 
+/// Volume names follow the rule container names do.
 fn valid_volume_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() >= 2
-        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    crate::names::valid(name)
 }
 
 fn volume_error(e: berth_volume::VolumeError) -> EngineError {

@@ -59,16 +59,7 @@ impl Drop for PlannedCopy {
     }
 }
 
-pub(super) fn glob_match(pattern: &str, name: &str) -> bool {
-    let (Ok(p), Ok(n)) = (
-        std::ffi::CString::new(pattern),
-        std::ffi::CString::new(name),
-    ) else {
-        return false;
-    };
-    // SAFETY: both are NUL-terminated strings.
-    unsafe { libc::fnmatch(p.as_ptr(), n.as_ptr(), libc::FNM_PATHNAME) == 0 }
-}
+pub(super) use crate::path_match as glob_match;
 
 pub(super) fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
