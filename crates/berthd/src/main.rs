@@ -286,6 +286,15 @@ async fn run(
         .map(|h| listen::parse_host(h, args.tls || args.tlsverify))
         .collect::<Result<Vec<_>, _>>()?;
     let network = network_config(&args)?;
+    // Handlers first: from the moment the sockets listen, a SIGTERM or SIGHUP
+    // waits for the loop below instead of killing berthd half-way through
+    // opening the engine (which would leave its firewall table behind).
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("install SIGTERM handler: {e}"))?;
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("install SIGHUP handler: {e}"))?;
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| format!("install SIGINT handler: {e}"))?;
     let _pidfile_lock = write_pidfile(&args.pidfile)?;
     // Bound before the engine opens (a refused host changes nothing on the
     // machine); connections wait in the backlog until the engine is ready.
@@ -336,15 +345,11 @@ async fn run(
     for listener in listeners {
         servers.spawn(listen::serve(engine.clone(), listener));
     }
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| format!("install SIGTERM handler: {e}"))?;
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|e| format!("install SIGHUP handler: {e}"))?;
     systemd::notify("READY=1");
     loop {
         tokio::select! {
             _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = interrupt.recv() => break,
             _ = servers.join_next() => break,
             _ = hangup.recv() => reload(&args, &engine, &filter_handle),
         }
