@@ -539,21 +539,28 @@ fn ulimits_sysctls_shm_and_extra_groups() {
     assert!(body.contains("\"message\""), "{body}");
 }
 
-/// The static probe of `tests/probe/seccomp_probe.c`, built once per test binary.
+/// The static probe of `tests/probe/seccomp_probe.c`, kept in target/ (as the
+/// busybox tarball is) and rebuilt when the source is newer.
 fn seccomp_probe() -> std::path::PathBuf {
     static PROBE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     PROBE
         .get_or_init(|| {
             let src = common::workspace_root().join("crates/berthd/tests/probe/seccomp_probe.c");
-            let out =
-                std::env::temp_dir().join(format!("berth-seccomp-probe-{}", std::process::id()));
+            let out = common::workspace_root().join("target/seccomp-probe");
+            let modified =
+                |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            if modified(&out).is_some() && modified(&out) >= modified(&src) {
+                return out;
+            }
+            let tmp = out.with_extension(std::process::id().to_string());
             let status = std::process::Command::new("gcc")
                 .args(["-static", "-O2", "-o"])
-                .arg(&out)
+                .arg(&tmp)
                 .arg(&src)
                 .status()
                 .expect("run gcc");
             assert!(status.success(), "gcc could not build the seccomp probe");
+            std::fs::rename(&tmp, &out).expect("keep the seccomp probe");
             out
         })
         .clone()
