@@ -25,8 +25,21 @@ fn kernel() -> String {
         .to_string()
 }
 
-/// The first line a runtime binary prints for `--version` (`runc version 1.1.5`).
+/// The version a runtime binary prints for `--version` (`runc version 1.1.5`),
+/// asked once per binary: docker-py asks `/version` for every client it makes.
 fn runtime_version(path: &std::path::Path) -> String {
+    static SEEN: std::sync::Mutex<Vec<(std::path::PathBuf, String)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, v)) = seen.iter().find(|(p, _)| p == path) {
+        return v.clone();
+    }
+    let version = ask_runtime_version(path);
+    seen.push((path.to_path_buf(), version.clone()));
+    version
+}
+
+fn ask_runtime_version(path: &std::path::Path) -> String {
     std::process::Command::new(path)
         .arg("--version")
         .stdin(std::process::Stdio::null())
@@ -89,16 +102,6 @@ fn operating_system() -> String {
         .unwrap_or_else(|| "linux".into())
 }
 
-/// Bytes of RAM (`MemTotal` of /proc/meminfo).
-fn mem_total() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
 fn berth_engine_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
@@ -157,7 +160,7 @@ pub fn info(ctx: &Ctx) -> Resp {
             "OSType": "linux",
             "Architecture": std::env::consts::ARCH,
             "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            "MemTotal": mem_total(),
+            "MemTotal": berth_engine::host_memory().unwrap_or(0),
             "DockerRootDir": cfg.data_root,
             "Name": std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim(),
             "Labels": [],
@@ -172,7 +175,7 @@ pub fn info(ctx: &Ctx) -> Resp {
     info["ExecRoot"] = json!(cfg.exec_root);
     info["RegistryConfig"] = json!({
         "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-        "Mirrors": cfg.registry_mirrors,
+        "Mirrors": ctx.engine.registry_mirrors(),
         "IndexConfigs": {},
     });
     json(StatusCode::OK, &info)

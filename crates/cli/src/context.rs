@@ -299,7 +299,7 @@ fn create(name: &str, description: Option<&str>, docker: Option<&str>) -> CmdRes
 }
 
 /// Writes a file only its owner reads (keys among them), atomically.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));

@@ -32,26 +32,8 @@ pub(crate) fn read_config() -> Value {
 }
 
 pub(crate) fn write_config(v: &Value) -> Result<(), crate::Failure> {
-    let path = config_path();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| fail(format!("create {}: {e}", dir.display())))?;
-    }
-    let tmp = path.with_extension("json.tmp");
     let bytes = serde_json::to_vec_pretty(v).map_err(|e| fail(e.to_string()))?;
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| fail(format!("write {}: {e}", tmp.display())))?;
-        f.write_all(&bytes)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| fail(format!("write {}: {e}", tmp.display())))?;
-    }
-    std::fs::rename(&tmp, &path).map_err(|e| fail(format!("write {}: {e}", path.display())))
+    crate::context::write_private(&config_path(), &bytes)
 }
 
 /// The registry host of an image name (docker.io when it has none).

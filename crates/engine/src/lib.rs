@@ -56,6 +56,7 @@ pub use image::{normalize_reference, ImportOptions};
 pub use logs::{AttachStream, LogOptions};
 pub use model::*;
 pub use network::NetworkConfig;
+pub use stats::host_memory;
 pub use stream::ChannelReader;
 pub use update::UpdateConfig;
 pub use volume::{VolumeFilters, ANONYMOUS_LABEL};
@@ -251,8 +252,8 @@ impl Engine {
         *current = config;
     }
 
-    /// The mirrors tried before Docker Hub, as configured now.
-    fn registry_mirrors(&self) -> Vec<String> {
+    /// The mirrors tried before Docker Hub, as configured now (SIGHUP included).
+    pub fn registry_mirrors(&self) -> Vec<String> {
         self.reloadable
             .read()
             .unwrap_or_else(|p| p.into_inner())

@@ -3,15 +3,15 @@
 use crate::{Engine, Result};
 use serde_json::{json, Value};
 
-/// The host's memory in bytes: what an unlimited container's limit means.
-fn host_memory() -> u64 {
+/// The host's memory in bytes (`MemTotal`): what an unlimited container's
+/// limit means, and what `info` reports.
+pub fn host_memory() -> Option<u64> {
     std::fs::read_to_string("/proc/meminfo")
         .unwrap_or_default()
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kb| kb * 1024)
-        .unwrap_or(u64::MAX)
 }
 
 impl Engine {
@@ -72,7 +72,7 @@ impl Engine {
                 "throttling_data": { "periods": 0, "throttled_periods": 0, "throttled_time": 0 },
             })),
             "memory_stats": if c.state.running {
-                json!({ "usage": usage.memory_usage, "limit": usage.memory_limit.min(host_memory()), "stats": stats })
+                json!({ "usage": usage.memory_usage, "limit": usage.memory_limit.min(host_memory().unwrap_or(u64::MAX)), "stats": stats })
             } else {
                 json!({})
             },
