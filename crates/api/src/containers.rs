@@ -577,12 +577,12 @@ pub fn export(ctx: &Ctx, id: &str) -> Resp {
     }
 }
 
-pub fn pause(ctx: &Ctx, id: &str) -> Resp {
-    done(ctx.engine.pause_container(id))
+pub async fn pause(ctx: &Ctx, id: &str) -> Resp {
+    done(ctx.engine.pause_container(id).await)
 }
 
-pub fn unpause(ctx: &Ctx, id: &str) -> Resp {
-    done(ctx.engine.unpause_container(id))
+pub async fn unpause(ctx: &Ctx, id: &str) -> Resp {
+    done(ctx.engine.unpause_container(id).await)
 }
 
 pub fn rename(ctx: &Ctx, id: &str) -> Resp {

@@ -21,7 +21,7 @@ mod volumes;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use berth_engine::{Engine, EngineError};
+use berth_engine::{Engine, EngineError, ErrorKind};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -193,15 +193,21 @@ pub(crate) fn error(status: StatusCode, message: &str) -> Resp {
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
+/// The one table from the engine's error kinds to Docker's statuses. A failure
+/// of the engine or the host (500) is logged with its whole cause chain; the
+/// client gets docker's one-line message.
 pub(crate) fn engine_error(e: EngineError) -> Resp {
-    let status = match &e {
-        EngineError::NotFound(_) => StatusCode::NOT_FOUND,
-        EngineError::Conflict(_) => StatusCode::CONFLICT,
-        EngineError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
-        EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
-        EngineError::NotModified(_) => return status_only(StatusCode::NOT_MODIFIED),
-        EngineError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-        EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    let status = match e.kind() {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotModified => return status_only(StatusCode::NOT_MODIFIED),
+        ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+        ErrorKind::Internal => {
+            tracing::error!(error = %e.chain(), "request failed");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     };
     error(status, &e.to_string())
 }
@@ -334,8 +340,8 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
         (&Method::PUT, ["containers", id, "archive"]) => {
             containers::archive_put(&ctx, id, req).await
         }
-        (&Method::POST, ["containers", id, "pause"]) => containers::pause(&ctx, id),
-        (&Method::POST, ["containers", id, "unpause"]) => containers::unpause(&ctx, id),
+        (&Method::POST, ["containers", id, "pause"]) => containers::pause(&ctx, id).await,
+        (&Method::POST, ["containers", id, "unpause"]) => containers::unpause(&ctx, id).await,
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(&ctx, id),
         (&Method::POST, ["containers", id, "update"]) => containers::update(&ctx, id, req).await,
         (&Method::GET, ["containers", id, "top"]) => containers::top(&ctx, id),

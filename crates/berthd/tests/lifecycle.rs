@@ -458,3 +458,122 @@ fn one_containers_story_is_in_the_log_under_its_id() {
     assert!(died.contains(&format!("watch{{container={id}}}")), "{died}");
     line("destroy");
 }
+
+/// One request line to a container's monitor, its one-line answer parsed.
+fn monitor_request(d: &Daemon, id: &str, request: &str) -> serde_json::Value {
+    use std::io::{BufRead, Write};
+    let socket = d.exec_root.join("s").join(format!("{}.sock", &id[..24]));
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("monitor socket");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    writeln!(stream, "{request}").expect("send");
+    let mut line = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut line)
+        .expect("answer");
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+}
+
+#[test]
+fn the_monitor_owns_signals_and_the_freezer() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&["run", "-d", "--name", "owned", "busybox", "sleep", "1000"])
+        .ok();
+    let id = d.container_id("owned");
+    let answer = monitor_request(&d, &id, r#"{"kind":"kill","signal":0}"#);
+    assert_eq!(answer["exited"], false, "{answer}");
+    assert!(answer["error"].is_null(), "{answer}");
+    let answer = monitor_request(&d, &id, r#"{"kind":"kill","signal":999}"#);
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("invalid signal")),
+        "{answer}"
+    );
+    // berth pause and unpause are the monitor freezing the container's cgroup.
+    d.berth(&["pause", "owned"]).ok();
+    let state = d.cgroup_file(&id, "freezer", "freezer.state");
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap_or_default().trim(),
+        "FROZEN"
+    );
+    let answer = monitor_request(&d, &id, r#"{"kind":"freeze","frozen":false}"#);
+    assert!(answer["error"].is_null(), "{answer}");
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap_or_default().trim(),
+        "THAWED"
+    );
+    d.berth(&["unpause", "owned"]).ok();
+    // A kill of a paused container thaws it, so the signal takes effect.
+    d.berth(&["pause", "owned"]).ok();
+    d.berth(&["kill", "owned"]).ok();
+    assert_eq!(d.berth(&["wait", "owned"]).ok().out(), "137");
+    d.berth(&["rm", "owned"]).ok();
+}
+
+/// Forks `sleep` so that it gets pid `pid` (the kernel hands out
+/// `ns_last_pid + 1` next); None if another process keeps taking it.
+fn decoy_with_pid(pid: i32) -> Option<std::process::Child> {
+    for _ in 0..200 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).ok()?;
+        let mut child = std::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .ok()?;
+        if child.id() as i32 == pid {
+            return Some(child);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    None
+}
+
+#[test]
+fn a_kill_never_reaches_a_host_process_that_took_the_containers_pid() {
+    use std::io::{Read, Write};
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&["run", "-d", "--name", "gone", "busybox", "sleep", "1000"])
+        .ok();
+    let pid: i32 = d.inspect("gone", "{{.State.Pid}}").parse().expect("pid");
+    // berthd stops looking; the container dies on its own and its monitor reaps
+    // it, so its pid is free while berthd's record still says "running, pid P".
+    let berthd = d.pid() as i32;
+    // SAFETY: kill(2) of processes this test started.
+    unsafe { libc::kill(berthd, libc::SIGSTOP) };
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let freed = (0..500).any(|_| {
+        std::thread::sleep(Duration::from_millis(10));
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
+    let decoy = if freed { decoy_with_pid(pid) } else { None };
+    // The kill request is queued before berthd runs again.
+    let mut client = std::os::unix::net::UnixStream::connect(&d.socket).expect("socket");
+    client
+        .write_all(
+            b"POST /containers/gone/kill?signal=KILL HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .expect("request");
+    unsafe { libc::kill(berthd, libc::SIGCONT) };
+    client
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut answer = String::new();
+    let _ = client.read_to_string(&mut answer);
+    let mut decoy = decoy.expect("a host process got the container's old pid");
+    let alive = decoy.try_wait().expect("decoy").is_none();
+    let _ = decoy.kill();
+    let _ = decoy.wait();
+    assert!(
+        alive,
+        "berthd's kill hit the host process holding the old pid"
+    );
+    assert!(answer.starts_with("HTTP/1.1 409"), "{answer}");
+    assert!(answer.contains("is not running"), "{answer}");
+    assert!(d.eventually(Duration::from_secs(10), || d
+        .inspect("gone", "{{.State.Status}} {{.State.ExitCode}}")
+        == "exited 137"));
+}

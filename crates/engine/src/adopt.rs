@@ -67,11 +67,11 @@ impl Engine {
         };
         let path = self.bundle_dir(id).join(START_JOURNAL);
         let bytes = serde_json::to_vec(&journal)
-            .map_err(|e| crate::EngineError::Internal(format!("encode start journal: {e}")))?;
+            .map_err(|e| crate::EngineError::json("encode start journal", e))?;
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, bytes)
             .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| crate::EngineError::Internal(format!("write {}: {e}", path.display())))
+            .map_err(|e| crate::EngineError::at("write", &path, e))
     }
 
     pub(crate) fn remove_start_journal(&self, id: &str) {

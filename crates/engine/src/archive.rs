@@ -189,8 +189,7 @@ impl Engine {
             .root()
             .join("tmp")
             .join(format!("load-{}", &crate::random_id()[..12]));
-        std::fs::create_dir_all(&staging)
-            .map_err(|e| EngineError::Internal(format!("create {}: {e}", staging.display())))?;
+        std::fs::create_dir_all(&staging).map_err(|e| EngineError::at("create", &staging, e))?;
         let unpacked = berth_store::unpack(&mut reader, &staging);
         // The client may still send end-of-archive padding: read it all before
         // answering.

@@ -19,9 +19,7 @@ impl Engine {
         network: &NetworkMode,
     ) -> Result<(Option<LogConfig>, Vec<berth_monitor::CopyUp>)> {
         let dir = self.container_dir(&c.id);
-        let io = |p: &Path, e: std::io::Error| {
-            EngineError::Internal(format!("write {}: {e}", p.display()))
-        };
+        let io = |p: &Path, e: std::io::Error| EngineError::at("write", p, e);
         let hostname_path = dir.join("hostname");
         std::fs::write(&hostname_path, format!("{}\n", c.config.hostname))
             .map_err(|e| io(&hostname_path, e))?;
@@ -128,7 +126,8 @@ impl Engine {
         let spec = berth_runtime::build_spec(&opts)
             .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
         let config_path = self.bundle_dir(&c.id).join("config.json");
-        let bytes = serde_json::to_vec(&spec).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(&spec).map_err(|e| EngineError::json("encode OCI spec", e))?;
         std::fs::write(&config_path, bytes).map_err(|e| io(&config_path, e))?;
 
         let log = crate::log_driver::monitor_config(

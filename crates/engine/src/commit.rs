@@ -96,17 +96,16 @@ impl Engine {
     ) -> Result<berth_store::StoredLayer> {
         let freeze = pause && c.state.running && !c.state.paused;
         if freeze {
-            berth_runtime::cgroups::set_frozen(&self.cgroups_path(c), true)
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
+            self.freeze_container(c, true).await?;
         }
         let engine = self.clone();
         let upper = self.container_dir(&c.id).join("upper");
         let layer = tokio::task::spawn_blocking(move || engine.store_layer_of(&upper))
             .await
-            .map_err(|e| EngineError::Internal(e.to_string()));
+            .map_err(|e| EngineError::task(format!("layer of container {}", c.id), e));
         if freeze {
-            if let Err(e) = berth_runtime::cgroups::set_frozen(&self.cgroups_path(c), false) {
-                tracing::warn!(id = %c.id, error = %e, "thaw after commit failed");
+            if let Err(e) = self.freeze_container(c, false).await {
+                tracing::warn!(id = %c.id, error = %e.chain(), "thaw after commit failed");
             }
         }
         layer?
@@ -115,15 +114,16 @@ impl Engine {
     /// Streams `upper` as a layer tar into the store (blocking).
     fn store_layer_of(&self, upper: &std::path::Path) -> Result<berth_store::StoredLayer> {
         let (reader, writer) =
-            std::io::pipe().map_err(|e| EngineError::Internal(format!("pipe: {e}")))?;
+            std::io::pipe().map_err(|e| EngineError::io("pipe for the layer tar", e))?;
         let upper = upper.to_path_buf();
+        let context = format!("read container layer {}", upper.display());
         let writer_thread =
             std::thread::spawn(move || berth_snapshot::write_layer(&upper, NOT_CHANGES, writer));
         let stored = self.store.import_layer(reader);
         let written = writer_thread
             .join()
-            .map_err(|_| EngineError::Internal("layer writer panicked".into()))?;
-        written.map_err(|e| EngineError::Internal(format!("read container layer: {e}")))?;
+            .map_err(|_| EngineError::Internal("the layer tar writer panicked".into()))?;
+        written.map_err(|e| EngineError::snapshot(context, e))?;
         stored.map_err(EngineError::from)
     }
 
@@ -152,7 +152,8 @@ impl Engine {
             blob.rootfs.kind = "layers".into();
         }
         blob.history.push(step);
-        let bytes = serde_json::to_vec(&blob).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(&blob).map_err(|e| EngineError::json("encode image config", e))?;
         let id = self.store.put_blob_bytes(&bytes)?.to_string();
         self.keep_image(ImageRecord {
             created,

@@ -196,10 +196,11 @@ impl Engine {
         if let Err(e) = std::fs::create_dir_all(self.container_dir(&id)) {
             drop(st);
             forget_volumes(self);
-            return Err(EngineError::Internal(format!(
-                "create container dir {}: {e}",
-                self.container_dir(&id).display()
-            )));
+            return Err(EngineError::at(
+                "create container dir",
+                &self.container_dir(&id),
+                e,
+            ));
         }
         self.db.put(db::CONTAINERS, &id, &record)?;
         st.containers.insert(id.clone(), record.clone());

@@ -90,12 +90,12 @@ impl Engine {
         let engine = self.clone();
         let lowers = tokio::task::spawn_blocking(move || engine.image_lowers(&image))
             .await
-            .map_err(|e| EngineError::Internal(e.to_string()))??;
+            .map_err(|e| EngineError::task("image layers", e))??;
         let snapshot = Snapshot::new(&self.container_dir(&c.id), lowers);
         snapshot
             .prepare()
             .and_then(|_| snapshot.mount())
-            .map_err(|e| EngineError::Internal(format!("mount container {}: {e}", c.id)))?;
+            .map_err(|e| EngineError::snapshot(format!("mount container {}", c.id), e))?;
         Ok(ContainerRoot {
             root: snapshot.target.clone(),
             path: path.to_string(),
@@ -110,7 +110,7 @@ impl Engine {
         let root = self.container_root(reference, path).await?;
         tokio::task::spawn_blocking(move || berth_store::stat(&root.root, &root.path))
             .await
-            .map_err(|e| EngineError::Internal(e.to_string()))?
+            .map_err(|e| EngineError::task("stat in container", e))?
             .map_err(|_| not_found(path, &c))
     }
 
@@ -175,7 +175,7 @@ impl Engine {
             Ok::<(), berth_store::StoreError>(())
         })
         .await
-        .map_err(|e| EngineError::Internal(e.to_string()))?
+        .map_err(|e| EngineError::task("extract into container", e))?
         .map_err(EngineError::from)?;
         self.emit_container("extract-to-dir", &c);
         Ok(())

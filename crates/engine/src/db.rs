@@ -18,8 +18,8 @@ pub struct Db {
     db: Database,
 }
 
-fn internal(what: &str, e: impl std::fmt::Display) -> EngineError {
-    EngineError::Internal(format!("metadata store: {what}: {e}"))
+fn internal(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> EngineError {
+    EngineError::metadata(what, e)
 }
 
 impl Db {

@@ -149,6 +149,7 @@ impl Engine {
         let exit_file = self.exec_exit_file(&exec);
         let config = MonitorConfig {
             health: None,
+            cgroup: None,
             mode: Mode::Exec,
             id: c.id.clone(),
             state_root: self.runtime_root(),
@@ -204,7 +205,7 @@ impl Engine {
                 126
             };
             self.set_exec(id, |e| e.exit_code = Some(code));
-            return Err(EngineError::Internal(msg));
+            return Err(EngineError::RuntimeRefused(msg));
         };
         self.set_exec(id, |e| {
             e.running = true;
@@ -274,7 +275,9 @@ impl Engine {
         let spec: serde_json::Value = std::fs::read(&spec_path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| EngineError::Internal(format!("read {}", spec_path.display())))?;
+            .ok_or_else(|| {
+                EngineError::Internal(format!("unreadable OCI spec {}", spec_path.display()))
+            })?;
         let mut process = spec["process"].clone();
         let mut env: Vec<String> = process["env"]
             .as_array()
@@ -311,9 +314,8 @@ impl Engine {
             process["capabilities"] =
                 json!({ "bounding": all, "effective": all, "permitted": all });
         }
-        let bytes =
-            serde_json::to_vec(&process).map_err(|e| EngineError::Internal(e.to_string()))?;
-        std::fs::write(path, bytes)
-            .map_err(|e| EngineError::Internal(format!("write {}: {e}", path.display())))
+        let bytes = serde_json::to_vec(&process)
+            .map_err(|e| EngineError::json("encode exec process", e))?;
+        std::fs::write(path, bytes).map_err(|e| EngineError::at("write", path, e))
     }
 }

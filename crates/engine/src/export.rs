@@ -23,12 +23,11 @@ impl Engine {
             let mut lowers = vec![dir.join("upper")];
             lowers.extend(self.image_lowers(&image)?);
             let target = dir.join(format!("export-{}", &crate::random_id()[..8]));
-            std::fs::create_dir_all(&target)
-                .map_err(|e| EngineError::Internal(format!("create {}: {e}", target.display())))?;
+            std::fs::create_dir_all(&target).map_err(|e| EngineError::at("create", &target, e))?;
             let existing: Vec<PathBuf> = lowers.into_iter().filter(|p| p.exists()).collect();
             berth_snapshot::mount_readonly(&existing, &target).map_err(|e| {
                 let _ = std::fs::remove_dir(&target);
-                EngineError::Internal(e.to_string())
+                EngineError::snapshot(format!("mount container {} for export", c.id), e)
             })?;
             (target, true)
         };

@@ -129,15 +129,16 @@ impl Engine {
         let spec: serde_json::Value = std::fs::read(&spec_path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| EngineError::Internal(format!("read {}", spec_path.display())))?;
+            .ok_or_else(|| {
+                EngineError::Internal(format!("unreadable OCI spec {}", spec_path.display()))
+            })?;
         let mut process = spec["process"].clone();
         process["args"] = json!(argv);
         process["terminal"] = json!(false);
         let path = bundle.join(PROBE_PROCESS);
-        let bytes =
-            serde_json::to_vec(&process).map_err(|e| EngineError::Internal(e.to_string()))?;
-        std::fs::write(&path, bytes)
-            .map_err(|e| EngineError::Internal(format!("write {}: {e}", path.display())))?;
+        let bytes = serde_json::to_vec(&process)
+            .map_err(|e| EngineError::json("encode probe process", e))?;
+        std::fs::write(&path, bytes).map_err(|e| EngineError::at("write", &path, e))?;
         let rel = self.cgroups_path(c);
         let freezer = if berth_runtime::cgroups::is_unified() {
             berth_runtime::cgroups::dir("", &rel).join("cgroup.freeze")

@@ -162,7 +162,8 @@ impl Engine {
                 "comment": if opts.message.is_empty() { "Imported from -".to_string() } else { opts.message.clone() },
             })],
         };
-        let bytes = serde_json::to_vec(&blob).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(&blob).map_err(|e| EngineError::json("encode image config", e))?;
         let id = self.store.put_blob_bytes(&bytes)?.to_string();
         self.keep_image(ImageRecord {
             created,

@@ -1,6 +1,7 @@
 //! `kill`, `stop` and `restart`: signals to a container's process, docker's
 //! stop sequence (the stop signal, then SIGKILL after the timeout).
 
+use crate::control::Delivery;
 use crate::{Engine, EngineError, Result};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,10 +39,14 @@ impl Engine {
         if matches!(sig, nix::sys::signal::Signal::SIGKILL) {
             self.set_manually_stopped(&c.id)?;
         }
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.state.pid), sig)
-            .map_err(|e| EngineError::Internal(format!("signal container {}: {e}", c.id)))?;
+        if self.signal_container(&c, sig).await? == Delivery::Exited {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
         if c.state.paused {
-            self.thaw(&c)?;
+            self.thaw(&c).await?;
         }
         // Like docker, a SIGKILL returns once the container is down, so that an
         // `rm` right after `kill` finds it stopped.
@@ -72,10 +77,11 @@ impl Engine {
             .or_else(|| c.config.stop_signal.clone())
             .unwrap_or_else(|| "TERM".into());
         let sig = parse_signal(&signal)?;
-        let pid = nix::unistd::Pid::from_raw(c.state.pid);
-        let _ = nix::sys::signal::kill(pid, sig);
+        if let Err(e) = self.signal_container(&c, sig).await {
+            tracing::warn!(id = %c.id, error = %e.chain(), "stop signal not delivered");
+        }
         if c.state.paused {
-            self.thaw(&c)?;
+            self.thaw(&c).await?;
         }
         let limit = if timeout < 0 {
             None
@@ -83,7 +89,12 @@ impl Engine {
             Some(Duration::from_secs(timeout as u64))
         };
         if !self.wait_not_running(&c.id, limit).await {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            if let Err(e) = self
+                .signal_container(&c, nix::sys::signal::Signal::SIGKILL)
+                .await
+            {
+                tracing::warn!(id = %c.id, error = %e.chain(), "SIGKILL not delivered");
+            }
             self.wait_not_running(&c.id, None).await;
         }
         Ok(())

@@ -12,8 +12,10 @@ mod archive;
 mod build;
 mod bundle;
 mod commit;
+mod control;
 pub mod db;
 mod distribution;
+mod error;
 mod events;
 mod exec;
 mod export;
@@ -46,10 +48,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use berth_store::Store;
 
+pub use berth_distribution::{RegistryAuth, RemoteRef};
 pub use build::BuildOptions;
 pub use commit::CommitOptions;
 pub use container::{labels_match, Filters};
-pub use distribution::{RegistryAuth, RemoteRef};
+pub use error::{EngineError, ErrorKind};
 pub use events::Event;
 pub use exec::{ExecConfig, ExecRecord};
 pub use image::{normalize_reference, ImportOptions};
@@ -60,46 +63,6 @@ pub use stats::host_memory;
 pub use stream::ChannelReader;
 pub use update::UpdateConfig;
 pub use volume::{VolumeFilters, ANONYMOUS_LABEL};
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    InvalidArgument(String),
-    /// The request asked for what is already true (docker answers 304).
-    #[error("{0}")]
-    NotModified(String),
-    #[error("{0}")]
-    Forbidden(String),
-    /// What this configuration cannot do (docker's 501: reading a `none` log).
-    #[error("{0}")]
-    NotImplemented(String),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<berth_store::StoreError> for EngineError {
-    fn from(e: berth_store::StoreError) -> Self {
-        match e {
-            berth_store::StoreError::Hostile(_)
-            | berth_store::StoreError::Compression(_)
-            | berth_store::StoreError::DigestMismatch { .. }
-            | berth_store::StoreError::InvalidDigest(_) => {
-                EngineError::InvalidArgument(e.to_string())
-            }
-            other => EngineError::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<berth_oci::DigestError> for EngineError {
-    fn from(e: berth_oci::DigestError) -> Self {
-        EngineError::InvalidArgument(format!("invalid digest: {e}"))
-    }
-}
 
 pub type Result<T> = std::result::Result<T, EngineError>;
 
@@ -191,8 +154,7 @@ impl Engine {
             config.exec_root.join("r"),
             config.exec_root.join("netns"),
         ] {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| EngineError::Internal(format!("create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(&dir).map_err(|e| EngineError::at("create", &dir, e))?;
         }
         // Contexts and mounts of builds a crash cut short.
         let build_dir = config.data_root.join("build");
@@ -397,10 +359,7 @@ fn remove_dir_if_exists(path: &Path) -> Result<()> {
     match std::fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(EngineError::Internal(format!(
-            "remove {}: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(EngineError::at("remove", path, e)),
     }
 }
 

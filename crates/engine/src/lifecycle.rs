@@ -67,11 +67,10 @@ impl Engine {
         let engine = self.clone();
         let lowers = tokio::task::spawn_blocking(move || engine.image_lowers(&image))
             .await
-            .map_err(|e| EngineError::Internal(e.to_string()))??;
+            .map_err(|e| EngineError::task("image layers", e))??;
         let dir = self.container_dir(id);
         let bundle = self.bundle_dir(id);
-        std::fs::create_dir_all(&bundle)
-            .map_err(|e| EngineError::Internal(format!("create {}: {e}", bundle.display())))?;
+        std::fs::create_dir_all(&bundle).map_err(|e| EngineError::at("create", &bundle, e))?;
         let snapshot = Snapshot::new(&dir, lowers);
         let (config, copy_up) = self.write_bundle(&c, &snapshot, &network)?;
         let health = self.health_probe(&c, &bundle)?;
@@ -101,6 +100,7 @@ impl Engine {
             copy_up,
             seccomp_cache: Some(self.seccomp_cache_dir()),
             health,
+            cgroup: Some(self.cgroups_path(&c)),
         };
         let mut monitor_config = monitor_config;
         let pending = self.lock().pending_attach.remove(id).unwrap_or_default();
@@ -118,7 +118,7 @@ impl Engine {
                     r.state.error = msg.clone();
                     r.state.exit_code = 128;
                 })?;
-                return Err(EngineError::Internal(format!(
+                return Err(EngineError::RuntimeRefused(format!(
                     "failed to create task for container: {msg}"
                 )));
             }
@@ -162,23 +162,19 @@ impl Engine {
         log: &Path,
         pending: Vec<crate::logs::PendingAttach>,
     ) -> Result<StartReply> {
-        let arg =
-            serde_json::to_string(config).map_err(|e| EngineError::Internal(e.to_string()))?;
-        let stderr = std::fs::File::create(log)
-            .map_err(|e| EngineError::Internal(format!("create {}: {e}", log.display())))?;
+        let arg = serde_json::to_string(config)
+            .map_err(|e| EngineError::json("encode monitor config", e))?;
+        let stderr = std::fs::File::create(log).map_err(|e| EngineError::at("create", log, e))?;
         let mut child = tokio::process::Command::new(&self.config.monitor_bin)
             .arg(arg)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
-            .map_err(|e| {
-                EngineError::Internal(format!("run {}: {e}", self.config.monitor_bin.display()))
-            })?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| EngineError::Internal("monitor stdout".into()))?;
+            .map_err(|e| EngineError::at("run", &self.config.monitor_bin, e))?;
+        let stdout = child.stdout.take().ok_or_else(|| {
+            EngineError::Internal("the monitor was spawned without its stdout pipe".into())
+        })?;
         for p in pending {
             match crate::logs::connect_monitor(
                 &config.socket,
@@ -210,7 +206,12 @@ impl Engine {
         };
         // The first half of the monitor exits as soon as it has forked.
         let _ = child.wait().await;
-        read.map_err(|e| EngineError::Internal(format!("read monitor reply: {e}")))?;
+        read.map_err(|e| {
+            EngineError::io(
+                format!("read the monitor's reply for container {}", config.id),
+                e,
+            )
+        })?;
         if line.trim().is_empty() {
             let detail = std::fs::read_to_string(log).unwrap_or_default();
             return Ok(StartReply {
@@ -218,8 +219,10 @@ impl Engine {
                 error: Some(format!("monitor died: {}", detail.trim())),
             });
         }
-        serde_json::from_str(&line)
-            .map_err(|e| EngineError::Internal(format!("bad monitor reply {line:?}: {e}")))
+        serde_json::from_str(&line).map_err(|e| EngineError::Monitor {
+            container: config.id.clone(),
+            reason: format!("bad reply {line:?}: {e}"),
+        })
     }
 
     /// The namespace a container's network comes from, before bridge networks

@@ -265,7 +265,7 @@ impl Engine {
         }
         let stream = connect_monitor(&self.monitor_socket(&c.id), &request, None)
             .await
-            .map_err(|e| crate::EngineError::Internal(format!("attach to {}: {e}", c.id)))?;
+            .map_err(|e| crate::EngineError::io(format!("attach to container {}", c.id), e))?;
         Ok((c.config.tty, AttachStream::Ready(stream)))
     }
 
@@ -280,7 +280,7 @@ impl Engine {
         }
         if let Ok(mut stream) = tokio::net::UnixStream::connect(self.monitor_socket(&c.id)).await {
             let mut req = serde_json::to_vec(&berth_monitor::Request::Resize { height, width })
-                .map_err(|e| crate::EngineError::Internal(e.to_string()))?;
+                .map_err(|e| crate::EngineError::json("encode resize request", e))?;
             req.push(b'\n');
             let _ = stream.write_all(&req).await;
         }

@@ -1,10 +1,11 @@
 //! `pause` / `unpause`: the container's cgroup frozen and thawed (the freezer
-//! on v1, `cgroup.freeze` on v2).
+//! on v1, `cgroup.freeze` on v2), by the container's monitor.
 
+use crate::control::Delivery;
 use crate::{Engine, EngineError, Result};
 
 impl Engine {
-    pub fn pause_container(&self, reference: &str) -> Result<()> {
+    pub async fn pause_container(&self, reference: &str) -> Result<()> {
         let c = self.container(reference)?;
         if !c.state.running {
             return Err(EngineError::Conflict(format!(
@@ -18,8 +19,12 @@ impl Engine {
                 c.id
             )));
         }
-        berth_runtime::cgroups::set_frozen(&self.cgroups_path(&c), true)
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        if self.freeze_container(&c, true).await? == Delivery::Exited {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
         let c = self.update(&c.id, |r| {
             r.state.paused = true;
             r.state.status = "paused".into();
@@ -28,7 +33,7 @@ impl Engine {
         Ok(())
     }
 
-    pub fn unpause_container(&self, reference: &str) -> Result<()> {
+    pub async fn unpause_container(&self, reference: &str) -> Result<()> {
         let c = self.container(reference)?;
         if !c.state.paused {
             return Err(EngineError::Conflict(format!(
@@ -36,7 +41,7 @@ impl Engine {
                 c.id
             )));
         }
-        self.thaw(&c)?;
+        self.thaw(&c).await?;
         if let Ok(c) = self.container(&c.id) {
             self.emit_container("unpause", &c);
         }
@@ -45,9 +50,8 @@ impl Engine {
 
     /// Thaws a paused container; a frozen process cannot act on signals under
     /// cgroup v1, so stop and kill thaw after signalling.
-    pub(crate) fn thaw(&self, c: &crate::ContainerRecord) -> Result<()> {
-        berth_runtime::cgroups::set_frozen(&self.cgroups_path(c), false)
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
+    pub(crate) async fn thaw(&self, c: &crate::ContainerRecord) -> Result<()> {
+        self.freeze_container(c, false).await?;
         self.update(&c.id, |r| {
             r.state.paused = false;
             if r.state.running {

@@ -52,17 +52,25 @@ impl ChannelReader {
     /// Feeds an HTTP body into a reader for a blocking thread. The task ends
     /// `true` once the whole body was handed over, `false` if it broke off or the
     /// reader went away; abort it when the reader is done early.
-    pub fn feed(body: hyper::body::Incoming) -> (ChannelReader, tokio::task::JoinHandle<bool>) {
+    pub fn feed<B>(body: B) -> (ChannelReader, tokio::task::JoinHandle<bool>)
+    where
+        B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+        B::Error: Send,
+    {
         Self::feed_with_idle_limit(body, None)
     }
 
     /// [`ChannelReader::feed`], breaking off (as if the body were cut) when the
     /// sender lets `idle_limit` pass without a byte: a client that announces a
     /// body and never sends it must not hold the request forever.
-    pub fn feed_with_idle_limit(
-        mut body: hyper::body::Incoming,
+    pub fn feed_with_idle_limit<B>(
+        mut body: B,
         idle_limit: Option<std::time::Duration>,
-    ) -> (ChannelReader, tokio::task::JoinHandle<bool>) {
+    ) -> (ChannelReader, tokio::task::JoinHandle<bool>)
+    where
+        B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+        B::Error: Send,
+    {
         use http_body_util::BodyExt;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
         let feeder = tokio::spawn(async move {

@@ -76,10 +76,10 @@ impl Engine {
                 // A container that exits during the update takes its cgroup
                 // with it; as dockerd, the update then holds for the next start.
                 if berth_runtime::cgroups::dir("pids", &rel).exists() {
-                    return Err(EngineError::Internal(format!(
-                        "update container {}: {e}",
-                        c.id
-                    )));
+                    return Err(EngineError::runtime(
+                        format!("update container {}", c.id),
+                        e,
+                    ));
                 }
                 tracing::debug!(id = %c.id, error = %e, "container exited during update");
             }

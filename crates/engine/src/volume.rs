@@ -32,7 +32,7 @@ fn valid_volume_name(name: &str) -> bool {
 
 fn volume_error(e: berth_volume::VolumeError) -> EngineError {
     match e {
-        berth_volume::VolumeError::Io { .. } => EngineError::Internal(e.to_string()),
+        berth_volume::VolumeError::Io { .. } => EngineError::Volume(e),
         other => EngineError::InvalidArgument(other.to_string()),
     }
 }
@@ -408,9 +408,8 @@ impl Engine {
         if source.starts_with('/') {
             // docker's -v creates a missing host directory; --mount does not.
             if !Path::new(source).exists() {
-                std::fs::create_dir_all(source).map_err(|e| {
-                    EngineError::Internal(format!("create bind source {source}: {e}"))
-                })?;
+                std::fs::create_dir_all(source)
+                    .map_err(|e| EngineError::at("create bind source", Path::new(source), e))?;
             }
             return Ok(MountPoint {
                 kind: "bind".into(),
@@ -489,7 +488,7 @@ impl Engine {
                         )));
                     }
                     std::fs::create_dir_all(&m.source).map_err(|e| {
-                        EngineError::Internal(format!("create bind source {}: {e}", m.source))
+                        EngineError::at("create bind source", Path::new(&m.source), e)
                     })?;
                 }
                 let propagation = if opts.propagation.is_empty() {

@@ -94,6 +94,10 @@ pub struct MonitorConfig {
     /// Init: the health check to run, if any.
     #[serde(default)]
     pub health: Option<HealthProbe>,
+    /// Init: the container's cgroup, relative to each hierarchy's root, which
+    /// [`Request::Freeze`] freezes.
+    #[serde(default)]
+    pub cgroup: Option<String>,
 }
 
 /// A container's health check, run by its monitor (so probes go on while berthd
@@ -185,6 +189,28 @@ pub enum Request {
         width: u16,
     },
     State,
+    /// Signal the process. Only the monitor can do this without a race: it is
+    /// the process's subreaper, so the pid cannot be recycled until the monitor
+    /// itself has reaped it. Answered with a [`ControlReply`].
+    Kill {
+        signal: i32,
+    },
+    /// Freeze or thaw the container's cgroup (pause/unpause). Answered with a
+    /// [`ControlReply`].
+    Freeze {
+        frozen: bool,
+    },
+}
+
+/// The answer to a control request ([`Request::Kill`], [`Request::Freeze`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ControlReply {
+    /// The process had already exited: nothing was done.
+    #[serde(default)]
+    pub exited: bool,
+    /// Why the request failed, if it did.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// The answer to [`Request::State`].

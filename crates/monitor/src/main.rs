@@ -12,8 +12,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use berth_monitor::{
-    frame_header, ExitRecord, Mode, MonitorConfig, Request, StartReply, StateReply, WaitLine,
-    STDERR, STDOUT,
+    frame_header, ControlReply, ExitRecord, Mode, MonitorConfig, Request, StartReply, StateReply,
+    WaitLine, STDERR, STDOUT,
 };
 use berth_runtime::external::ExternalRuntime;
 use berth_runtime::youki::{self, Stdio};
@@ -529,6 +529,12 @@ impl Monitor {
             Request::State => {
                 let _ = send_line(&client.stream, &StateReply { pid: self.pid });
             }
+            Request::Kill { signal } => {
+                let _ = send_line(&client.stream, &self.signal(signal));
+            }
+            Request::Freeze { frozen } => {
+                let _ = send_line(&client.stream, &self.freeze(frozen));
+            }
             // Answered only from finish(), after the exit record is on disk and the
             // rootfs is unmounted: whoever waits may remove the container at once.
             Request::Wait => {
@@ -550,6 +556,46 @@ impl Monitor {
                     ..client
                 });
             }
+        }
+    }
+
+    /// Signals the process. Its pid cannot have been recycled: this monitor is
+    /// its subreaper and sets `exit` in the same pass that reaps it.
+    fn signal(&self, signal: i32) -> ControlReply {
+        if self.exit.is_some() {
+            return ControlReply {
+                exited: true,
+                error: None,
+            };
+        }
+        // Signal 0 is kill(2)'s "does it still exist" probe.
+        let sig = match signal {
+            0 => Ok(None),
+            n => Signal::try_from(n).map(Some),
+        };
+        let error = match sig {
+            Ok(sig) => nix::sys::signal::kill(Pid::from_raw(self.pid), sig)
+                .err()
+                .map(|e| format!("signal {signal} to pid {}: {e}", self.pid)),
+            Err(_) => Some(format!("invalid signal {signal}")),
+        };
+        ControlReply {
+            exited: false,
+            error,
+        }
+    }
+
+    /// Freezes or thaws the container's cgroup.
+    fn freeze(&self, frozen: bool) -> ControlReply {
+        let error = match &self.config.cgroup {
+            None => Some("this monitor has no cgroup to freeze".to_string()),
+            Some(rel) => berth_runtime::cgroups::set_frozen(rel, frozen)
+                .err()
+                .map(|e| e.to_string()),
+        };
+        ControlReply {
+            exited: self.exit.is_some(),
+            error,
         }
     }
 

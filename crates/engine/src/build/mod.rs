@@ -220,8 +220,7 @@ impl Engine {
             }
         }
         let ctx_dir = workdir.join("context");
-        std::fs::create_dir_all(&ctx_dir)
-            .map_err(|e| EngineError::Internal(format!("create {}: {e}", ctx_dir.display())))?;
+        std::fs::create_dir_all(&ctx_dir).map_err(|e| EngineError::at("create", &ctx_dir, e))?;
         let dest = ctx_dir.clone();
         tokio::task::spawn_blocking(move || {
             let mut buffered = std::io::BufReader::new(context);
@@ -233,7 +232,7 @@ impl Engine {
             unpacked
         })
         .await
-        .map_err(|e| EngineError::Internal(e.to_string()))?
+        .map_err(|e| EngineError::task("unpack build context", e))?
         .map_err(|e| EngineError::InvalidArgument(format!("read build context: {e}")))?;
 
         let dockerfile_name = if opts.dockerfile.is_empty() {

@@ -58,7 +58,7 @@ impl Engine {
         let id_owned = id.to_string();
         let result = tokio::task::spawn_blocking(move || engine.connect_blocking(&id_owned))
             .await
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
+            .map_err(|e| EngineError::task("connect container networks", e))?;
         match result {
             Ok(()) => Ok(Some(netns)),
             Err(e) => {
@@ -71,8 +71,7 @@ impl Engine {
     pub(super) fn connect_blocking(&self, id: &str) -> Result<()> {
         let netns = self.netns_path(id);
         if let Some(dir) = netns.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| EngineError::Internal(format!("create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| EngineError::at("create", dir, e))?;
         }
         let _ = berth_network::remove_netns(&netns);
         berth_network::create_netns(&netns).map_err(net_error)?;
@@ -267,7 +266,7 @@ impl Engine {
                 Ok(())
             })
             .await
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
+            .map_err(|e| EngineError::task("connect container network", e))?;
             if let Err(e) = result {
                 let _ = self.update(&c.id, |r| {
                     r.networks
@@ -319,7 +318,7 @@ impl Engine {
             let veth = ep.host_veth.clone();
             tokio::task::spawn_blocking(move || berth_network::detach(&veth))
                 .await
-                .map_err(|e| EngineError::Internal(e.to_string()))?
+                .map_err(|e| EngineError::task("detach container network", e))?
                 .map_err(net_error)?;
         }
         self.update(&c.id, |r| {

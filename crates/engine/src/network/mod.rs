@@ -67,7 +67,7 @@ pub(crate) struct Networking {
 }
 
 fn net_error(e: berth_network::Error) -> EngineError {
-    EngineError::Internal(e.to_string())
+    EngineError::Network(e)
 }
 
 fn spec_of(n: &NetworkRecord) -> Result<NetworkSpec> {
@@ -75,10 +75,7 @@ fn spec_of(n: &NetworkRecord) -> Result<NetworkSpec> {
         id: n.id.clone(),
         name: n.name.clone(),
         bridge: n.bridge.clone(),
-        subnet: n
-            .subnet
-            .parse()
-            .map_err(|e: berth_network::Error| EngineError::Internal(e.to_string()))?,
+        subnet: n.subnet.parse().map_err(EngineError::Network)?,
         gateway: n
             .gateway
             .parse()
