@@ -4,6 +4,10 @@
 #
 #   bench/run.sh                 berth vs bare runc (installs hyperfine, runc, jq)
 #   PEERS=1 bench/run.sh         also dockerd and podman via ../shared/bench/peer-bench.sh
+#   BASELINE_BIN=DIR bench/run.sh
+#                                also an earlier build's berthd + berth-monitor (copied
+#                                into DIR) on a daemon of its own, timed in the same run:
+#                                the before/after check of a change
 #
 # Knobs: RUNS (30), WARMUP (3), BURST (50), W (work dir, /tmp/berth-bench).
 # Needs root. Everything it makes lives under $W, /run/bbench and cgroup berth-bench,
@@ -20,7 +24,7 @@ CG=berth-bench
 PEER_BENCH=${PEER_BENCH:-../shared/bench/peer-bench.sh}
 export DEBIAN_FRONTEND=noninteractive
 
-need=(hyperfine jq bc runc busybox-static libseccomp-dev pkg-config)
+need=(hyperfine jq bc curl runc busybox-static libseccomp-dev pkg-config)
 [ "${PEERS:-0}" = 1 ] && need+=(docker.io containerd crun podman conmon containernetworking-plugins iptables)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -35,18 +39,28 @@ rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 pss_kb() { awk '/^Pss:/{print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 ms() { jq -r '.results[0].median*1000 | .*10 | round/10' "$1"; }
 
+BASE_SOCK=$W/base.sock
+BASE_EXEC=/run/bbench-base
+BASE="target/release/berth -H unix://$BASE_SOCK"
 BPID=""
+BASE_PID=""
 cleanup() {
   set +e
   if [ -n "$BPID" ]; then
     ids=$($BERTH ps -aq 2>/dev/null); [ -n "$ids" ] && $BERTH rm -f $ids >/dev/null 2>&1
     kill "$BPID" 2>/dev/null; wait "$BPID" 2>/dev/null
   fi
+  if [ -n "$BASE_PID" ]; then
+    ids=$($BASE ps -aq 2>/dev/null); [ -n "$ids" ] && $BASE rm -f $ids >/dev/null 2>&1
+    kill "$BASE_PID" 2>/dev/null; wait "$BASE_PID" 2>/dev/null
+  fi
+  ip link del bbench1 2>/dev/null; nft delete table ip berth_bbench1 2>/dev/null
+  for d in /sys/fs/cgroup/*/$CG-base /sys/fs/cgroup/$CG-base; do [ -d "$d" ] && rmdir "$d"/* "$d" 2>/dev/null; done
   runc delete -f bbench-runc >/dev/null 2>&1
-  findmnt -rn -o TARGET | grep -E "^($W|$EXEC)/" | sort -r | while read -r m; do umount -l "$m"; done
+  findmnt -rn -o TARGET | grep -E "^($W|$EXEC|$BASE_EXEC)/" | sort -r | while read -r m; do umount -l "$m"; done
   for d in /sys/fs/cgroup/*/$CG /sys/fs/cgroup/$CG; do [ -d "$d" ] && rmdir "$d"/* "$d" 2>/dev/null; done
   ip link del bbench0 2>/dev/null; nft delete table ip berth_bbench0 2>/dev/null
-  rm -rf "$W" "$EXEC"
+  rm -rf "$W" "$EXEC" "$BASE_EXEC"
 }
 trap cleanup EXIT
 cleanup
@@ -78,6 +92,29 @@ jq --slurpfile b "$EXEC/containers/$probe/config.json" '.linux.seccomp = $b[0].l
 $BERTH rm -f "$probe" >/dev/null
 
 HF=(hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --style basic)
+if [ -n "${BASELINE_BIN:-}" ]; then
+  log "baseline berthd from $BASELINE_BIN"
+  "$BASELINE_BIN/berthd" -H "unix://$BASE_SOCK" --data-root "$W/base-data" --exec-root "$BASE_EXEC" \
+    --pidfile "$W/base.pid" --cgroup-parent "$CG-base" --bridge bbench1 --bip 10.233.82.1/24 >"$W/base.log" 2>&1 &
+  BASE_PID=$!
+  for _ in $(seq 200); do [ -S "$BASE_SOCK" ] && break; sleep 0.02; done
+  $BASE import "$W/busybox.tar" busybox:latest >/dev/null
+  log "run --rm true: this build vs the baseline, alternating"
+  "${HF[@]}" --export-json "$W/before-after.json" \
+    "$BASE run --rm --network none busybox true" "$BERTH run --rm --network none busybox true" >"$W/before-after.txt"
+  BEFORE_MS=$(jq -r '.results[0].median*1000 | .*10 | round/10' "$W/before-after.json")
+  AFTER_MS=$(jq -r '.results[1].median*1000 | .*10 | round/10' "$W/before-after.json")
+  log "one stats sample (one-shot) of a running container: this build vs the baseline"
+  $BASE run -d --network none --name statted busybox sleep 300 >/dev/null
+  $BERTH run -d --network none --name statted busybox sleep 300 >/dev/null
+  stats_url="http://berth/containers/statted/stats?stream=false&one-shot=true"
+  "${HF[@]}" --export-json "$W/stats.json" \
+    "curl -sf --unix-socket $BASE_SOCK $stats_url" "curl -sf --unix-socket $SOCK $stats_url" >"$W/stats.txt"
+  STATS_BEFORE_MS=$(jq -r '.results[0].median*1000 | .*100 | round/100' "$W/stats.json")
+  STATS_AFTER_MS=$(jq -r '.results[1].median*1000 | .*100 | round/100' "$W/stats.json")
+  $BASE rm -f statted >/dev/null
+  $BERTH rm -f statted >/dev/null
+fi
 log "run --rm true: berth vs runc run"
 "${HF[@]}" --export-json "$W/berth-run.json" "$BERTH run --rm --network none busybox true" >"$W/berth-run.txt"
 "${HF[@]}" --export-json "$W/berth-run-noseccomp.json" "$BERTH run --rm --network none --security-opt seccomp=unconfined busybox true" >"$W/berth-run-noseccomp.txt"
@@ -118,6 +155,14 @@ berthd RSS with $n running           ${BUSY_RSS} kB
 monitor PSS, sum over $n             ${pss} kB (avg $((pss / (n > 0 ? n : 1))) kB)
 monitor RSS, sum over $n             ${rss} kB (avg $((rss / (n > 0 ? n : 1))) kB)
 REPORT
+if [ -n "${BASELINE_BIN:-}" ]; then
+  cat <<REPORT
+baseline ($BASELINE_BIN) run --rm, median  ${BEFORE_MS} ms
+this build run --rm (same hyperfine run)   ${AFTER_MS} ms
+ratio this build / baseline                $(echo "scale=2; $AFTER_MS / $BEFORE_MS" | bc)
+one stats sample: baseline ${STATS_BEFORE_MS} ms, this build ${STATS_AFTER_MS} ms
+REPORT
+fi
 
 if [ "${PEERS:-0}" = 1 ] || command -v dockerd >/dev/null 2>&1 || command -v podman >/dev/null 2>&1; then
   if [ -x "$PEER_BENCH" ]; then

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use berth_engine::{
-    AttachStream, ContainerConfig, ContainerRecord, EngineError, Filters, HostConfig, LogOptions,
+    AttachStream, ChangeKind, ContainerConfig, ContainerRecord, EngineError, Filters, HostConfig,
+    LogOptions, StatsSample, Status,
 };
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -105,27 +106,49 @@ fn human_duration(since: &str) -> String {
 
 fn status_text(c: &ContainerRecord) -> String {
     let s = &c.state;
-    match s.status.as_str() {
-        "running" => match s.health.as_ref().map(|h| h.status.as_str()) {
+    match s.status {
+        Status::Running => match s.health.as_ref().map(|h| h.status.as_str()) {
             // docker's wording: "(health: starting)", "(healthy)", "(unhealthy)".
             Some("starting") => format!("Up {} (health: starting)", human_duration(&s.started_at)),
             Some(status) => format!("Up {} ({status})", human_duration(&s.started_at)),
             None => format!("Up {}", human_duration(&s.started_at)),
         },
-        "paused" => format!("Up {} (Paused)", human_duration(&s.started_at)),
-        "restarting" => format!(
+        Status::Paused => format!("Up {} (Paused)", human_duration(&s.started_at)),
+        Status::Restarting => format!(
             "Restarting ({}) {} ago",
             s.exit_code,
             human_duration(&s.finished_at)
         ),
-        "exited" => format!(
+        Status::Exited => format!(
             "Exited ({}) {} ago",
             s.exit_code,
             human_duration(&s.finished_at)
         ),
-        "created" => "Created".into(),
-        other => other.to_string(),
+        Status::Created => "Created".into(),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
     }
+}
+
+/// docker's `State` object: the flags follow from the engine's one status.
+fn state_json(s: &berth_engine::ContainerState) -> serde_json::Value {
+    let mut state = json!({
+        "Status": s.status.as_str(),
+        "Running": s.running(),
+        "Paused": s.paused(),
+        "Restarting": s.restarting(),
+        "OOMKilled": s.oom_killed,
+        "Dead": s.dead(),
+        "Pid": s.pid,
+        "ExitCode": s.exit_code,
+        "Error": s.error,
+        "StartedAt": s.started_at,
+        "FinishedAt": s.finished_at,
+    });
+    if let Some(health) = &s.health {
+        state["Health"] = json!(health);
+    }
+    state
 }
 
 fn shell_join(argv: &[String]) -> String {
@@ -207,7 +230,7 @@ pub fn inspect(ctx: &Ctx, id: &str) -> Resp {
             "Created": c.created,
             "Path": argv.first().cloned().unwrap_or_default(),
             "Args": argv.iter().skip(1).collect::<Vec<_>>(),
-            "State": c.state,
+            "State": state_json(&c.state),
             "Image": c.image_id,
             "ResolvConfPath": dir.join("resolv.conf"),
             "HostnamePath": dir.join("hostname"),
@@ -297,8 +320,8 @@ pub async fn wait(ctx: &Ctx, id: &str) -> Resp {
     }
     let mut events = ctx.engine.subscribe();
     if (condition == "not-running" || condition.is_empty())
-        && !c.state.running
-        && !c.state.restarting
+        && !c.state.running()
+        && !c.state.restarting()
     {
         return json(
             StatusCode::OK,
@@ -318,7 +341,7 @@ pub async fn wait(ctx: &Ctx, id: &str) -> Resp {
                     // Events were missed: fall back to the record.
                     match engine.container(&id) {
                         Err(_) => break,
-                        Ok(c) if !c.state.running && condition != "removed" => {
+                        Ok(c) if !c.state.running() && condition != "removed" => {
                             code = c.state.exit_code;
                             break;
                         }
@@ -592,18 +615,103 @@ pub fn rename(ctx: &Ctx, id: &str) -> Resp {
     }
 }
 
+/// `top`: docker's `ps -ef` table.
 pub fn top(ctx: &Ctx, id: &str) -> Resp {
-    match ctx.engine.top(id) {
-        Ok(v) => json(StatusCode::OK, &v),
-        Err(e) => engine_error(e),
-    }
+    let rows = match ctx.engine.top(id) {
+        Ok(rows) => rows,
+        Err(e) => return engine_error(e),
+    };
+    let processes: Vec<[&str; 8]> = rows
+        .iter()
+        .map(|p| {
+            [
+                &p.user,
+                &p.pid,
+                &p.ppid,
+                "0",
+                &p.start_time,
+                "?",
+                &p.cpu_time,
+                &p.command,
+            ]
+        })
+        .collect();
+    json(
+        StatusCode::OK,
+        &json!({
+            "Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+            "Processes": processes,
+        }),
+    )
 }
 
+/// `diff`: docker's `Kind` is 0 modified, 1 added, 2 deleted.
 pub fn changes(ctx: &Ctx, id: &str) -> Resp {
-    match ctx.engine.changes(id) {
-        Ok(v) => json(StatusCode::OK, &v),
-        Err(e) => engine_error(e),
-    }
+    let changes = match ctx.engine.changes(id) {
+        Ok(c) => c,
+        Err(e) => return engine_error(e),
+    };
+    let body: Vec<serde_json::Value> = changes
+        .iter()
+        .map(|c| {
+            let kind = match c.kind {
+                ChangeKind::Modified => 0,
+                ChangeKind::Added => 1,
+                ChangeKind::Deleted => 2,
+            };
+            json!({ "Path": c.path, "Kind": kind })
+        })
+        .collect();
+    json(StatusCode::OK, &body)
+}
+
+/// docker's `cpu_stats` of a sample.
+fn cpu_stats_json(s: &StatsSample) -> serde_json::Value {
+    json!({
+        "cpu_usage": {
+            "total_usage": s.usage.cpu_total_ns,
+            "usage_in_kernelmode": s.usage.cpu_system_ns,
+            "usage_in_usermode": s.usage.cpu_user_ns,
+        },
+        "system_cpu_usage": s.system_cpu_ns,
+        "online_cpus": s.online_cpus,
+        "throttling_data": { "periods": 0, "throttled_periods": 0, "throttled_time": 0 },
+    })
+}
+
+/// One sample as docker's stats JSON; `previous` fills `precpu_stats`.
+fn stats_json(s: &StatsSample, previous: Option<&StatsSample>) -> serde_json::Value {
+    let memory_stat: serde_json::Map<String, serde_json::Value> = s
+        .usage
+        .memory_stat
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    json!({
+        "read": s.read,
+        "preread": previous.map_or(berth_engine::ZERO_TIME, |p| p.read.as_str()),
+        "pids_stats": { "current": s.usage.pids, "limit": s.usage.pids_limit },
+        "blkio_stats": {
+            "io_service_bytes_recursive": null, "io_serviced_recursive": null,
+            "io_queue_recursive": null, "io_service_time_recursive": null,
+            "io_wait_time_recursive": null, "io_merged_recursive": null,
+            "io_time_recursive": null, "sectors_recursive": null,
+        },
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": cpu_stats_json(s),
+        "precpu_stats": previous.map(cpu_stats_json).unwrap_or_else(|| json!({
+            "cpu_usage": { "total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0 },
+            "throttling_data": { "periods": 0, "throttled_periods": 0, "throttled_time": 0 },
+        })),
+        "memory_stats": if s.running {
+            json!({ "usage": s.usage.memory_usage, "limit": s.memory_limit, "stats": memory_stat })
+        } else {
+            json!({})
+        },
+        "name": format!("/{}", s.name),
+        "id": s.id,
+    })
 }
 
 /// `stats`: a JSON stream, one sample a second; with `stream=false` one sample
@@ -619,23 +727,24 @@ pub fn stats(ctx: &Ctx, id: &str) -> Resp {
     let (tx, body) = mpsc::channel(2);
     let engine = ctx.engine.clone();
     tokio::spawn(async move {
-        let mut previous: Option<serde_json::Value> = None;
-        if !stream && !one_shot && c.state.running {
-            previous = engine.stats_sample(&c.id, None).ok();
+        let mut previous: Option<StatsSample> = None;
+        if !stream && !one_shot && c.state.running() {
+            previous = engine.stats_sample(&c.id).await.ok();
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
         loop {
-            let Ok(sample) = engine.stats_sample(&c.id, previous.as_ref()) else {
+            let Ok(sample) = engine.stats_sample(&c.id).await else {
                 return;
             };
-            let mut line = serde_json::to_vec(&sample).unwrap_or_default();
+            let mut line =
+                serde_json::to_vec(&stats_json(&sample, previous.as_ref())).unwrap_or_default();
             line.push(b'\n');
             if tx.send(Bytes::from(line)).await.is_err() || !stream {
                 return;
             }
             let running = engine
                 .container(&c.id)
-                .map(|c| c.state.running)
+                .map(|c| c.state.running())
                 .unwrap_or(false);
             if !running {
                 return;
@@ -682,7 +791,7 @@ pub async fn update(ctx: &Ctx, id: &str, req: Request<Incoming>) -> Resp {
         Ok(b) => b,
         Err(r) => return r,
     };
-    match ctx.engine.update_container(id, body) {
+    match ctx.engine.update_container(id, body).await {
         Ok(()) => json(StatusCode::OK, &json!({ "Warnings": [] })),
         Err(e) => engine_error(e),
     }

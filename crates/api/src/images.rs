@@ -185,18 +185,43 @@ pub fn tag(ctx: &Ctx, name: &str) -> Resp {
     }
 }
 
+/// docker's `{"Untagged": ...}` / `{"Deleted": ...}` report entries.
+pub(crate) fn deletions_json(report: &[berth_engine::ImageDeletion]) -> Vec<serde_json::Value> {
+    report
+        .iter()
+        .map(|d| match d {
+            berth_engine::ImageDeletion::Untagged(tag) => json!({ "Untagged": tag }),
+            berth_engine::ImageDeletion::Deleted(id) => json!({ "Deleted": id }),
+        })
+        .collect()
+}
+
 pub fn remove(ctx: &Ctx, name: &str) -> Resp {
     match ctx.engine.remove_image(name, ctx.flag("force")) {
-        Ok(report) => json(StatusCode::OK, &report),
+        Ok(report) => json(StatusCode::OK, &deletions_json(&report)),
         Err(e) => engine_error(e),
     }
 }
 
 pub fn history(ctx: &Ctx, name: &str) -> Resp {
-    match ctx.engine.image_history(name) {
-        Ok(h) => json(StatusCode::OK, &h),
-        Err(e) => engine_error(e),
-    }
+    let history = match ctx.engine.image_history(name) {
+        Ok(h) => h,
+        Err(e) => return engine_error(e),
+    };
+    let body: Vec<serde_json::Value> = history
+        .iter()
+        .map(|h| {
+            let (id, tags) = match &h.image {
+                Some((id, tags)) => (id.as_str(), json!(tags)),
+                None => ("<missing>", serde_json::Value::Null),
+            };
+            json!({
+                "Id": id, "Created": h.created, "CreatedBy": h.created_by,
+                "Tags": tags, "Size": h.size, "Comment": h.comment,
+            })
+        })
+        .collect();
+    json(StatusCode::OK, &body)
 }
 
 pub fn prune(ctx: &Ctx) -> Resp {
@@ -207,7 +232,7 @@ pub fn prune(ctx: &Ctx) -> Resp {
     match ctx.engine.prune_images(all) {
         Ok(report) => json(
             StatusCode::OK,
-            &json!({ "ImagesDeleted": report, "SpaceReclaimed": 0 }),
+            &json!({ "ImagesDeleted": deletions_json(&report), "SpaceReclaimed": 0 }),
         ),
         Err(e) => engine_error(e),
     }

@@ -291,7 +291,7 @@ pub(crate) fn settings_json(ctx: &Ctx, c: &ContainerRecord) -> Value {
             )
         })
         .collect();
-    let sandbox = if c.state.running && !c.networks.is_empty() {
+    let sandbox = if c.state.running() && !c.networks.is_empty() {
         ctx.engine
             .config()
             .exec_root

@@ -311,8 +311,64 @@ pub fn events(ctx: &Ctx) -> Resp {
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
+/// `system df` in docker's shape.
 pub fn disk_usage(ctx: &Ctx) -> Resp {
-    json(StatusCode::OK, &ctx.engine.disk_usage())
+    let usage = ctx.engine.disk_usage();
+    let unix_time = |rfc3339: &str| {
+        chrono::DateTime::parse_from_rfc3339(rfc3339)
+            .map(|t| t.timestamp())
+            .unwrap_or(0)
+    };
+    let images: Vec<serde_json::Value> = usage
+        .images
+        .iter()
+        .map(|u| {
+            let i = &u.image;
+            json!({
+                "Id": i.id, "ParentId": "", "RepoTags": i.repo_tags, "RepoDigests": [],
+                "Created": unix_time(&i.created),
+                "Size": i.size, "SharedSize": u.shared_size, "VirtualSize": i.size,
+                "Labels": i.config.config.labels, "Containers": u.containers,
+            })
+        })
+        .collect();
+    let containers: Vec<serde_json::Value> = usage
+        .containers
+        .iter()
+        .map(|u| {
+            let c = &u.container;
+            json!({
+                "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.config.image,
+                "ImageID": c.image_id, "Command": c.argv().join(" "),
+                "Created": unix_time(&c.created),
+                "SizeRw": u.size_rw, "SizeRootFs": u.size_root_fs, "Labels": c.config.labels,
+                "State": c.state.status.as_str(), "Status": c.state.status.as_str(), "Mounts": [],
+            })
+        })
+        .collect();
+    let volumes: Vec<serde_json::Value> = usage
+        .volumes
+        .iter()
+        .map(|u| {
+            let v = &u.volume;
+            json!({
+                "Name": v.name, "Driver": v.driver, "Mountpoint": v.mountpoint,
+                "CreatedAt": v.created_at, "Labels": v.labels, "Scope": v.scope,
+                "Options": v.options,
+                "UsageData": { "Size": u.size, "RefCount": u.ref_count },
+            })
+        })
+        .collect();
+    json(
+        StatusCode::OK,
+        &json!({
+            "LayersSize": usage.layers_size,
+            "Images": images,
+            "Containers": containers,
+            "Volumes": volumes,
+            "BuildCache": [],
+        }),
+    )
 }
 
 #[cfg(test)]

@@ -476,7 +476,7 @@ fn monitor_request(d: &Daemon, id: &str, request: &str) -> serde_json::Value {
 }
 
 #[test]
-fn the_monitor_owns_signals_and_the_freezer() {
+fn the_monitor_owns_signals_the_freezer_and_limits() {
     let d = Daemon::start();
     d.import_busybox();
     d.berth(&["run", "-d", "--name", "owned", "busybox", "sleep", "1000"])
@@ -506,6 +506,23 @@ fn the_monitor_owns_signals_and_the_freezer() {
         "THAWED"
     );
     d.berth(&["unpause", "owned"]).ok();
+    // berth update is the monitor writing the cgroup's limits.
+    d.berth(&["update", "-m", "48m", "owned"]).ok();
+    let limit = d.cgroup_file(&id, "memory", "memory.limit_in_bytes");
+    assert_eq!(
+        std::fs::read_to_string(&limit).unwrap_or_default().trim(),
+        (48 << 20).to_string()
+    );
+    let answer = monitor_request(
+        &d,
+        &id,
+        r#"{"kind":"update","limits":{"memory":67108864,"cpu":null,"cpu_shares":null,"pids":null}}"#,
+    );
+    assert!(answer["error"].is_null(), "{answer}");
+    assert_eq!(
+        std::fs::read_to_string(&limit).unwrap_or_default().trim(),
+        "67108864"
+    );
     // A kill of a paused container thaws it, so the signal takes effect.
     d.berth(&["pause", "owned"]).ok();
     d.berth(&["kill", "owned"]).ok();

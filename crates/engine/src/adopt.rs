@@ -99,7 +99,7 @@ impl Engine {
             };
             match answer {
                 MonitorAnswer::Running(pid) => {
-                    if !c.state.running || c.state.pid != pid {
+                    if !c.state.running() || c.state.pid != pid {
                         tracing::info!(id = %c.id, pid, "adopting a container whose start berthd did not see finish");
                         self.record_adopted_start(&c.id, pid);
                     } else {
@@ -107,12 +107,12 @@ impl Engine {
                     }
                     self.watch(c.id.clone(), socket, exit_file);
                 }
-                MonitorAnswer::Silent if c.state.running => {
+                MonitorAnswer::Silent if c.state.running() => {
                     tracing::info!(id = %c.id, "adopting running container (older monitor)");
                     self.watch(c.id.clone(), socket, exit_file);
                 }
                 MonitorAnswer::Silent | MonitorAnswer::Gone => {
-                    if c.state.running || exit_file.exists() {
+                    if c.state.running() || exit_file.exists() {
                         tracing::info!(id = %c.id, "container exited while berthd was away");
                         let exit = match read_exit_file(&exit_file) {
                             Some(exit) => exit,
@@ -136,17 +136,7 @@ impl Engine {
                 r.networks = j.networks;
                 r.ports = j.ports;
             }
-            if !r.state.running {
-                r.state.started_at = now_rfc3339();
-            }
-            r.state.status = "running".into();
-            r.state.running = true;
-            r.state.restarting = false;
-            r.state.pid = pid;
-            r.state.exit_code = 0;
-            r.state.error.clear();
-            r.state.oom_killed = false;
-            r.state.finished_at = crate::model::ZERO_TIME.into();
+            r.state.adopted(pid, now_rfc3339());
         });
         match updated {
             Ok(record) => self.emit_container("start", &record),
@@ -158,7 +148,7 @@ impl Engine {
     /// set up for it (namespace, veths, port rules, a restart mark) goes.
     async fn settle_interrupted_start(self: &Arc<Self>, c: &ContainerRecord) {
         let leftovers = self.netns_path(&c.id).exists()
-            || c.state.restarting
+            || c.state.restarting()
             || self.bundle_dir(&c.id).join(START_JOURNAL).exists()
             || c.networks.values().any(|e| !e.ip_address.is_empty());
         if !leftovers {
@@ -168,10 +158,7 @@ impl Engine {
         self.disconnect_after_exit(&c.id).await;
         self.remove_start_journal(&c.id);
         let _ = self.update(&c.id, |r| {
-            if r.state.restarting {
-                r.state.restarting = false;
-                r.state.status = "exited".into();
-            }
+            r.state.restart_abandoned();
         });
     }
 

@@ -94,7 +94,7 @@ impl Engine {
         c: &crate::model::ContainerRecord,
         pause: bool,
     ) -> Result<berth_store::StoredLayer> {
-        let freeze = pause && c.state.running && !c.state.paused;
+        let freeze = pause && c.state.running() && !c.state.paused();
         if freeze {
             self.freeze_container(c, true).await?;
         }

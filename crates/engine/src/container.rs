@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::model::{ContainerConfig, ContainerRecord, ContainerState, HostConfig};
+use crate::model::{ContainerConfig, ContainerRecord, ContainerState, HostConfig, Status};
 use crate::{db, names, now_rfc3339, random_id, remove_dir_if_exists, Engine, EngineError, Result};
 
 const RESTART_POLICIES: &[&str] = &["", "no", "always", "unless-stopped", "on-failure"];
@@ -256,7 +256,7 @@ impl Engine {
         let mut v: Vec<ContainerRecord> = st
             .containers
             .values()
-            .filter(|c| all || c.state.running || filters.contains_key("status"))
+            .filter(|c| all || c.state.running() || filters.contains_key("status"))
             .filter(|c| matches_filters(c, filters))
             .cloned()
             .collect();
@@ -273,7 +273,7 @@ impl Engine {
         remove_volumes: bool,
     ) -> Result<()> {
         let c = self.container(reference)?;
-        if c.state.running || c.state.restarting {
+        if c.state.running() || c.state.restarting() {
             if !force {
                 return Err(EngineError::Conflict(format!(
                     "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
@@ -295,7 +295,7 @@ impl Engine {
             let Some(c) = st.containers.get(id) else {
                 return Ok(());
             };
-            if c.state.running {
+            if c.state.running() {
                 return Err(EngineError::Conflict(format!("container {id} is running")));
             }
             c.clone()
@@ -379,7 +379,7 @@ fn matches_filters(c: &ContainerRecord, filters: &Filters) -> bool {
             return labels_match(values, |k| c.config.labels.get(k).map(String::as_str));
         }
         values.iter().any(|v| match key.as_str() {
-            "status" => &c.state.status == v,
+            "status" => c.state.status.as_str() == v,
             "name" => c.name.contains(v.trim_start_matches('/')),
             "id" => c.id.starts_with(v.as_str()),
             "health" => {
@@ -388,14 +388,10 @@ fn matches_filters(c: &ContainerRecord, filters: &Filters) -> bool {
                     .health
                     .as_ref()
                     .map_or("none", |h| h.status.as_str());
-                c.state.running && status == v
+                c.state.running() && status == v
             }
             "ancestor" => &c.config.image == v || c.image_id.contains(v.as_str()),
-            "exited" => {
-                !c.state.running
-                    && c.state.status == "exited"
-                    && c.state.exit_code.to_string() == *v
-            }
+            "exited" => c.state.status == Status::Exited && c.state.exit_code.to_string() == *v,
             _ => false,
         })
     })
@@ -486,8 +482,7 @@ mod tests {
     fn filter_keys_as_docker_reads_them() {
         let mut c = record("abcdef0123", "web-1");
         c.config.labels.insert("tier".into(), "front".into());
-        c.state.status = "exited".into();
-        c.state.exit_code = 3;
+        c.state.exited(3, false, crate::model::ZERO_TIME.into());
         let keep = |pairs: &[(&str, &[&str])]| matches_filters(&c, &filters(pairs));
         assert!(keep(&[]));
         assert!(
@@ -516,7 +511,7 @@ mod tests {
         let health =
             |f: &[&str], c: &ContainerRecord| matches_filters(c, &filters(&[("health", f)]));
         assert!(!health(&["none"], &c), "not running");
-        c.state.running = true;
+        c.state.started(1, crate::model::ZERO_TIME.into());
         assert!(health(&["none"], &c), "no health check");
         c.state.health = Some(Health {
             status: "healthy".into(),

@@ -1,6 +1,7 @@
 //! Control requests to a container's monitor: the one owner of its process.
 //!
-//! berthd does not signal a container's pid or freeze its cgroup itself. The
+//! berthd does not signal a container's pid, freeze its cgroup or write its
+//! limits itself. The
 //! monitor is the process's subreaper, so only the monitor knows for certain
 //! that the pid still names the container: berthd learns of an exit later (over
 //! the wait stream), and in between the kernel may give the pid to an unrelated
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncBufReadExt;
 
-use berth_monitor::{ControlReply, Request};
+use berth_monitor::{ControlReply, Request, UsageReply};
 
 use crate::logs::connect_monitor;
 use crate::{ContainerRecord, Engine, EngineError, Result};
@@ -33,6 +34,13 @@ pub(crate) enum Delivery {
     Unsupported,
 }
 
+/// A monitor's answer, or why there is none.
+enum Answer<T> {
+    Reply(T),
+    /// The monitor is gone (`Exited`) or hung up unanswered (`Unsupported`).
+    Gone(Delivery),
+}
+
 /// The monitor closed the connection: it exited while we spoke.
 fn hung_up(e: &std::io::Error) -> bool {
     matches!(
@@ -42,10 +50,14 @@ fn hung_up(e: &std::io::Error) -> bool {
 }
 
 impl Engine {
-    /// Sends `request` to `c`'s monitor and waits for its [`ControlReply`].
-    pub(crate) async fn control(&self, c: &ContainerRecord, request: Request) -> Result<Delivery> {
+    /// Sends `request` to `c`'s monitor and reads its one-line answer.
+    async fn ask<T: serde::de::DeserializeOwned>(
+        &self,
+        c: &ContainerRecord,
+        request: &Request,
+    ) -> Result<Answer<T>> {
         let socket = self.monitor_socket(&c.id);
-        let stream = match connect_monitor(&socket, &request, None).await {
+        let stream = match connect_monitor(&socket, request, None).await {
             Ok(s) => s,
             // No monitor listening: it has finished, so the process is gone.
             Err(e)
@@ -54,9 +66,9 @@ impl Engine {
                     std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
                 ) =>
             {
-                return Ok(Delivery::Exited)
+                return Ok(Answer::Gone(Delivery::Exited))
             }
-            Err(e) if hung_up(&e) => return Ok(self.unanswered(&c.id)),
+            Err(e) if hung_up(&e) => return Ok(Answer::Gone(self.unanswered(&c.id))),
             Err(e) => {
                 return Err(EngineError::io(
                     format!("connect to the monitor of container {}", c.id),
@@ -73,21 +85,30 @@ impl Engine {
                 reason: format!("no answer to {request:?} within {REPLY_LIMIT:?}"),
             })?;
         match read {
-            Err(e) if hung_up(&e) => return Ok(self.unanswered(&c.id)),
+            Err(e) if hung_up(&e) => return Ok(Answer::Gone(self.unanswered(&c.id))),
             Err(e) => {
                 return Err(EngineError::io(
                     format!("read the monitor's answer for container {}", c.id),
                     e,
                 ))
             }
-            Ok(_) if line.trim().is_empty() => return Ok(self.unanswered(&c.id)),
+            Ok(_) if line.trim().is_empty() => return Ok(Answer::Gone(self.unanswered(&c.id))),
             Ok(_) => {}
         }
-        let reply: ControlReply =
-            serde_json::from_str(&line).map_err(|e| EngineError::Monitor {
+        serde_json::from_str(&line)
+            .map(Answer::Reply)
+            .map_err(|e| EngineError::Monitor {
                 container: c.id.clone(),
                 reason: format!("bad answer {line:?}: {e}"),
-            })?;
+            })
+    }
+
+    /// Sends a control request to `c`'s monitor and waits for its [`ControlReply`].
+    pub(crate) async fn control(&self, c: &ContainerRecord, request: Request) -> Result<Delivery> {
+        let reply: ControlReply = match self.ask(c, &request).await? {
+            Answer::Reply(r) => r,
+            Answer::Gone(delivery) => return Ok(delivery),
+        };
         if let Some(reason) = reply.error {
             return Err(EngineError::Monitor {
                 container: c.id.clone(),
@@ -99,6 +120,23 @@ impl Engine {
         } else {
             Delivery::Done
         })
+    }
+
+    /// `c`'s cgroup counters, read by its monitor; None once it has exited.
+    pub(crate) async fn usage_of(
+        &self,
+        c: &ContainerRecord,
+    ) -> Result<Option<berth_runtime::cgroups::Usage>> {
+        match self.ask::<UsageReply>(c, &Request::Stats).await? {
+            Answer::Reply(UsageReply {
+                exited: false,
+                usage,
+            }) => Ok(Some(usage)),
+            Answer::Reply(_) | Answer::Gone(Delivery::Exited | Delivery::Done) => Ok(None),
+            Answer::Gone(Delivery::Unsupported) => {
+                Ok(Some(berth_runtime::cgroups::usage(&self.cgroups_path(c))))
+            }
+        }
     }
 
     /// A monitor that hung up without an answer: one that is finishing (its
@@ -124,6 +162,35 @@ impl Engine {
             tracing::debug!(id = %c.id, "monitor predates control requests; signalling directly");
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.state.pid), sig)
                 .map_err(|e| EngineError::sys(format!("signal container {}", c.id), e))?;
+        }
+        Ok(delivery)
+    }
+
+    /// Writes new limits into the container's cgroup through its monitor.
+    pub(crate) async fn update_cgroup(
+        &self,
+        c: &ContainerRecord,
+        limits: berth_runtime::cgroups::Limits,
+    ) -> Result<Delivery> {
+        let delivery = self
+            .control(
+                c,
+                Request::Update {
+                    limits: limits.clone(),
+                },
+            )
+            .await?;
+        if delivery == Delivery::Unsupported {
+            tracing::debug!(id = %c.id, "monitor predates control requests; updating directly");
+            let rel = self.cgroups_path(c);
+            if let Err(e) = berth_runtime::cgroups::apply(&rel, &limits) {
+                if berth_runtime::cgroups::dir("pids", &rel).exists() {
+                    return Err(EngineError::runtime(
+                        format!("update container {}", c.id),
+                        e,
+                    ));
+                }
+            }
         }
         Ok(delivery)
     }

@@ -59,7 +59,7 @@ impl Engine {
             )));
         }
         let c = self.container(reference)?;
-        if c.state.running && c.state.pid > 0 {
+        if c.state.running() && c.state.pid > 0 {
             return Ok(ContainerRoot {
                 root: PathBuf::from(format!("/proc/{}/root", c.state.pid)),
                 path: path.to_string(),
@@ -78,7 +78,7 @@ impl Engine {
         let guard = self.fs_lock(&c.id).lock_owned().await;
         // Started while we waited: the running container's view is the truth.
         let c = self.container(&c.id)?;
-        if c.state.running && c.state.pid > 0 {
+        if c.state.running() && c.state.pid > 0 {
             return Ok(ContainerRoot {
                 root: PathBuf::from(format!("/proc/{}/root", c.state.pid)),
                 path: path.to_string(),

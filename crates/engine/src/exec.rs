@@ -43,13 +43,13 @@ pub struct ExecRecord {
 /// An exec needs a running container that is not frozen: joining a frozen cgroup
 /// would leave the new process (and the runtime starting it) stuck.
 fn can_exec_in(c: &crate::ContainerRecord) -> Result<()> {
-    if !c.state.running {
+    if !c.state.running() {
         return Err(EngineError::Conflict(format!(
             "Container {} is not running",
             c.id
         )));
     }
-    if c.state.paused {
+    if c.state.paused() {
         return Err(EngineError::Conflict(format!(
             "Container {} is paused, unpause the container before exec",
             c.id

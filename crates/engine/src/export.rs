@@ -16,7 +16,7 @@ impl Engine {
     pub fn export_container(self: &Arc<Self>, reference: &str) -> Result<mpsc::Receiver<Bytes>> {
         let c = self.container(reference)?;
         let dir = self.container_dir(&c.id);
-        let (source, temporary): (PathBuf, bool) = if c.state.running {
+        let (source, temporary): (PathBuf, bool) = if c.state.running() {
             (dir.join("rootfs"), false)
         } else {
             let image = self.image(&c.image_id)?;

@@ -259,9 +259,9 @@ impl Engine {
     }
 
     /// `rmi`: untags a tag reference; deletes the image once no tag is left and no
-    /// container uses it (or with `force`). Returns docker's list of
-    /// `{"Untagged": ...}` / `{"Deleted": ...}` entries.
-    pub fn remove_image(&self, reference: &str, force: bool) -> Result<Vec<serde_json::Value>> {
+    /// container uses it (or with `force`). Returns what was untagged and deleted,
+    /// in docker's order.
+    pub fn remove_image(&self, reference: &str, force: bool) -> Result<Vec<ImageDeletion>> {
         let mut st = self.lock();
         let image = resolve_image(&st.images, reference)
             .cloned()
@@ -287,7 +287,7 @@ impl Engine {
             let img = st.images.get_mut(&image.id).expect("resolved above");
             img.repo_tags.retain(|t| t != &normalized);
             self.db.put(db::IMAGES, &img.id, &*img)?;
-            report.push(json!({ "Untagged": normalized }));
+            report.push(ImageDeletion::Untagged(normalized));
             return Ok(report);
         }
         if !users.is_empty() && !force {
@@ -301,13 +301,13 @@ impl Engine {
             // Forced while containers use it: untag only, the layers stay for them.
             let img = st.images.get_mut(&image.id).expect("resolved above");
             for t in std::mem::take(&mut img.repo_tags) {
-                report.push(json!({ "Untagged": t }));
+                report.push(ImageDeletion::Untagged(t.clone()));
             }
             self.db.put(db::IMAGES, &img.id, &*img)?;
             return Ok(report);
         }
         for t in &image.repo_tags {
-            report.push(json!({ "Untagged": t }));
+            report.push(ImageDeletion::Untagged(t.clone()));
         }
         st.images.remove(&image.id);
         self.db.delete(db::IMAGES, &image.id)?;
@@ -323,27 +323,33 @@ impl Engine {
             }
             if let Ok(d) = Digest::parse(diff_id) {
                 self.store.remove_layer(&d)?;
-                report.push(json!({ "Deleted": diff_id }));
+                report.push(ImageDeletion::Deleted(diff_id.clone()));
             }
         }
         if let Ok(d) = Digest::parse(&image.id) {
             self.store.remove_blob(&d)?;
         }
-        report.insert(image.repo_tags.len(), json!({ "Deleted": image.id }));
+        report.insert(
+            image.repo_tags.len(),
+            ImageDeletion::Deleted(image.id.clone()),
+        );
         self.events
             .emit("image", "delete", &image.id, BTreeMap::new());
         // Build steps left untagged below it go too, as docker's rmi does, unless
         // something else still needs them.
         if !image.parent.is_empty() && self.removable_parent(&image.parent) {
             if let Ok(more) = self.remove_image(&image.parent, false) {
-                report.extend(more.into_iter().filter(|r| r.get("Deleted").is_some()));
+                report.extend(
+                    more.into_iter()
+                        .filter(|r| matches!(r, ImageDeletion::Deleted(_))),
+                );
             }
         }
         Ok(report)
     }
 
-    /// `history`: the image's build steps, newest first, in docker's shape.
-    pub fn image_history(&self, reference: &str) -> Result<Vec<serde_json::Value>> {
+    /// `history`: the image's build steps, newest first.
+    pub fn image_history(&self, reference: &str) -> Result<Vec<HistoryEntry>> {
         let image = self.image(reference)?;
         let mut layers = image.config.rootfs.diff_ids.iter().rev();
         let mut out = Vec::new();
@@ -365,14 +371,14 @@ impl Engine {
                 .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
                 .map(|t| t.timestamp())
                 .unwrap_or(0);
-            out.push(json!({
-                "Id": if i == 0 { image.id.clone() } else { "<missing>".to_string() },
-                "Created": created,
-                "CreatedBy": h["created_by"].as_str().unwrap_or(""),
-                "Tags": if i == 0 { json!(image.repo_tags) } else { serde_json::Value::Null },
-                "Size": size,
-                "Comment": h["comment"].as_str().unwrap_or(""),
-            }));
+            out.push(HistoryEntry {
+                // Only the newest step is an image of its own (docker's `<missing>`).
+                image: (i == 0).then(|| (image.id.clone(), image.repo_tags.clone())),
+                created,
+                created_by: h["created_by"].as_str().unwrap_or("").to_string(),
+                size,
+                comment: h["comment"].as_str().unwrap_or("").to_string(),
+            });
         }
         Ok(out)
     }
@@ -455,4 +461,26 @@ mod tests {
         assert_eq!(c.working_dir, "/tmp");
         assert!(apply_changes(&mut c, &["FROB x".into()]).is_err());
     }
+}
+
+/// One entry of `rmi`'s report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageDeletion {
+    /// A tag (`name:tag`) that no longer names the image.
+    Untagged(String),
+    /// An image ID or layer diff ID removed from disk.
+    Deleted(String),
+}
+
+/// One step of an image's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    /// The image this step is, with its tags: only for the newest step.
+    pub image: Option<(String, Vec<String>)>,
+    /// Unix seconds.
+    pub created: i64,
+    pub created_by: String,
+    /// Bytes of the layer the step made (0 for metadata-only steps).
+    pub size: u64,
+    pub comment: String,
 }

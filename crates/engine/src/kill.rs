@@ -30,7 +30,7 @@ impl Engine {
     pub async fn kill_container(self: &Arc<Self>, reference: &str, signal: &str) -> Result<()> {
         let sig = parse_signal(signal)?;
         let c = self.container(reference)?;
-        if !c.state.running || c.state.pid <= 0 {
+        if !c.state.running() || c.state.pid <= 0 {
             return Err(EngineError::Conflict(format!(
                 "Container {} is not running",
                 c.id
@@ -45,7 +45,7 @@ impl Engine {
                 c.id
             )));
         }
-        if c.state.paused {
+        if c.state.paused() {
             self.thaw(&c).await?;
         }
         // Like docker, a SIGKILL returns once the container is down, so that an
@@ -66,7 +66,7 @@ impl Engine {
     ) -> Result<()> {
         let c = self.container(reference)?;
         self.set_manually_stopped(&c.id)?;
-        if !c.state.running {
+        if !c.state.running() {
             return Err(EngineError::NotModified("container already stopped".into()));
         }
         let timeout = timeout
@@ -80,7 +80,7 @@ impl Engine {
         if let Err(e) = self.signal_container(&c, sig).await {
             tracing::warn!(id = %c.id, error = %e.chain(), "stop signal not delivered");
         }
-        if c.state.paused {
+        if c.state.paused() {
             self.thaw(&c).await?;
         }
         let limit = if timeout < 0 {

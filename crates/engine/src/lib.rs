@@ -35,6 +35,7 @@ mod network;
 mod ops;
 mod pause;
 mod prune;
+mod state;
 mod stats;
 mod stream;
 mod update;
@@ -55,11 +56,13 @@ pub use container::{labels_match, Filters};
 pub use error::{EngineError, ErrorKind};
 pub use events::Event;
 pub use exec::{ExecConfig, ExecRecord};
-pub use image::{normalize_reference, ImportOptions};
+pub use image::{normalize_reference, HistoryEntry, ImageDeletion, ImportOptions};
 pub use logs::{AttachStream, LogOptions};
 pub use model::*;
 pub use network::NetworkConfig;
-pub use stats::host_memory;
+pub use ops::{Change, ChangeKind, ContainerUsage, DiskUsage, ImageUsage, ProcessRow, VolumeUsage};
+pub use state::Refusal;
+pub use stats::{host_memory, StatsSample};
 pub use stream::ChannelReader;
 pub use update::UpdateConfig;
 pub use volume::{VolumeFilters, ANONYMOUS_LABEL};
@@ -336,8 +339,8 @@ impl Engine {
 
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let st = self.lock();
-        let running = st.containers.values().filter(|c| c.state.running).count();
-        let paused = st.containers.values().filter(|c| c.state.paused).count();
+        let running = st.containers.values().filter(|c| c.state.running()).count();
+        let paused = st.containers.values().filter(|c| c.state.paused()).count();
         (st.containers.len(), running, paused, st.images.len())
     }
 }

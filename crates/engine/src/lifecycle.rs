@@ -20,7 +20,7 @@ const MONITOR_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 impl Engine {
     pub async fn start_container(self: &Arc<Self>, reference: &str) -> Result<()> {
         let c = self.container(reference)?;
-        if c.state.running {
+        if c.state.running() {
             return Err(EngineError::NotModified("container already started".into()));
         }
         let started = self.spawn_container(&c.id, true).await;
@@ -114,10 +114,7 @@ impl Engine {
             StartReply { pid: Some(pid), .. } => pid,
             StartReply { error, .. } => {
                 let msg = error.unwrap_or_else(|| "monitor exited without a reply".into());
-                self.update(id, |r| {
-                    r.state.error = msg.clone();
-                    r.state.exit_code = 128;
-                })?;
+                self.update(id, |r| r.state.start_failed(msg.clone()))?;
                 return Err(EngineError::RuntimeRefused(format!(
                     "failed to create task for container: {msg}"
                 )));
@@ -128,15 +125,7 @@ impl Engine {
                 r.manually_stopped = false;
                 r.restart_count = 0;
             }
-            r.state.status = "running".into();
-            r.state.running = true;
-            r.state.restarting = false;
-            r.state.pid = pid;
-            r.state.exit_code = 0;
-            r.state.error.clear();
-            r.state.oom_killed = false;
-            r.state.started_at = now_rfc3339();
-            r.state.finished_at = crate::model::ZERO_TIME.into();
+            r.state.started(pid, now_rfc3339());
             // Every start begins a fresh health history, as docker's does.
             r.state.health = monitor_config
                 .health
@@ -234,7 +223,7 @@ impl Engine {
         }
         if let Some(other) = mode.strip_prefix("container:") {
             let o = self.container(other)?;
-            if !o.state.running || o.state.pid <= 0 {
+            if !o.state.running() || o.state.pid <= 0 {
                 return Err(EngineError::Conflict(format!(
                     "cannot join network of a non running container: {}",
                     o.id
@@ -312,13 +301,8 @@ impl Engine {
             finished_at: now_rfc3339(),
         });
         let mark_exited = |r: &mut ContainerRecord| {
-            r.state.status = "exited".into();
-            r.state.running = false;
-            r.state.paused = false;
-            r.state.pid = 0;
-            r.state.exit_code = exit.exit_code;
-            r.state.oom_killed = exit.oom_killed;
-            r.state.finished_at = exit.finished_at.clone();
+            r.state
+                .exited(exit.exit_code, exit.oom_killed, exit.finished_at.clone());
         };
         let Ok(current) = self.container(id) else {
             return;
@@ -353,8 +337,7 @@ impl Engine {
             return;
         };
         let _ = self.update(id, |r| {
-            r.state.restarting = true;
-            r.state.status = "restarting".into();
+            r.state.restart_pending();
             r.restart_count = restart_count;
         });
         let engine = self.clone();
@@ -362,15 +345,12 @@ impl Engine {
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let Ok(c) = engine.container(&id) else { return };
-            if c.manually_stopped || !c.state.restarting {
+            if c.manually_stopped || !c.state.restarting() {
                 return;
             }
             if let Err(e) = engine.spawn_container(&id, false).await {
                 tracing::warn!(id, error = %e, "restart failed");
-                let _ = engine.update(&id, |r| {
-                    r.state.restarting = false;
-                    r.state.status = "exited".into();
-                });
+                let _ = engine.update(&id, |r| r.state.restart_abandoned());
             } else if let Ok(c) = engine.container(&id) {
                 engine.emit_container("restart", &c);
             }
@@ -404,10 +384,7 @@ impl Engine {
     pub(crate) fn set_manually_stopped(&self, id: &str) -> Result<()> {
         self.update(id, |r| {
             r.manually_stopped = true;
-            if r.state.restarting {
-                r.state.restarting = false;
-                r.state.status = "exited".into();
-            }
+            r.state.restart_abandoned();
         })
         .map(|_| ())
     }
@@ -418,7 +395,7 @@ impl Engine {
         let wait = async {
             loop {
                 match self.container(id) {
-                    Ok(c) if c.state.running => {}
+                    Ok(c) if c.state.running() => {}
                     _ => return,
                 }
                 match events.recv().await {

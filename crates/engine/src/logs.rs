@@ -196,7 +196,7 @@ impl Engine {
             loop {
                 let running = engine
                     .container(&id)
-                    .map(|c| c.state.running || c.state.restarting)
+                    .map(|c| c.state.running() || c.state.restarting())
                     .unwrap_or(false);
                 // Rotated (or not there at first): switch to the file now at the
                 // path once the old one is drained.
@@ -254,7 +254,7 @@ impl Engine {
             stdout,
             stderr,
         };
-        if !c.state.running {
+        if !c.state.running() {
             let (tx, rx) = tokio::sync::oneshot::channel();
             self.lock()
                 .pending_attach
@@ -272,7 +272,7 @@ impl Engine {
     pub async fn resize(&self, reference: &str, height: u16, width: u16) -> Result<()> {
         use tokio::io::AsyncWriteExt;
         let c = self.container(reference)?;
-        if !c.state.running {
+        if !c.state.running() {
             return Err(crate::EngineError::Conflict(format!(
                 "Container {} is not running",
                 c.id

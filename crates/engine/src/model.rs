@@ -324,40 +324,7 @@ pub struct VolumeRecord {
     pub scope: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct ContainerState {
-    /// created | running | paused | restarting | removing | exited | dead
-    pub status: String,
-    pub running: bool,
-    pub paused: bool,
-    pub restarting: bool,
-    #[serde(rename = "OOMKilled")]
-    pub oom_killed: bool,
-    pub dead: bool,
-    pub pid: i32,
-    pub exit_code: i32,
-    pub error: String,
-    pub started_at: String,
-    pub finished_at: String,
-    /// Present while a container with a health check runs (and after, as docker
-    /// keeps the last state).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub health: Option<Health>,
-}
-
-pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-
-impl ContainerState {
-    pub fn created() -> ContainerState {
-        ContainerState {
-            status: "created".into(),
-            started_at: ZERO_TIME.into(),
-            finished_at: ZERO_TIME.into(),
-            ..Default::default()
-        }
-    }
-}
+pub use crate::state::{ContainerState, Status, ZERO_TIME};
 
 /// One container as berth persists it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use serde_json::{json, Value};
-
 use crate::{names, Engine, EngineError, Result};
 
 /// Paths docker leaves out of `diff`: the runtime's mount points.
@@ -54,9 +52,9 @@ impl Engine {
     }
 
     /// `top`: the container's processes as `ps -ef` would show them on the host.
-    pub fn top(&self, reference: &str) -> Result<Value> {
+    pub fn top(&self, reference: &str) -> Result<Vec<ProcessRow>> {
         let c = self.container(reference)?;
-        if !c.state.running {
+        if !c.state.running() {
             return Err(EngineError::Conflict(format!(
                 "Container {} is not running",
                 c.id
@@ -111,31 +109,26 @@ impl Engine {
             if cmd.is_empty() {
                 cmd = field("Name:").map(|n| format!("[{n}]")).unwrap_or_default();
             }
-            processes.push(json!([
-                user_name(&uid),
-                pid.to_string(),
+            processes.push(ProcessRow {
+                user: user_name(&uid),
+                pid: pid.to_string(),
                 ppid,
-                "0",
-                stime,
-                "?",
-                format!(
+                start_time: stime,
+                cpu_time: format!(
                     "{:02}:{:02}:{:02}",
                     cpu_secs / 3600,
                     cpu_secs / 60 % 60,
                     cpu_secs % 60
                 ),
-                cmd,
-            ]));
+                command: cmd,
+            });
         }
-        Ok(json!({
-            "Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
-            "Processes": processes,
-        }))
+        Ok(processes)
     }
 
     /// `diff`: what the container changed relative to its image. Kind 0 = modified,
     /// 1 = added, 2 = deleted.
-    pub fn changes(&self, reference: &str) -> Result<Vec<Value>> {
+    pub fn changes(&self, reference: &str) -> Result<Vec<Change>> {
         let c = self.container(reference)?;
         let upper = self.container_dir(&c.id).join("upper");
         let lowers = self.image_lowers(&self.image(&c.image_id)?)?;
@@ -166,32 +159,29 @@ impl Engine {
                     .iter()
                     .any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok());
                 let kind = if whiteout {
-                    2
+                    ChangeKind::Deleted
                 } else if in_image {
-                    0
+                    ChangeKind::Modified
                 } else {
-                    1
+                    ChangeKind::Added
                 };
-                out.push(json!({ "Path": shown, "Kind": kind }));
+                out.push(Change { path: shown, kind });
                 if meta.is_dir() {
                     stack.push(path);
                 }
             }
         }
-        out.sort_by(|a, b| a["Path"].as_str().cmp(&b["Path"].as_str()));
+        out.sort_by(|a, b| a.path.cmp(&b.path));
         // A directory of the image that holds nothing but the runtime's mount points
         // (`/etc` for /etc/hosts) did not change as far as the user is concerned.
-        let reported: Vec<String> = out
-            .iter()
-            .filter_map(|v| v["Path"].as_str().map(String::from))
-            .collect();
+        let reported: Vec<String> = out.iter().map(|c| c.path.clone()).collect();
         let ignored_parents: Vec<&str> = DIFF_IGNORED
             .iter()
             .filter_map(|p| p.rsplit_once('/').map(|(d, _)| d))
             .collect();
-        out.retain(|v| {
-            let path = v["Path"].as_str().unwrap_or_default();
-            let only_mount_points = v["Kind"] == 0
+        out.retain(|c| {
+            let path = c.path.as_str();
+            let only_mount_points = c.kind == ChangeKind::Modified
                 && ignored_parents.contains(&path)
                 && !reported.iter().any(|r| r.starts_with(&format!("{path}/")));
             !only_mount_points
@@ -199,9 +189,9 @@ impl Engine {
         Ok(out)
     }
 
-    /// `system df`: images, containers (with the size of their writable layer) and
-    /// the total size of the layers on disk.
-    pub fn disk_usage(self: &Arc<Self>) -> Value {
+    /// `system df`: images, containers (with the size of their writable layer),
+    /// volumes and the total size of the layers on disk.
+    pub fn disk_usage(self: &Arc<Self>) -> DiskUsage {
         let containers = self
             .containers(true, &Default::default())
             .unwrap_or_default();
@@ -219,61 +209,125 @@ impl Engine {
                 layer_sizes.insert(d.clone(), size);
             }
         }
-        let image_list: Vec<Value> = images
+        let image_usage = images
             .iter()
             .map(|i| {
-                let shared: u64 = i
+                let shared_size = i
                     .config
                     .rootfs
                     .diff_ids
                     .iter()
-                    .filter(|d| images.iter().filter(|o| o.config.rootfs.diff_ids.contains(d)).count() > 1)
+                    .filter(|d| {
+                        images
+                            .iter()
+                            .filter(|o| o.config.rootfs.diff_ids.contains(d))
+                            .count()
+                            > 1
+                    })
                     .map(|d| layer_sizes.get(d).copied().unwrap_or(0))
                     .sum();
-                json!({
-                    "Id": i.id, "ParentId": "", "RepoTags": i.repo_tags, "RepoDigests": [],
-                    "Created": chrono::DateTime::parse_from_rfc3339(&i.created).map(|t| t.timestamp()).unwrap_or(0),
-                    "Size": i.size, "SharedSize": shared, "VirtualSize": i.size, "Labels": i.config.config.labels,
-                    "Containers": containers.iter().filter(|c| c.image_id == i.id).count(),
-                })
+                ImageUsage {
+                    containers: containers.iter().filter(|c| c.image_id == i.id).count(),
+                    image: i.clone(),
+                    shared_size,
+                }
             })
             .collect();
-        let container_list: Vec<Value> = containers
-            .iter()
+        let container_usage = containers
+            .into_iter()
             .map(|c| {
-                let image_size = images.iter().find(|i| i.id == c.image_id).map(|i| i.size).unwrap_or(0);
-                let rw = dir_size(&self.container_dir(&c.id).join("upper"));
-                json!({
-                    "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.config.image, "ImageID": c.image_id,
-                    "Command": c.argv().join(" "),
-                    "Created": chrono::DateTime::parse_from_rfc3339(&c.created).map(|t| t.timestamp()).unwrap_or(0),
-                    "SizeRw": rw, "SizeRootFs": rw + image_size, "Labels": c.config.labels,
-                    "State": c.state.status, "Status": c.state.status, "Mounts": [],
-                })
+                let image_size = images
+                    .iter()
+                    .find(|i| i.id == c.image_id)
+                    .map(|i| i.size)
+                    .unwrap_or(0);
+                let size_rw = dir_size(&self.container_dir(&c.id).join("upper"));
+                ContainerUsage {
+                    container: c,
+                    size_rw,
+                    size_root_fs: size_rw + image_size,
+                }
             })
             .collect();
-        let volume_list: Vec<Value> = self
+        let volume_usage = self
             .volumes(&Default::default())
             .unwrap_or_default()
-            .iter()
-            .map(|v| {
-                json!({
-                    "Name": v.name, "Driver": v.driver, "Mountpoint": v.mountpoint,
-                    "CreatedAt": v.created_at, "Labels": v.labels, "Scope": v.scope,
-                    "Options": v.options,
-                    "UsageData": {
-                        "Size": dir_size(std::path::Path::new(&v.mountpoint)),
-                        "RefCount": self.volume_users(&v.name).len(),
-                    },
-                })
+            .into_iter()
+            .map(|v| VolumeUsage {
+                size: dir_size(std::path::Path::new(&v.mountpoint)),
+                ref_count: self.volume_users(&v.name).len(),
+                volume: v,
             })
             .collect();
-        json!({
-            "LayersSize": layer_sizes.values().sum::<u64>(),
-            "Images": image_list,
-            "Containers": container_list,
-            "Volumes": volume_list,
-            "BuildCache": [],
-        })
+        DiskUsage {
+            layers_size: layer_sizes.values().sum(),
+            images: image_usage,
+            containers: container_usage,
+            volumes: volume_usage,
+        }
     }
+}
+
+/// One process of `top`, as `ps -ef` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessRow {
+    pub user: String,
+    pub pid: String,
+    pub ppid: String,
+    /// `HH:MM` it started.
+    pub start_time: String,
+    /// CPU time as `HH:MM:SS`.
+    pub cpu_time: String,
+    pub command: String,
+}
+
+/// What `diff` reports of a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Modified,
+    Added,
+    Deleted,
+}
+
+/// One path a container changed relative to its image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub path: String,
+    pub kind: ChangeKind,
+}
+
+/// `system df`'s figures.
+#[derive(Debug, Clone)]
+pub struct DiskUsage {
+    /// All layers on disk, shared ones once.
+    pub layers_size: u64,
+    pub images: Vec<ImageUsage>,
+    pub containers: Vec<ContainerUsage>,
+    pub volumes: Vec<VolumeUsage>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageUsage {
+    pub image: crate::ImageRecord,
+    /// Bytes of its layers that other images use too.
+    pub shared_size: u64,
+    /// Containers made from it.
+    pub containers: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContainerUsage {
+    pub container: crate::ContainerRecord,
+    /// Its writable layer.
+    pub size_rw: u64,
+    /// Its writable layer plus its image.
+    pub size_root_fs: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct VolumeUsage {
+    pub volume: crate::VolumeRecord,
+    pub size: u64,
+    /// Containers that name it.
+    pub ref_count: usize,
 }

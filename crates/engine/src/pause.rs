@@ -2,45 +2,39 @@
 //! on v1, `cgroup.freeze` on v2), by the container's monitor.
 
 use crate::control::Delivery;
-use crate::{Engine, EngineError, Result};
+use crate::state::Refusal;
+use crate::{ContainerRecord, Engine, EngineError, Result};
+
+/// docker's 409 for a refused transition.
+fn refused(c: &ContainerRecord, refusal: Refusal) -> EngineError {
+    let what = match refusal {
+        Refusal::NotRunning => "is not running",
+        Refusal::AlreadyPaused => "is already paused",
+        Refusal::NotPaused => "is not paused",
+    };
+    EngineError::Conflict(format!("Container {} {what}", c.id))
+}
 
 impl Engine {
     pub async fn pause_container(&self, reference: &str) -> Result<()> {
         let c = self.container(reference)?;
-        if !c.state.running {
-            return Err(EngineError::Conflict(format!(
-                "Container {} is not running",
-                c.id
-            )));
-        }
-        if c.state.paused {
-            return Err(EngineError::Conflict(format!(
-                "Container {} is already paused",
-                c.id
-            )));
-        }
+        c.state.can_pause().map_err(|r| refused(&c, r))?;
         if self.freeze_container(&c, true).await? == Delivery::Exited {
-            return Err(EngineError::Conflict(format!(
-                "Container {} is not running",
-                c.id
-            )));
+            return Err(refused(&c, Refusal::NotRunning));
         }
-        let c = self.update(&c.id, |r| {
-            r.state.paused = true;
-            r.state.status = "paused".into();
-        })?;
+        let mut refusal = None;
+        let c = self.update(&c.id, |r| refusal = r.state.pause().err())?;
+        if let Some(r) = refusal {
+            // It exited (or was paused by another request) while being frozen.
+            return Err(refused(&c, r));
+        }
         self.emit_container("pause", &c);
         Ok(())
     }
 
     pub async fn unpause_container(&self, reference: &str) -> Result<()> {
         let c = self.container(reference)?;
-        if !c.state.paused {
-            return Err(EngineError::Conflict(format!(
-                "Container {} is not paused",
-                c.id
-            )));
-        }
+        c.state.can_unpause().map_err(|r| refused(&c, r))?;
         self.thaw(&c).await?;
         if let Ok(c) = self.container(&c.id) {
             self.emit_container("unpause", &c);
@@ -50,14 +44,9 @@ impl Engine {
 
     /// Thaws a paused container; a frozen process cannot act on signals under
     /// cgroup v1, so stop and kill thaw after signalling.
-    pub(crate) async fn thaw(&self, c: &crate::ContainerRecord) -> Result<()> {
+    pub(crate) async fn thaw(&self, c: &ContainerRecord) -> Result<()> {
         self.freeze_container(c, false).await?;
-        self.update(&c.id, |r| {
-            r.state.paused = false;
-            if r.state.running {
-                r.state.status = "running".into();
-            }
-        })?;
+        self.update(&c.id, |r| r.state.thawed())?;
         Ok(())
     }
 }

@@ -1,7 +1,6 @@
 //! `container prune` and `image prune`.
 
 use crate::{Engine, Result};
-use serde_json::Value;
 use std::sync::Arc;
 
 impl Engine {
@@ -15,7 +14,7 @@ impl Engine {
         let stopped: Vec<String> = self
             .containers(true, &filters)?
             .into_iter()
-            .filter(|c| !c.state.running && !c.state.restarting)
+            .filter(|c| !c.state.running() && !c.state.restarting())
             .map(|c| c.id)
             .collect();
         let mut removed = Vec::new();
@@ -29,7 +28,7 @@ impl Engine {
 
     /// `image prune`: removes untagged images (all unused ones with `all`) that no
     /// container uses. Returns docker's Untagged/Deleted report.
-    pub fn prune_images(&self, all: bool) -> Result<Vec<Value>> {
+    pub fn prune_images(&self, all: bool) -> Result<Vec<crate::ImageDeletion>> {
         let used: std::collections::HashSet<String> = self
             .containers(true, &Default::default())?
             .into_iter()

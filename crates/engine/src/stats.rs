@@ -1,7 +1,6 @@
-//! `stats`: one sample of a container's cgroup counters in docker's shape.
+//! `stats`: one sample of a container's cgroup counters.
 
 use crate::{Engine, Result};
-use serde_json::{json, Value};
 
 /// The host's memory in bytes (`MemTotal`): what an unlimited container's
 /// limit means, and what `info` reports.
@@ -14,70 +13,67 @@ pub fn host_memory() -> Option<u64> {
         .map(|kb| kb * 1024)
 }
 
+/// One sample of a container's counters; the API shapes it as docker's stats
+/// JSON, the CRI as `ContainerStats`.
+#[derive(Debug, Clone)]
+pub struct StatsSample {
+    pub id: String,
+    pub name: String,
+    /// When it was read (RFC 3339).
+    pub read: String,
+    /// Whether the container ran: a stopped one has no memory figures.
+    pub running: bool,
+    pub usage: berth_runtime::cgroups::Usage,
+    /// The host's CPU time in nanoseconds (docker's `system_cpu_usage`).
+    pub system_cpu_ns: u64,
+    pub online_cpus: usize,
+    /// The memory limit in effect: the cgroup's, or the host's memory if lower.
+    pub memory_limit: u64,
+}
+
+/// The host's CPU time in nanoseconds, from `/proc/stat`'s first line (USER_HZ
+/// is 100, so a jiffy is 10 ms).
+fn host_cpu_ns() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let jiffies: u64 = stat
+        .lines()
+        .next()
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .filter_map(|v| v.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    jiffies * 10_000_000
+}
+
 impl Engine {
-    /// One `stats` sample in docker's JSON shape; `previous` fills `precpu_stats`.
-    pub fn stats_sample(&self, reference: &str, previous: Option<&Value>) -> Result<Value> {
+    /// One sample of `reference`'s cgroup counters.
+    /// The counters are read by the container's monitor, its one owner.
+    pub async fn stats_sample(&self, reference: &str) -> Result<StatsSample> {
         let c = self.container(reference)?;
-        let online = std::thread::available_parallelism()
+        let online_cpus = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        let (usage, system) = if c.state.running {
-            let u = berth_runtime::cgroups::usage(&self.cgroups_path(&c));
-            let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-            let jiffies: u64 = stat
-                .lines()
-                .next()
-                .map(|l| {
-                    l.split_whitespace()
-                        .skip(1)
-                        .filter_map(|v| v.parse::<u64>().ok())
-                        .sum()
-                })
-                .unwrap_or(0);
-            (u, jiffies * 10_000_000)
+        let usage = if c.state.running() {
+            self.usage_of(&c).await?
         } else {
-            (berth_runtime::cgroups::Usage::default(), 0)
+            None
         };
-        let stats: serde_json::Map<String, Value> = usage
-            .memory_stat
-            .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
-            .collect();
-        let cpu = json!({
-            "cpu_usage": {
-                "total_usage": usage.cpu_total_ns,
-                "usage_in_kernelmode": usage.cpu_system_ns,
-                "usage_in_usermode": usage.cpu_user_ns,
-            },
-            "system_cpu_usage": system,
-            "online_cpus": online,
-            "throttling_data": { "periods": 0, "throttled_periods": 0, "throttled_time": 0 },
-        });
-        let zero_time = crate::model::ZERO_TIME;
-        Ok(json!({
-            "read": crate::now_rfc3339(),
-            "preread": previous.and_then(|p| p["read"].as_str()).unwrap_or(zero_time),
-            "pids_stats": { "current": usage.pids, "limit": usage.pids_limit },
-            "blkio_stats": {
-                "io_service_bytes_recursive": null, "io_serviced_recursive": null,
-                "io_queue_recursive": null, "io_service_time_recursive": null,
-                "io_wait_time_recursive": null, "io_merged_recursive": null,
-                "io_time_recursive": null, "sectors_recursive": null,
-            },
-            "num_procs": 0,
-            "storage_stats": {},
-            "cpu_stats": cpu,
-            "precpu_stats": previous.map(|p| p["cpu_stats"].clone()).unwrap_or_else(|| json!({
-                "cpu_usage": { "total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0 },
-                "throttling_data": { "periods": 0, "throttled_periods": 0, "throttled_time": 0 },
-            })),
-            "memory_stats": if c.state.running {
-                json!({ "usage": usage.memory_usage, "limit": usage.memory_limit.min(host_memory().unwrap_or(u64::MAX)), "stats": stats })
-            } else {
-                json!({})
-            },
-            "name": format!("/{}", c.name),
-            "id": c.id,
-        }))
+        let running = usage.is_some();
+        let system_cpu_ns = if running { host_cpu_ns() } else { 0 };
+        let usage = usage.unwrap_or_default();
+        let memory_limit = usage.memory_limit.min(host_memory().unwrap_or(u64::MAX));
+        Ok(StatsSample {
+            id: c.id,
+            name: c.name,
+            read: crate::now_rfc3339(),
+            running,
+            usage,
+            system_cpu_ns,
+            online_cpus,
+            memory_limit,
+        })
     }
 }

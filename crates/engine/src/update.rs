@@ -20,7 +20,7 @@ pub struct UpdateConfig {
 impl Engine {
     /// `update`: new limits for a container, applied to its cgroup at once if it
     /// runs, and kept for its next start.
-    pub fn update_container(&self, reference: &str, u: UpdateConfig) -> Result<()> {
+    pub async fn update_container(&self, reference: &str, u: UpdateConfig) -> Result<()> {
         let c = self.container(reference)?;
         if let Some(p) = &u.restart_policy {
             if c.host_config.auto_remove && !matches!(p.name.as_str(), "" | "no") {
@@ -70,19 +70,11 @@ impl Engine {
             cpu_shares: u.cpu_shares.filter(|s| *s > 0).map(|s| s as u64),
             pids: u.pids_limit,
         };
-        if c.state.running {
-            let rel = self.cgroups_path(&c);
-            if let Err(e) = berth_runtime::cgroups::apply(&rel, &limits) {
-                // A container that exits during the update takes its cgroup
-                // with it; as dockerd, the update then holds for the next start.
-                if berth_runtime::cgroups::dir("pids", &rel).exists() {
-                    return Err(EngineError::runtime(
-                        format!("update container {}", c.id),
-                        e,
-                    ));
-                }
-                tracing::debug!(id = %c.id, error = %e, "container exited during update");
-            }
+        if c.state.running() {
+            // A container that exits during the update takes its cgroup with
+            // it (the monitor answers `exited`); as dockerd, the update then
+            // holds for the next start.
+            self.update_cgroup(&c, limits).await?;
         }
         let c = self.update(&c.id, |r| change(&mut r.host_config))?;
         self.emit_container("update", &c);

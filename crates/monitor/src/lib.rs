@@ -200,9 +200,27 @@ pub enum Request {
     Freeze {
         frozen: bool,
     },
+    /// Write new resource limits into the container's cgroup (`update`).
+    /// Answered with a [`ControlReply`].
+    Update {
+        limits: berth_runtime::cgroups::Limits,
+    },
+    /// Read the container's cgroup counters. Answered with a [`UsageReply`].
+    Stats,
 }
 
-/// The answer to a control request ([`Request::Kill`], [`Request::Freeze`]).
+/// The answer to [`Request::Stats`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct UsageReply {
+    /// The process had already exited: no figures.
+    #[serde(default)]
+    pub exited: bool,
+    #[serde(default)]
+    pub usage: berth_runtime::cgroups::Usage,
+}
+
+/// The answer to a control request ([`Request::Kill`], [`Request::Freeze`],
+/// [`Request::Update`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ControlReply {
     /// The process had already exited: nothing was done.

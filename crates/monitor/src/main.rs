@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use berth_monitor::{
     frame_header, ControlReply, ExitRecord, Mode, MonitorConfig, Request, StartReply, StateReply,
-    WaitLine, STDERR, STDOUT,
+    UsageReply, WaitLine, STDERR, STDOUT,
 };
 use berth_runtime::external::ExternalRuntime;
 use berth_runtime::youki::{self, Stdio};
@@ -535,6 +535,22 @@ impl Monitor {
             Request::Freeze { frozen } => {
                 let _ = send_line(&client.stream, &self.freeze(frozen));
             }
+            Request::Update { limits } => {
+                let _ = send_line(&client.stream, &self.update_limits(&limits));
+            }
+            Request::Stats => {
+                let reply = match (&self.config.cgroup, self.exit.is_some()) {
+                    (Some(rel), false) => UsageReply {
+                        exited: false,
+                        usage: berth_runtime::cgroups::usage(rel),
+                    },
+                    _ => UsageReply {
+                        exited: true,
+                        usage: Default::default(),
+                    },
+                };
+                let _ = send_line(&client.stream, &reply);
+            }
             // Answered only from finish(), after the exit record is on disk and the
             // rootfs is unmounted: whoever waits may remove the container at once.
             Request::Wait => {
@@ -587,14 +603,29 @@ impl Monitor {
 
     /// Freezes or thaws the container's cgroup.
     fn freeze(&self, frozen: bool) -> ControlReply {
+        self.on_cgroup(|rel| berth_runtime::cgroups::set_frozen(rel, frozen))
+    }
+
+    /// Writes new limits into the container's cgroup.
+    fn update_limits(&self, limits: &berth_runtime::cgroups::Limits) -> ControlReply {
+        self.on_cgroup(|rel| berth_runtime::cgroups::apply(rel, limits))
+    }
+
+    /// Runs a change of the container's cgroup. Once the process has exited the
+    /// cgroup is gone or going: nothing is done, and the answer says `exited`.
+    fn on_cgroup(&self, change: impl FnOnce(&str) -> berth_runtime::Result<()>) -> ControlReply {
+        if self.exit.is_some() {
+            return ControlReply {
+                exited: true,
+                error: None,
+            };
+        }
         let error = match &self.config.cgroup {
-            None => Some("this monitor has no cgroup to freeze".to_string()),
-            Some(rel) => berth_runtime::cgroups::set_frozen(rel, frozen)
-                .err()
-                .map(|e| e.to_string()),
+            None => Some("this monitor has no cgroup".to_string()),
+            Some(rel) => change(rel).err().map(|e| e.to_string()),
         };
         ControlReply {
-            exited: self.exit.is_some(),
+            exited: false,
             error,
         }
     }

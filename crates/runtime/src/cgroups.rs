@@ -176,7 +176,7 @@ pub fn kill_and_remove(rel: &str) -> Result<usize> {
 }
 
 /// A snapshot of the numbers `docker stats` shows.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Usage {
     pub memory_usage: u64,
     pub memory_limit: u64,
@@ -251,7 +251,7 @@ pub fn usage(rel: &str) -> Usage {
 }
 
 /// New limits for a running container (`docker update`); `None` leaves one as is.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Bytes; 0 or less means unlimited.
     pub memory: Option<i64>,

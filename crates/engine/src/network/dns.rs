@@ -58,7 +58,7 @@ impl Engine {
         let mut networks: HashSet<&str> = st
             .containers
             .values()
-            .filter(|c| c.state.running)
+            .filter(|c| c.state.running())
             .flat_map(|c| {
                 let asks = c.networks.values().any(|e| e.ip_address == from);
                 c.networks
@@ -69,7 +69,7 @@ impl Engine {
             .collect();
         networks.insert(network_id);
         let mut out = Vec::new();
-        for c in st.containers.values().filter(|c| c.state.running) {
+        for c in st.containers.values().filter(|c| c.state.running()) {
             for ep in c
                 .networks
                 .values()

@@ -246,7 +246,7 @@ impl Engine {
         self.update(&c.id, |r| {
             r.networks.insert(n.name.clone(), settings.clone());
         })?;
-        if c.state.running {
+        if c.state.running() {
             let engine = self.clone();
             let id = c.id.clone();
             let name = n.name.clone();
@@ -314,7 +314,7 @@ impl Engine {
                 c.name, n.name
             )));
         };
-        if c.state.running && !ep.host_veth.is_empty() {
+        if c.state.running() && !ep.host_veth.is_empty() {
             let veth = ep.host_veth.clone();
             tokio::task::spawn_blocking(move || berth_network::detach(&veth))
                 .await

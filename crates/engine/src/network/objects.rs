@@ -49,7 +49,7 @@ impl Engine {
             .lock()
             .containers
             .values()
-            .filter(|c| c.state.running)
+            .filter(|c| c.state.running())
             .map(|c| c.id.clone())
             .collect();
         match fw.reconcile(&running) {
@@ -271,7 +271,7 @@ impl Engine {
         let active: Vec<String> = self
             .network_containers(&n.id)
             .into_iter()
-            .filter(|c| c.state.running)
+            .filter(|c| c.state.running())
             .map(|c| c.name)
             .collect();
         if !active.is_empty() {
@@ -342,7 +342,7 @@ impl Engine {
     /// rebuilds it. Running containers keep their rules (they outlive berthd).
     /// Bridges stay, as docker0 does.
     pub fn release_firewall_if_idle(&self) {
-        let running = self.lock().containers.values().any(|c| c.state.running);
+        let running = self.lock().containers.values().any(|c| c.state.running());
         if running {
             return;
         }

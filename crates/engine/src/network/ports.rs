@@ -44,7 +44,7 @@ impl Engine {
             .lock()
             .containers
             .values()
-            .filter(|o| o.id != c.id && o.state.running)
+            .filter(|o| o.id != c.id && o.state.running())
             .flat_map(|o| o.ports.values().flatten())
             .filter_map(|b| b.host_port.parse().ok())
             .collect();
