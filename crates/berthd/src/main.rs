@@ -231,6 +231,9 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
 /// the process. The lock, not the pid, says whether a berthd runs: the kernel
 /// drops it the moment a berthd dies (before it is even reaped), so neither a
 /// zombie nor a recycled pid blocks a restart, and two daemons can never both win.
+/// How long a starting berthd waits for the pid file lock of one that is exiting.
+const PREDECESSOR_EXIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 fn write_pidfile(path: &Path) -> Result<std::fs::File, String> {
     use std::io::{Read, Seek, Write};
     use std::os::fd::AsRawFd;
@@ -247,9 +250,23 @@ fn write_pidfile(path: &Path) -> Result<std::fs::File, String> {
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| format!("open {}: {e}", path.display()))?;
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    // A berthd killed a moment ago holds the lock until the kernel has torn it
+    // down (its memory first, its files last), which takes milliseconds to a
+    // second for a large process; a restart right after `kill -9` waits for
+    // that rather than failing. A berthd that really runs holds it for good.
+    let deadline = std::time::Instant::now() + PREDECESSOR_EXIT_LIMIT;
+    let locked = loop {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            break Ok(());
+        }
         let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EWOULDBLOCK) || std::time::Instant::now() >= deadline {
+            break Err(err);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    if let Err(err) = locked {
         if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);

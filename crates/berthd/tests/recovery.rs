@@ -137,11 +137,18 @@ fn remove_all_and_assert_nothing_left(d: &Daemon) {
 struct Jitter(u64);
 
 impl Jitter {
+    /// Seeded from the clock, or from `JITTER_SEED` to replay a failed run's
+    /// kill moments.
     fn new() -> Jitter {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1)
+        let seed = std::env::var("JITTER_SEED")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            })
             | 1;
         eprintln!("jitter seed {seed}");
         Jitter(seed)

@@ -200,10 +200,15 @@ impl Daemon {
             .stderr(log)
             .spawn()
             .expect("spawn berthd");
+        let pid = child.id().to_string();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
+        // Up once the pid file names this berthd (it has the lock, so a killed
+        // predecessor's socket is closed) and its socket answers.
+        let pidfile = self.root.join("berthd.pid");
         while Instant::now() < deadline {
-            if UnixStream::connect(&self.socket).is_ok() {
+            let ours = std::fs::read_to_string(&pidfile).is_ok_and(|p| p.trim() == pid);
+            if ours && UnixStream::connect(&self.socket).is_ok() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -272,7 +277,22 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn berth");
-        Run::from(wait_output(child, Duration::from_secs(60)))
+        let run = Run::from(wait_output(child, Duration::from_secs(60)));
+        if run.stderr.contains("Cannot connect to the berth daemon") {
+            // berthd is gone: its log says why, which the failure alone would not.
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let exit = self
+                .child
+                .as_ref()
+                .map(|c| format!("berthd pid {}", c.id()))
+                .unwrap_or_default();
+            eprintln!(
+                "{exit}: the last lines of its log:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        run
     }
 
     pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Run {

@@ -29,6 +29,7 @@ use crate::{Engine, EngineError, Result};
 mod cache;
 mod copy;
 mod layer_tar;
+mod metadata;
 mod plan;
 mod run;
 mod step;

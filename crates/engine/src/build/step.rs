@@ -1,7 +1,7 @@
 //! One Dockerfile instruction of a stage: what it changes in the image
 //! config, the layer it adds, and the cache key it leaves.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -27,110 +27,10 @@ impl Engine {
         let escape = dockerfile.escape();
         let line = ins.line;
         let ins = ins.expand(&state.env(), escape).at(line)?;
-        let cfg = &mut state.blob.config;
-        let nop = |text: String| json!({ "created_by": format!("/bin/sh -c #(nop) {text}") });
         // Metadata steps: a new config, no layer.
-        let meta: Option<serde_json::Value> = match &ins.command {
-            Command::Env(kvs) => {
-                for kv in kvs {
-                    cfg.env
-                        .retain(|e| e.split('=').next() != Some(kv.key.as_str()));
-                    cfg.env.push(format!("{}={}", kv.key, kv.value));
-                }
-                Some(nop(ins.original.trim().to_string()))
-            }
-            Command::Label(kvs) => {
-                for kv in kvs {
-                    cfg.labels.insert(kv.key.clone(), kv.value.clone());
-                }
-                Some(nop(ins.original.trim().to_string()))
-            }
-            Command::Workdir(dir) => {
-                cfg.working_dir = if dir.starts_with('/') {
-                    dir.clone()
-                } else {
-                    Path::new(if cfg.working_dir.is_empty() {
-                        "/"
-                    } else {
-                        &cfg.working_dir
-                    })
-                    .join(dir)
-                    .display()
-                    .to_string()
-                };
-                Some(nop(format!("WORKDIR {}", cfg.working_dir)))
-            }
-            Command::User(u) => {
-                cfg.user = u.clone();
-                Some(nop(format!("USER {u}")))
-            }
-            Command::Expose(ports) => {
-                let map = cfg.exposed_ports.get_or_insert_with(BTreeMap::new);
-                for p in ports {
-                    let key = if p.contains('/') {
-                        p.to_ascii_lowercase()
-                    } else {
-                        format!("{p}/tcp")
-                    };
-                    map.insert(key, json!({}));
-                }
-                Some(nop(format!("EXPOSE {}", ports.join(" "))))
-            }
-            Command::Volume(paths) => {
-                let map = cfg.volumes.get_or_insert_with(BTreeMap::new);
-                for p in paths {
-                    map.insert(p.clone(), json!({}));
-                }
-                Some(nop(format!("VOLUME {paths:?}")))
-            }
-            Command::Cmd(cl) => {
-                cfg.cmd = command_argv(cl, &cfg.shell);
-                Some(nop(format!("CMD {:?}", cfg.cmd)))
-            }
-            Command::Entrypoint(cl) => {
-                cfg.entrypoint = command_argv(cl, &cfg.shell);
-                // Docker: a new ENTRYPOINT resets a CMD inherited from the base.
-                Some(nop(format!("ENTRYPOINT {:?}", cfg.entrypoint)))
-            }
-            Command::Shell(shell) => {
-                cfg.shell = shell.clone();
-                Some(nop(format!("SHELL {shell:?}")))
-            }
-            Command::StopSignal(sig) => {
-                crate::kill::parse_signal(sig).at(line)?;
-                cfg.stop_signal = Some(sig.clone());
-                Some(nop(format!("STOPSIGNAL {sig}")))
-            }
-            Command::Maintainer(m) => {
-                state.blob.author = m.clone();
-                Some(nop(format!("MAINTAINER {m}")))
-            }
-            Command::Onbuild(trigger) => {
-                cfg.on_build.push(trigger.original.trim().to_string());
-                Some(nop(format!("ONBUILD {}", trigger.original.trim())))
-            }
-            Command::Healthcheck(h) => {
-                cfg.healthcheck = Some(healthcheck_of(h));
-                Some(nop(ins.original.trim().to_string()))
-            }
-            Command::Arg(defs) => {
-                for d in defs {
-                    let value = opts
-                        .build_args
-                        .get(&d.name)
-                        .cloned()
-                        .flatten()
-                        .or_else(|| d.default.clone());
-                    state.args.retain(|(k, _)| k != &d.name);
-                    if let Some(v) = value {
-                        state.args.push((d.name.clone(), v));
-                    }
-                }
-                Some(nop(ins.original.trim().to_string()))
-            }
-            Command::Run(_) | Command::Copy(_) | Command::Add(_) => None,
-        };
-        if let Some(history) = meta {
+        let meta = super::metadata::apply(&ins, state, &opts.build_args).at(line)?;
+        if let Some(created_by) = meta {
+            let history = json!({ "created_by": created_by });
             let key = sha256_hex(format!("{}\0{:?}", ins.original, state.blob.config).as_bytes());
             if let Some(hit) = self.cached_step(&state.parent, &key, opts) {
                 progress.stream(" ---> Using cache\n").await;
