@@ -799,17 +799,16 @@ pub async fn update(ctx: &Ctx, id: &str, req: Request<Incoming>) -> Resp {
 
 /// Docker's `X-Docker-Container-Path-Stat`: base64 of the stat as JSON.
 fn path_stat_header(stat: &berth_store::PathStat) -> String {
-    let mtime = chrono::DateTime::from_timestamp(stat.mtime, 0)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default();
-    let body = json!({
-        "name": stat.name,
-        "size": stat.size,
-        "mode": stat.mode,
-        "mtime": mtime,
-        "linkTarget": stat.link_target,
-    });
-    berth_engine::base64_encode(body.to_string().as_bytes())
+    berth_api_types::PathStat {
+        name: stat.name.clone(),
+        size: stat.size,
+        mode: stat.mode,
+        mtime: chrono::DateTime::from_timestamp(stat.mtime, 0)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default(),
+        link_target: stat.link_target.clone(),
+    }
+    .to_header()
 }
 
 fn archive_path(ctx: &Ctx) -> Result<String, Resp> {

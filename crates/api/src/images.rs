@@ -1,6 +1,6 @@
 //! `/images/...`: import (`create?fromSrc=-`), list, inspect, tag, remove.
 
-use berth_engine::{ImageRecord, ImportOptions};
+use berth_engine::{ImageRecord, ImportOptions, ProgressEvent, ProgressStream};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
@@ -318,11 +318,7 @@ pub async fn build(ctx: &Ctx, req: Request<Incoming>) -> Resp {
         cpu_shares: int("cpushares"),
     };
     let (reader, _feeder) = blocking_body(req);
-    let rx = ctx.engine.build(reader, opts);
-    hyper::Response::builder()
-        .header("Content-Type", "application/json")
-        .body(crate::Body::Stream(rx))
-        .unwrap_or_else(|_| hyper::Response::new(crate::Body::empty()))
+    stream_response(ctx.engine.build(reader, opts))
 }
 
 /// `POST /build/prune`
@@ -339,14 +335,49 @@ pub fn build_prune(ctx: &Ctx) -> Resp {
 /// Docker's `X-Registry-Auth`: base64url JSON credentials (absent or `{}` = none).
 fn registry_auth(req: &Request<Incoming>) -> Option<berth_engine::RegistryAuth> {
     let raw = req.headers().get("X-Registry-Auth")?.to_str().ok()?;
-    let bytes = berth_engine::base64_decode(raw)?;
-    serde_json::from_slice(&bytes).ok()
+    let auth = berth_api_types::AuthConfig::from_header(raw)?;
+    Some(berth_engine::RegistryAuth {
+        username: auth.username,
+        password: auth.password,
+        identity_token: auth.identitytoken,
+    })
 }
 
-fn stream_response(rx: tokio::sync::mpsc::Receiver<bytes::Bytes>) -> Resp {
+/// One progress event as a line of docker's JSON stream.
+fn progress_json(event: &ProgressEvent) -> serde_json::Value {
+    match event {
+        ProgressEvent::Status {
+            id: Some(id),
+            status,
+        } => json!({ "status": status, "id": id }),
+        ProgressEvent::Status { id: None, status } => json!({ "status": status }),
+        ProgressEvent::Output(text) => json!({ "stream": text }),
+        ProgressEvent::Built { id } => json!({ "aux": { "ID": id } }),
+        ProgressEvent::Pushed { tag, digest, size } => json!({
+            "progressDetail": {},
+            "aux": { "Tag": tag, "Digest": digest, "Size": size },
+        }),
+        ProgressEvent::Error(message) => {
+            json!({ "errorDetail": { "message": message }, "error": message })
+        }
+    }
+}
+
+/// A pull's, push's or build's progress as docker's JSON stream.
+fn stream_response(mut events: ProgressStream) -> Resp {
+    let (tx, body) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            let mut line = serde_json::to_vec(&progress_json(&event)).unwrap_or_default();
+            line.push(b'\n');
+            if tx.send(bytes::Bytes::from(line)).await.is_err() {
+                return;
+            }
+        }
+    });
     hyper::Response::builder()
         .header("Content-Type", "application/json")
-        .body(crate::Body::Stream(rx))
+        .body(crate::Body::Stream(body))
         .unwrap_or_else(|_| hyper::Response::new(crate::Body::empty()))
 }
 
@@ -365,21 +396,14 @@ pub fn push(ctx: &Ctx, name: &str, req: &Request<Incoming>) -> Resp {
 
 /// `POST /auth`
 pub async fn auth(ctx: &Ctx, req: Request<Incoming>) -> Resp {
-    #[derive(serde::Deserialize, Default)]
-    #[serde(default)]
-    struct Body {
-        username: String,
-        password: String,
-        serveraddress: String,
-    }
-    let body: Body = match crate::read_json(req).await {
+    let body: berth_api_types::AuthConfig = match crate::read_json(req).await {
         Ok(b) => b,
         Err(r) => return r,
     };
     let auth = berth_engine::RegistryAuth {
         username: body.username,
         password: body.password,
-        identity_token: String::new(),
+        identity_token: body.identitytoken,
     };
     match ctx.engine.login(&body.serveraddress, auth).await {
         Ok(status) => json(

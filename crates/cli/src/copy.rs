@@ -9,8 +9,6 @@
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
-use serde_json::Value;
-
 use crate::client::{encode_query, Client, RequestBody};
 use crate::{fail, CmdResult, Failure};
 
@@ -37,15 +35,11 @@ struct RemoteStat {
 }
 
 fn decode_stat(header: Option<&str>) -> Option<RemoteStat> {
-    let bytes = crate::b64::decode(header?)?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    let mode = v["mode"].as_u64()?;
-    let mut is_dir = mode & (1 << 31) != 0;
-    if mode & (1 << 27) != 0 {
-        // A symlink: what it leads to decides; the link target is reported.
-        is_dir = false;
-    }
-    Some(RemoteStat { is_dir })
+    let stat = berth_api_types::PathStat::from_header(header?)?;
+    // A symlink is not a directory: what it leads to decides, reported apart.
+    Some(RemoteStat {
+        is_dir: stat.is_dir(),
+    })
 }
 
 fn path_query(path: &str) -> String {

@@ -1,7 +1,6 @@
 //! `berth`: the command-line client. Every command is a call to the Docker Engine
 //! API that berthd serves; flags and exit codes follow the docker CLI.
 
-mod b64;
 mod build;
 mod client;
 mod compose;

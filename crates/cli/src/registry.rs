@@ -50,14 +50,15 @@ fn auth_header(host: &str) -> Vec<(&'static str, String)> {
     let Some(auth) = cfg["auths"][host]["auth"].as_str() else {
         return Vec::new();
     };
-    let decoded =
-        String::from_utf8_lossy(&crate::b64::decode(auth).unwrap_or_default()).into_owned();
-    let (user, pass) = decoded.split_once(':').unwrap_or((&decoded, ""));
-    let body = json!({ "username": user, "password": pass, "serveraddress": host });
-    vec![(
-        "X-Registry-Auth",
-        crate::b64::encode(body.to_string().as_bytes()),
-    )]
+    let (username, password) = berth_api_types::decode_basic(auth).unwrap_or_default();
+    let header = berth_api_types::AuthConfig {
+        username,
+        password,
+        serveraddress: host.to_string(),
+        ..Default::default()
+    }
+    .to_header();
+    vec![("X-Registry-Auth", header)]
 }
 
 /// Prints a pull/push progress stream; an error line makes the command fail.
@@ -181,14 +182,18 @@ pub fn login(
             ))
         }
     };
-    let body = json!({ "username": username, "password": password, "serveraddress": server });
-    let v = client.post_json("/auth", Some(&body))?;
+    let body = berth_api_types::AuthConfig {
+        username: username.clone(),
+        password: password.clone(),
+        serveraddress: server.to_string(),
+        ..Default::default()
+    };
+    let v = client.post_json("/auth", Some(&json!(body)))?;
     let mut cfg = read_config();
     if !cfg["auths"].is_object() {
         cfg["auths"] = json!({});
     }
-    cfg["auths"][server] =
-        json!({ "auth": crate::b64::encode(format!("{username}:{password}").as_bytes()) });
+    cfg["auths"][server] = json!({ "auth": berth_api_types::encode_basic(&username, &password) });
     write_config(&cfg)?;
     println!("{}", v["Status"].as_str().unwrap_or("Login Succeeded"));
     Ok(0)

@@ -131,18 +131,15 @@ impl Client {
 
     /// A (small) blob whole: an image config.
     pub async fn blob_bytes(&self, repo: &str, digest: &str) -> Result<Bytes> {
-        let resp = self
-            .send(
-                Method::GET,
-                &format!("/v2/{repo}/blobs/{digest}"),
-                &[],
-                Bytes::new(),
-            )
-            .await?;
-        if !resp.status().is_success() {
-            return Err(registry_error(&format!("blob {digest}"), resp).await);
-        }
-        self.collect(resp).await
+        self.blob(repo, digest)
+            .await?
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .map_err(|source| DistributionError::Http {
+                host: self.host.clone(),
+                source,
+            })
     }
 
     /// Whether the registry already has the blob (a push skips it then).

@@ -34,6 +34,7 @@ mod names;
 mod network;
 mod ops;
 mod pause;
+mod progress;
 mod prune;
 mod state;
 mod stats;
@@ -61,6 +62,7 @@ pub use logs::{AttachStream, LogOptions};
 pub use model::*;
 pub use network::NetworkConfig;
 pub use ops::{Change, ChangeKind, ContainerUsage, DiskUsage, ImageUsage, ProcessRow, VolumeUsage};
+pub use progress::{ProgressEvent, ProgressStream};
 pub use state::Refusal;
 pub use stats::{host_memory, StatsSample};
 pub use stream::ChannelReader;
@@ -380,29 +382,6 @@ pub fn path_match(pattern: &str, name: &str) -> bool {
     unsafe { libc::fnmatch(p.as_ptr(), n.as_ptr(), libc::FNM_PATHNAME) == 0 }
 }
 
-/// Standard base64 with padding (docker's path-stat header, Basic auth).
-pub fn base64_encode(data: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(data)
-}
-
-/// Decodes standard or URL-safe base64, padded or not (docker's
-/// `X-Registry-Auth` is URL-safe); `None` on anything else.
-pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    use base64::engine::{
-        general_purpose, DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig,
-    };
-    use base64::Engine as _;
-    let lenient =
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
-    let s = s.trim();
-    GeneralPurpose::new(&base64::alphabet::STANDARD, lenient)
-        .decode(s)
-        .or_else(|_| GeneralPurpose::new(&base64::alphabet::URL_SAFE, lenient).decode(s))
-        .ok()
-        .or_else(|| general_purpose::STANDARD.decode(s).ok())
-}
-
 #[cfg(test)]
 mod path_match_tests {
     use super::path_match;
@@ -416,18 +395,5 @@ mod path_match_tests {
         assert!(!path_match("busybox", "busybox2"));
         assert!(path_match("busybox:[0-9]*", "busybox:1.36"));
         assert!(!path_match("a", "a\0b"));
-    }
-}
-
-#[cfg(test)]
-mod base64_tests {
-    #[test]
-    fn round_trips() {
-        for s in ["", "f", "fo", "foo", "foobar", "{\"username\":\"u\"}"] {
-            let e = super::base64_encode(s.as_bytes());
-            assert_eq!(super::base64_decode(&e).unwrap(), s.as_bytes());
-        }
-        assert_eq!(super::base64_encode(b"fo"), "Zm8=");
-        assert_eq!(super::base64_decode("_-8").unwrap(), vec![0xff, 0xef]);
     }
 }

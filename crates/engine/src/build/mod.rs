@@ -18,12 +18,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use berth_dockerfile::{Command, Dockerfile, IgnoreMatcher, Instruction};
-use bytes::Bytes;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
-use tokio::sync::mpsc;
 
 use crate::model::{ImageConfigBlob, RootFs};
+use crate::progress::{Progress, ProgressEvent, ProgressStream};
 use crate::{Engine, EngineError, Result};
 
 mod cache;
@@ -56,31 +55,6 @@ pub struct BuildOptions {
     pub quiet: bool,
     pub memory: i64,
     pub cpu_shares: i64,
-}
-
-/// Progress messages in docker's JSON stream shape.
-struct Progress {
-    tx: mpsc::Sender<Bytes>,
-    quiet: bool,
-}
-
-impl Progress {
-    async fn send(&self, value: serde_json::Value) {
-        let mut line = serde_json::to_vec(&value).unwrap_or_default();
-        line.push(b'\n');
-        let _ = self.tx.send(Bytes::from(line)).await;
-    }
-
-    async fn stream(&self, text: impl Into<String>) {
-        if !self.quiet {
-            self.send(json!({ "stream": text.into() })).await;
-        }
-    }
-
-    async fn error(&self, message: &str) {
-        self.send(json!({ "errorDetail": { "message": message }, "error": message }))
-            .await;
-    }
 }
 
 /// A build failure, with the Dockerfile line it happened on when there is one.
@@ -162,14 +136,10 @@ impl Engine {
         self: &Arc<Self>,
         context: impl Read + Send + 'static,
         opts: BuildOptions,
-    ) -> mpsc::Receiver<Bytes> {
-        let (tx, rx) = mpsc::channel(64);
+    ) -> ProgressStream {
+        let (progress, rx) = Progress::channel(opts.quiet);
         let engine = self.clone();
         tokio::spawn(async move {
-            let progress = Progress {
-                tx,
-                quiet: opts.quiet,
-            };
             let workdir = engine
                 .config
                 .data_root
@@ -179,9 +149,12 @@ impl Engine {
             let _ = std::fs::remove_dir_all(&workdir);
             match result {
                 Ok(id) => {
-                    progress.send(json!({ "aux": { "ID": id } })).await;
+                    progress.send(ProgressEvent::Built { id: id.clone() }).await;
                     if opts.quiet {
-                        progress.send(json!({ "stream": format!("{id}\n") })).await;
+                        // docker -q prints the ID alone, as output.
+                        progress
+                            .send(ProgressEvent::Output(format!("{id}\n")))
+                            .await;
                     } else {
                         progress
                             .stream(format!("Successfully built {}\n", short(&id)))

@@ -2,7 +2,7 @@
 //!
 //! The conversation with the registry (TLS, credentials, tokens, the API's
 //! requests) is `berth-distribution`'s; here are what a transfer does with the
-//! engine's store and how it reports progress, in docker's JSON stream shape.
+//! engine's store and how it reports progress ([`crate::progress`]).
 //! A pull is in [`pull`], a push in [`push`].
 //!
 //! Layers travel uncompressed when berth pushes, so a layer's digest is its diff
@@ -13,38 +13,12 @@ mod push;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use serde_json::Value;
 
 use berth_distribution::{Client, RegistryAuth, RemoteRef};
 
+use crate::progress::{Progress, ProgressStream};
 use crate::{Engine, Result};
-
-/// Progress lines in docker's pull/push JSON stream shape.
-#[derive(Clone)]
-struct Progress(mpsc::Sender<Bytes>);
-
-impl Progress {
-    async fn status(&self, id: Option<&str>, status: &str) {
-        let mut v = json!({ "status": status });
-        if let Some(id) = id {
-            v["id"] = json!(id);
-        }
-        self.send(v).await;
-    }
-
-    async fn send(&self, v: Value) {
-        let mut line = serde_json::to_vec(&v).unwrap_or_default();
-        line.push(b'\n');
-        let _ = self.0.send(Bytes::from(line)).await;
-    }
-
-    async fn error(&self, message: &str) {
-        self.send(json!({ "errorDetail": { "message": message }, "error": message }))
-            .await;
-    }
-}
 
 /// The 12 hex digits docker shows for a layer.
 fn short_digest(d: &str) -> String {
@@ -107,14 +81,14 @@ impl Engine {
     }
 
     /// `POST /images/create?fromImage=`: progress stream; ends in an error line on failure.
-    pub fn pull(self: &Arc<Self>, name: &str, auth: Option<RegistryAuth>) -> mpsc::Receiver<Bytes> {
+    pub fn pull(self: &Arc<Self>, name: &str, auth: Option<RegistryAuth>) -> ProgressStream {
         self.transfer(name, auth, |engine, name, auth, progress| async move {
             engine.pull_image(&name, auth, &progress).await
         })
     }
 
     /// `POST /images/{name}/push`: the same kind of stream.
-    pub fn push(self: &Arc<Self>, name: &str, auth: Option<RegistryAuth>) -> mpsc::Receiver<Bytes> {
+    pub fn push(self: &Arc<Self>, name: &str, auth: Option<RegistryAuth>) -> ProgressStream {
         self.transfer(name, auth, |engine, name, auth, progress| async move {
             engine.push_image(&name, auth, &progress).await
         })
@@ -127,16 +101,15 @@ impl Engine {
         name: &str,
         auth: Option<RegistryAuth>,
         run: F,
-    ) -> mpsc::Receiver<Bytes>
+    ) -> ProgressStream
     where
         F: FnOnce(Arc<Engine>, String, Option<RegistryAuth>, Progress) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<()>> + Send,
     {
-        let (tx, rx) = mpsc::channel(64);
+        let (progress, rx) = Progress::channel(false);
         let engine = self.clone();
         let name = name.to_string();
         tokio::spawn(async move {
-            let progress = Progress(tx);
             if let Err(e) = run(engine, name, auth, progress.clone()).await {
                 progress.error(&e.to_string()).await;
             }

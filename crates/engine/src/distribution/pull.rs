@@ -12,8 +12,9 @@ use serde_json::Value;
 use berth_distribution::{Client, DistributionError, RegistryAuth, RemoteRef};
 use berth_oci::media_type::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 
-use super::{short_digest, Progress};
+use super::short_digest;
 use crate::model::{ImageConfigBlob, ImageRecord};
+use crate::progress::Progress;
 use crate::{db, Engine, EngineError, Result};
 
 /// Layers downloaded at once.

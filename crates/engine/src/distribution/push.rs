@@ -10,7 +10,8 @@ use serde_json::json;
 use berth_distribution::{RegistryAuth, RemoteRef};
 use berth_oci::media_type::{OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
 
-use super::{short_digest, Progress};
+use super::short_digest;
+use crate::progress::{Progress, ProgressEvent};
 use crate::{Engine, EngineError, Result};
 
 impl Engine {
@@ -93,7 +94,11 @@ impl Engine {
             )
             .await;
         progress
-            .send(json!({ "progressDetail": {}, "aux": { "Tag": remote.reference, "Digest": manifest_digest, "Size": manifest_bytes.len() } }))
+            .send(ProgressEvent::Pushed {
+                tag: remote.reference.clone(),
+                digest: manifest_digest,
+                size: manifest_bytes.len(),
+            })
             .await;
         Ok(())
     }
