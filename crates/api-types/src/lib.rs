@@ -3,9 +3,17 @@
 //! encode and decode them once. No I/O, no engine types.
 //!
 //! Here so far: docker's base64 ([`base64`]), the `X-Registry-Auth` credentials
-//! ([`AuthConfig`]) and the `X-Docker-Container-Path-Stat` header ([`PathStat`]).
+//! ([`AuthConfig`]), the `X-Docker-Container-Path-Stat` header ([`PathStat`]),
+//! and the request bodies of networks and volumes ([`NetworkCreateRequest`],
+//! [`NetworkConnectRequest`], [`VolumeCreateRequest`]).
 
 pub mod base64;
+mod objects;
+
+pub use objects::{
+    EndpointIpamRequest, EndpointRequest, Ipam, IpamPool, NetworkConnectRequest,
+    NetworkCreateRequest, VolumeCreateRequest,
+};
 
 use serde::{Deserialize, Serialize};
 

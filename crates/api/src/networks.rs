@@ -1,12 +1,9 @@
 //! `/networks`: create, list, inspect, remove, prune, connect, disconnect; and the
 //! network parts of a container's JSON.
 
-use std::collections::BTreeMap;
-
 use berth_engine::{ContainerRecord, EndpointSettings, NetworkRecord};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::containers::parse_filters;
@@ -112,58 +109,25 @@ pub fn inspect(ctx: &Ctx, reference: &str) -> Resp {
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct CreateBody {
-    name: String,
-    driver: String,
-    internal: bool,
-    #[serde(rename = "IPAM")]
-    ipam: Option<IpamBody>,
-    labels: Option<BTreeMap<String, String>>,
-    options: Option<BTreeMap<String, String>>,
-    check_duplicate: Option<bool>,
-    enable_ipv6: Option<bool>,
-    attachable: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct IpamBody {
-    config: Option<Vec<IpamConfig>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct IpamConfig {
-    subnet: Option<String>,
-    gateway: Option<String>,
-}
-
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
-    let body: CreateBody = match read_json(req).await {
+    let body: berth_api_types::NetworkCreateRequest = match read_json(req).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let _ = (body.check_duplicate, body.attachable);
-    if body.enable_ipv6 == Some(true) {
+    if body.enable_ipv6 {
         return crate::error(StatusCode::BAD_REQUEST, "IPv6 networks are not supported");
     }
-    let ipam = body
-        .ipam
-        .and_then(|i| i.config)
-        .and_then(|c| c.into_iter().next())
-        .unwrap_or_default();
+    let ipam = body.ipam.config.into_iter().next().unwrap_or_default();
     let engine = ctx.engine.clone();
     let result = tokio::task::spawn_blocking(move || {
         engine.create_network(
             &body.name,
             &body.driver,
-            ipam.subnet.as_deref().filter(|s| !s.is_empty()),
-            ipam.gateway.as_deref().filter(|s| !s.is_empty()),
+            Some(ipam.subnet.as_str()).filter(|s| !s.is_empty()),
+            Some(ipam.gateway.as_str()).filter(|s| !s.is_empty()),
             body.internal,
-            body.labels.unwrap_or_default(),
-            body.options.unwrap_or_default(),
+            body.labels,
+            body.options,
         )
     })
     .await;
@@ -199,26 +163,22 @@ pub async fn prune(ctx: &Ctx) -> Resp {
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct ConnectBody {
-    container: String,
-    endpoint_config: Option<EndpointSettings>,
-    force: bool,
-}
-
 pub async fn connect(ctx: &Ctx, network: &str, req: Request<Incoming>) -> Resp {
-    let body: ConnectBody = match read_json(req).await {
+    let body: berth_api_types::NetworkConnectRequest = match read_json(req).await {
         Ok(b) => b,
         Err(r) => return r,
     };
+    let asked = body.endpoint_config.unwrap_or_default();
+    let endpoint = EndpointSettings {
+        aliases: asked.aliases,
+        ipam_config: asked.ipam_config.map(|i| berth_engine::EndpointIpam {
+            ipv4_address: i.ipv4_address,
+        }),
+        ..Default::default()
+    };
     match ctx
         .engine
-        .connect_network(
-            network,
-            &body.container,
-            body.endpoint_config.unwrap_or_default(),
-        )
+        .connect_network(network, &body.container, endpoint)
         .await
     {
         Ok(()) => status_only(StatusCode::OK),
@@ -227,7 +187,7 @@ pub async fn connect(ctx: &Ctx, network: &str, req: Request<Incoming>) -> Resp {
 }
 
 pub async fn disconnect(ctx: &Ctx, network: &str, req: Request<Incoming>) -> Resp {
-    let body: ConnectBody = match read_json(req).await {
+    let body: berth_api_types::NetworkConnectRequest = match read_json(req).await {
         Ok(b) => b,
         Err(r) => return r,
     };

@@ -1,30 +1,12 @@
 //! `/volumes`: create, list, inspect, remove, prune.
 
-use std::collections::BTreeMap;
-
 use berth_engine::{MountPoint, VolumeRecord};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::containers::parse_filters;
 use crate::{engine_error, json, read_json, status_only, Ctx, Resp};
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct CreateBody {
-    name: String,
-    driver: String,
-    #[serde(deserialize_with = "null_map")]
-    driver_opts: BTreeMap<String, String>,
-    #[serde(deserialize_with = "null_map")]
-    labels: BTreeMap<String, String>,
-}
-
-fn null_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    Ok(Option::<BTreeMap<String, String>>::deserialize(d)?.unwrap_or_default())
-}
 
 /// A volume as the API shows it; `UsageData` only where docker shows it.
 pub(crate) fn volume_json(v: &VolumeRecord, usage: Option<(u64, usize)>) -> serde_json::Value {
@@ -77,7 +59,7 @@ fn mount_json(m: &MountPoint) -> serde_json::Value {
 }
 
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
-    let body: CreateBody = match read_json(req).await {
+    let body: berth_api_types::VolumeCreateRequest = match read_json(req).await {
         Ok(b) => b,
         Err(r) => return r,
     };

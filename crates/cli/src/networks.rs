@@ -1,5 +1,11 @@
 //! `berth network ...` and `berth port`.
 
+use std::collections::BTreeMap;
+
+use berth_api_types::{
+    EndpointIpamRequest, EndpointRequest, Ipam, IpamPool, NetworkConnectRequest,
+    NetworkCreateRequest,
+};
 use serde_json::{json, Value};
 
 use crate::client::{encode_query, Client, RequestBody};
@@ -16,32 +22,38 @@ pub struct CreateArgs<'a> {
     pub options: &'a [String],
 }
 
-fn pairs(list: &[String]) -> serde_json::Map<String, Value> {
+/// `KEY=VALUE` flags as a map (a bare `KEY` maps to "").
+pub(crate) fn pairs(list: &[String]) -> BTreeMap<String, String> {
     list.iter()
         .map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (k.to_string(), json!(v))
+            (k.to_string(), v.to_string())
         })
         .collect()
 }
 
 pub fn create(client: &Client, a: &CreateArgs<'_>) -> CmdResult {
-    let mut ipam = serde_json::Map::new();
-    if let Some(s) = a.subnet {
-        ipam.insert("Subnet".into(), json!(s));
-    }
-    if let Some(g) = a.gateway {
-        ipam.insert("Gateway".into(), json!(g));
-    }
-    let body = json!({
-        "Name": a.name,
-        "Driver": a.driver,
-        "Internal": a.internal,
-        "Labels": pairs(a.labels),
-        "Options": pairs(a.options),
-        "IPAM": { "Driver": "default", "Config": if ipam.is_empty() { json!([]) } else { json!([ipam]) } },
-    });
-    let v = client.post_json("/networks/create", Some(&body))?;
+    let pool = IpamPool {
+        subnet: a.subnet.unwrap_or_default().to_string(),
+        gateway: a.gateway.unwrap_or_default().to_string(),
+    };
+    let body = NetworkCreateRequest {
+        name: a.name.to_string(),
+        driver: a.driver.to_string(),
+        internal: a.internal,
+        labels: pairs(a.labels),
+        options: pairs(a.options),
+        ipam: Ipam {
+            driver: "default".into(),
+            config: if pool == IpamPool::default() {
+                Vec::new()
+            } else {
+                vec![pool]
+            },
+        },
+        ..Default::default()
+    };
+    let v = client.post_json("/networks/create", Some(&json!(body)))?;
     println!("{}", v["Id"].as_str().unwrap_or_default());
     Ok(0)
 }
@@ -132,25 +144,34 @@ pub fn connect(
     aliases: &[String],
     ip: Option<&str>,
 ) -> CmdResult {
-    let mut ep = json!({ "Aliases": aliases });
-    if let Some(ip) = ip {
-        ep["IPAMConfig"] = json!({ "IPv4Address": ip });
-    }
-    let body = json!({ "Container": container, "EndpointConfig": ep });
+    let body = NetworkConnectRequest {
+        container: container.to_string(),
+        endpoint_config: Some(EndpointRequest {
+            aliases: aliases.to_vec(),
+            ipam_config: ip.map(|ip| EndpointIpamRequest {
+                ipv4_address: ip.to_string(),
+            }),
+        }),
+        force: false,
+    };
     client.call(
         "POST",
         &format!("/networks/{network}/connect"),
-        RequestBody::Json(&body),
+        RequestBody::Json(&json!(body)),
     )?;
     Ok(0)
 }
 
 pub fn disconnect(client: &Client, network: &str, container: &str, force: bool) -> CmdResult {
-    let body = json!({ "Container": container, "Force": force });
+    let body = NetworkConnectRequest {
+        container: container.to_string(),
+        endpoint_config: None,
+        force,
+    };
     client.call(
         "POST",
         &format!("/networks/{network}/disconnect"),
-        RequestBody::Json(&body),
+        RequestBody::Json(&json!(body)),
     )?;
     Ok(0)
 }

@@ -1,6 +1,6 @@
 //! `berth volume ...`
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::client::{encode_query, Client};
 use crate::containers::{confirm, each, filters_json, inspect_each};
@@ -13,21 +13,13 @@ pub fn create(
     opts: &[String],
     labels: &[String],
 ) -> CmdResult {
-    let pairs = |list: &[String]| -> serde_json::Map<String, Value> {
-        list.iter()
-            .map(|kv| {
-                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                (k.to_string(), json!(v))
-            })
-            .collect()
+    let body = berth_api_types::VolumeCreateRequest {
+        name: name.unwrap_or_default().to_string(),
+        driver: driver.unwrap_or("local").to_string(),
+        driver_opts: crate::networks::pairs(opts),
+        labels: crate::networks::pairs(labels),
     };
-    let body = json!({
-        "Name": name.unwrap_or_default(),
-        "Driver": driver.unwrap_or("local"),
-        "DriverOpts": pairs(opts),
-        "Labels": pairs(labels),
-    });
-    let v = client.post_json("/volumes/create", Some(&body))?;
+    let v = client.post_json("/volumes/create", Some(&json!(body)))?;
     println!("{}", v["Name"].as_str().unwrap_or_default());
     Ok(0)
 }

@@ -113,32 +113,32 @@ fn ensure_networks_and_volumes(client: &Client, project: &Project) -> Result<(),
                 n.name
             )));
         }
-        let mut labels: serde_json::Map<String, Value> = n
+        let mut labels: std::collections::BTreeMap<String, String> = n
             .labels
             .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        labels.insert(PROJECT_LABEL.into(), json!(project.name));
-        labels.insert(NETWORK_LABEL.into(), json!(key));
-        let mut body = json!({
-            "Name": n.name,
-            "Driver": n.driver.clone().unwrap_or_else(|| "bridge".into()),
-            "Internal": n.internal,
-            "Labels": labels,
-            "CheckDuplicate": true,
-        });
-        if !n.subnets.is_empty() {
-            let config: Vec<Value> = n
-                .subnets
-                .iter()
-                .map(|(subnet, gateway)| match gateway {
-                    Some(g) => json!({ "Subnet": subnet, "Gateway": g }),
-                    None => json!({ "Subnet": subnet }),
-                })
-                .collect();
-            body["IPAM"] = json!({ "Driver": "default", "Config": config });
-        }
-        client.post_json("/networks/create", Some(&body))?;
+        labels.insert(PROJECT_LABEL.into(), project.name.clone());
+        labels.insert(NETWORK_LABEL.into(), key.clone());
+        let body = berth_api_types::NetworkCreateRequest {
+            name: n.name.clone(),
+            driver: n.driver.clone().unwrap_or_else(|| "bridge".into()),
+            internal: n.internal,
+            labels,
+            ipam: berth_api_types::Ipam {
+                driver: "default".into(),
+                config: n
+                    .subnets
+                    .iter()
+                    .map(|(subnet, gateway)| berth_api_types::IpamPool {
+                        subnet: subnet.clone(),
+                        gateway: gateway.clone().unwrap_or_default(),
+                    })
+                    .collect(),
+            },
+            ..Default::default()
+        };
+        client.post_json("/networks/create", Some(&json!(body)))?;
         progress("Network", &n.name, "Created");
     }
     for (key, v) in &project.volumes {
@@ -149,22 +149,24 @@ fn ensure_networks_and_volumes(client: &Client, project: &Project) -> Result<(),
         if v.external {
             return Err(fail(format!("external volume \"{}\" not found", v.name)));
         }
-        let mut labels: serde_json::Map<String, Value> = v
+        let mut labels: std::collections::BTreeMap<String, String> = v
             .labels
             .iter()
-            .map(|(k, val)| (k.clone(), json!(val)))
+            .map(|(k, val)| (k.clone(), val.clone()))
             .collect();
-        labels.insert(PROJECT_LABEL.into(), json!(project.name));
-        labels.insert(VOLUME_LABEL.into(), json!(key));
-        client.post_json(
-            "/volumes/create",
-            Some(&json!({
-                "Name": v.name,
-                "Driver": v.driver.clone().unwrap_or_else(|| "local".into()),
-                "DriverOpts": v.driver_opts,
-                "Labels": labels,
-            })),
-        )?;
+        labels.insert(PROJECT_LABEL.into(), project.name.clone());
+        labels.insert(VOLUME_LABEL.into(), key.clone());
+        let body = berth_api_types::VolumeCreateRequest {
+            name: v.name.clone(),
+            driver: v.driver.clone().unwrap_or_else(|| "local".into()),
+            driver_opts: v
+                .driver_opts
+                .iter()
+                .map(|(k, val)| (k.clone(), val.clone()))
+                .collect(),
+            labels,
+        };
+        client.post_json("/volumes/create", Some(&json!(body)))?;
         progress("Volume", &v.name, "Created");
     }
     Ok(())
