@@ -96,7 +96,7 @@ impl Client {
         if !resp.status().is_success() {
             return Err(registry_error(&format!("manifest for {repo}:{reference}"), resp).await);
         }
-        let body = self.collect(resp).await?;
+        let body = self.collect(resp.into_body()).await?;
         if body.len() > MAX_MANIFEST {
             return Err(DistributionError::Mismatch(
                 "manifest larger than 4 MiB".into(),
@@ -131,15 +131,7 @@ impl Client {
 
     /// A (small) blob whole: an image config.
     pub async fn blob_bytes(&self, repo: &str, digest: &str) -> Result<Bytes> {
-        self.blob(repo, digest)
-            .await?
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .map_err(|source| DistributionError::Http {
-                host: self.host.clone(),
-                source,
-            })
+        self.collect(self.blob(repo, digest).await?).await
     }
 
     /// Whether the registry already has the blob (a push skips it then).
@@ -174,7 +166,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| DistributionError::Protocol("upload without a Location".into()))?
             .to_string();
-        let _ = self.collect(resp).await;
+        let _ = self.collect(resp.into_body()).await;
         // Location may be absolute; keep path and query.
         let path = match location.split_once("://") {
             Some((_, rest)) => rest
@@ -230,9 +222,9 @@ impl Client {
         }
     }
 
-    async fn collect(&self, resp: Response<Incoming>) -> Result<Bytes> {
-        resp.into_body()
-            .collect()
+    /// A whole (small) body.
+    async fn collect(&self, body: Incoming) -> Result<Bytes> {
+        body.collect()
             .await
             .map(|c| c.to_bytes())
             .map_err(|source| DistributionError::Http {
@@ -432,7 +424,7 @@ impl Client {
             )
             .await?;
         let status = resp.status();
-        let body = token_server.collect(resp).await?;
+        let body = token_server.collect(resp.into_body()).await?;
         if !status.is_success() {
             return Err(DistributionError::TokenRefused { status });
         }
