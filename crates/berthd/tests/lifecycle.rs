@@ -594,3 +594,84 @@ fn a_kill_never_reaches_a_host_process_that_took_the_containers_pid() {
         .inspect("gone", "{{.State.Status}} {{.State.ExitCode}}")
         == "exited 137"));
 }
+
+/// The monitor of the container with id `id` (its command line holds its config).
+fn monitor_of(id: &str) -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let exe = std::fs::read_link(e.path().join("exe")).ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        (exe.to_string_lossy().contains("berth-monitor")
+            && String::from_utf8_lossy(&cmdline).contains(id))
+        .then_some(pid)
+    })
+}
+
+#[test]
+fn a_kill_through_a_monitor_that_cannot_answer_spares_the_pids_new_owner() {
+    use std::io::{Read, Write};
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&["run", "-d", "--name", "orphan", "busybox", "sleep", "1000"])
+        .ok();
+    let id = d.container_id("orphan");
+    let pid: i32 = d.inspect("orphan", "{{.State.Pid}}").parse().expect("pid");
+    let monitor = monitor_of(&id).expect("the container's monitor");
+    let berthd = d.pid() as i32;
+    // berthd stops looking; the monitor is killed before it can record the exit,
+    // then the container's process dies and its pid is free again.
+    // SAFETY: kill(2) of processes this test started.
+    unsafe { libc::kill(berthd, libc::SIGSTOP) };
+    unsafe { libc::kill(monitor, libc::SIGKILL) };
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let freed = (0..500).any(|_| {
+        std::thread::sleep(Duration::from_millis(10));
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
+    let decoy = if freed { decoy_with_pid(pid) } else { None };
+    // Where the monitor listened, something now hangs up without an answer, as
+    // a monitor from before control requests does.
+    let socket = d.exec_root.join("s").join(format!("{}.sock", &id[..24]));
+    let _ = std::fs::remove_file(&socket);
+    let mute = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    mute.set_nonblocking(true).expect("nonblocking");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = done.clone();
+    let mute_thread = std::thread::spawn(move || {
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < until && !stop.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            match mute.accept() {
+                Ok((conn, _)) => drop(conn),
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    let mut client = std::os::unix::net::UnixStream::connect(&d.socket).expect("socket");
+    client
+        .write_all(
+            b"POST /containers/orphan/kill?signal=KILL HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .expect("request");
+    unsafe { libc::kill(berthd, libc::SIGCONT) };
+    client
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut answer = String::new();
+    let _ = client.read_to_string(&mut answer);
+    let mut decoy = decoy.expect("a host process got the container's old pid");
+    let alive = decoy.try_wait().expect("decoy").is_none();
+    let _ = decoy.kill();
+    let _ = decoy.wait();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = mute_thread.join();
+    assert!(
+        alive,
+        "berthd's kill hit the host process holding the old pid"
+    );
+    assert!(answer.starts_with("HTTP/1.1 409"), "{answer}");
+    assert!(d.eventually(Duration::from_secs(15), || d
+        .inspect("orphan", "{{.State.Status}}")
+        == "exited"));
+    d.berth(&["rm", "-f", "orphan"]).ok();
+}

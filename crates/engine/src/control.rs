@@ -1,15 +1,15 @@
 //! Control requests to a container's monitor: the one owner of its process.
 //!
 //! berthd does not signal a container's pid, freeze its cgroup or write its
-//! limits itself. The
-//! monitor is the process's subreaper, so only the monitor knows for certain
-//! that the pid still names the container: berthd learns of an exit later (over
+//! limits itself. The monitor is the process's subreaper, so only the monitor
+//! knows for certain that the pid still names the container: berthd learns of an exit later (over
 //! the wait stream), and in between the kernel may give the pid to an unrelated
 //! host process. containerd's shim owns its task for the same reason.
 //!
 //! A monitor started by an older berthd (adopted across an upgrade) does not know
 //! these requests; it drops the connection unanswered. For such containers
-//! berthd falls back to acting itself (see [`Delivery::Unsupported`]).
+//! berthd falls back to acting itself (see [`Delivery::Unsupported`]), and then
+//! signals the recorded pid only while it is in the container's cgroup.
 
 use std::time::Duration;
 
@@ -159,8 +159,16 @@ impl Engine {
             .control(c, Request::Kill { signal: sig as i32 })
             .await?;
         if delivery == Delivery::Unsupported {
+            // Nothing vouches for the recorded pid here (an old monitor, or one
+            // killed before it wrote the exit): it is signalled only while it is
+            // still in the container's cgroup, which a recycled pid (a host
+            // process) is not.
+            let pid = c.state.pid;
+            if pid <= 0 || !berth_runtime::cgroups::pids(&self.cgroups_path(c)).contains(&pid) {
+                return Ok(Delivery::Exited);
+            }
             tracing::debug!(id = %c.id, "monitor predates control requests; signalling directly");
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.state.pid), sig)
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
                 .map_err(|e| EngineError::sys(format!("signal container {}", c.id), e))?;
         }
         Ok(delivery)
