@@ -4,15 +4,24 @@
 //!
 //! Here so far: docker's base64 ([`base64`]), the `X-Registry-Auth` credentials
 //! ([`AuthConfig`]), the `X-Docker-Container-Path-Stat` header ([`PathStat`]),
-//! and the request bodies of networks and volumes ([`NetworkCreateRequest`],
-//! [`NetworkConnectRequest`], [`VolumeCreateRequest`]).
+//! the request bodies of networks and volumes ([`NetworkCreateRequest`],
+//! [`NetworkConnectRequest`], [`VolumeCreateRequest`]), and of containers:
+//! create ([`ContainerCreateRequest`] with its [`HostConfig`]) and update
+//! ([`ContainerUpdateRequest`]).
 
 pub mod base64;
+mod container;
 mod objects;
 
+pub use container::{
+    BindOptions, ContainerConfig, ContainerCreateRequest, ContainerCreateResponse,
+    ContainerUpdateRequest, DriverConfig, EndpointConfig, EndpointIpamRequest, Healthcheck,
+    HostConfig, LogConfig, Mount, NetworkingConfig, PortBinding, RestartPolicy, TmpfsOptions,
+    Ulimit, VolumeOptions,
+};
+
 pub use objects::{
-    EndpointIpamRequest, EndpointRequest, Ipam, IpamPool, NetworkConnectRequest,
-    NetworkCreateRequest, VolumeCreateRequest,
+    Ipam, IpamPool, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest,
 };
 
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Default + Deserialize<'de>,
@@ -72,33 +72,11 @@ pub struct NetworkConnectRequest {
         deserialize_with = "null_as_default",
         skip_serializing_if = "Option::is_none"
     )]
-    pub endpoint_config: Option<EndpointRequest>,
+    pub endpoint_config: Option<crate::EndpointConfig>,
     #[serde(deserialize_with = "null_as_default")]
     pub force: bool,
 }
 
-/// What a client asks of a container's place on a network.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct EndpointRequest {
-    #[serde(deserialize_with = "null_as_default")]
-    pub aliases: Vec<String>,
-    #[serde(
-        rename = "IPAMConfig",
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub ipam_config: Option<EndpointIpamRequest>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct EndpointIpamRequest {
-    #[serde(rename = "IPv4Address", deserialize_with = "null_as_default")]
-    pub ipv4_address: String,
-}
-
-/// `POST /volumes/create`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct VolumeCreateRequest {

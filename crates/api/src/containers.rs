@@ -4,48 +4,38 @@
 use std::collections::HashMap;
 
 use berth_engine::{
-    AttachStream, ChangeKind, ContainerConfig, ContainerRecord, EngineError, Filters, HostConfig,
-    LogOptions, StatsSample, Status,
+    AttachStream, ChangeKind, ContainerRecord, EngineError, Filters, LogOptions, NetworkMode,
+    StatsSample, Status,
 };
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::{engine_error, error, json, read_json, status_only, Body, Ctx, Resp};
 
-#[derive(Deserialize)]
-struct CreateBody {
-    #[serde(flatten)]
-    config: ContainerConfig,
-    #[serde(rename = "HostConfig", default)]
-    host_config: HostConfig,
-    #[serde(rename = "NetworkingConfig", default)]
-    networking: NetworkingConfig,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct NetworkingConfig {
-    #[serde(rename = "EndpointsConfig")]
-    endpoints: Option<std::collections::BTreeMap<String, berth_engine::EndpointSettings>>,
-}
-
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
-    let body: CreateBody = match read_json(req).await {
+    let body: berth_api_types::ContainerCreateRequest = match read_json(req).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let endpoints = body.networking.endpoints.unwrap_or_default();
-    match ctx
-        .engine
-        .create_container_on(ctx.q("name"), body.config, body.host_config, &endpoints)
-    {
-        Ok(c) => json(StatusCode::CREATED, &json!({ "Id": c.id, "Warnings": [] })),
+    let endpoints = crate::convert::endpoints(body.networking_config);
+    let config = crate::convert::container_config(body.config);
+    let created = crate::convert::host_settings(body.host_config).and_then(|host| {
+        ctx.engine
+            .create_container_on(ctx.q("name"), config, host, &endpoints)
+    });
+    match created {
+        Ok(c) => json(
+            StatusCode::CREATED,
+            &berth_api_types::ContainerCreateResponse {
+                id: c.id,
+                warnings: Vec::new(),
+            },
+        ),
         Err(e) => engine_error(e),
     }
 }
@@ -192,11 +182,12 @@ pub fn list(ctx: &Ctx) -> Resp {
     json(StatusCode::OK, &out)
 }
 
-fn network_mode(c: &ContainerRecord) -> &str {
-    match c.host_config.network_mode.as_str() {
-        "" | "default" if c.networks.is_empty() => "none",
-        "" => "default",
-        other => other,
+/// docker shows a container of the default mode that has no network (the
+/// daemon runs without bridges) as `none`.
+fn network_mode(c: &ContainerRecord) -> String {
+    match &c.host_config.network_mode {
+        NetworkMode::Default if c.networks.is_empty() => "none".into(),
+        mode => mode.to_string(),
     }
 }
 
@@ -207,22 +198,10 @@ pub fn inspect(ctx: &Ctx, id: &str) -> Resp {
     };
     let dir = ctx.engine.config().data_root.join("containers").join(&c.id);
     let argv = c.argv();
-    let mut host_config = serde_json::to_value(&c.host_config).unwrap_or_default();
-    if let Some(obj) = host_config.as_object_mut() {
-        obj.insert("NetworkMode".into(), json!(network_mode(&c)));
-        if c.host_config.log_config.kind.is_empty() {
-            obj.insert(
-                "LogConfig".into(),
-                json!({ "Type": "json-file", "Config": c.host_config.log_config.config }),
-            );
-        }
-        if c.host_config.restart_policy.name.is_empty() {
-            obj.insert(
-                "RestartPolicy".into(),
-                json!({ "Name": "no", "MaximumRetryCount": 0 }),
-            );
-        }
-    }
+    let host_config = berth_api_types::HostConfig {
+        network_mode: network_mode(&c),
+        ..crate::convert::host_config(&c.host_config)
+    };
     json(
         StatusCode::OK,
         &json!({
@@ -787,11 +766,15 @@ pub async fn prune(ctx: &Ctx) -> Resp {
 }
 
 pub async fn update(ctx: &Ctx, id: &str, req: Request<Incoming>) -> Resp {
-    let body: berth_engine::UpdateConfig = match read_json(req).await {
+    let body: berth_api_types::ContainerUpdateRequest = match read_json(req).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    match ctx.engine.update_container(id, body).await {
+    let update = match crate::convert::resource_update(body) {
+        Ok(u) => u,
+        Err(e) => return engine_error(e),
+    };
+    match ctx.engine.update_container(id, update).await {
         Ok(()) => json(StatusCode::OK, &json!({ "Warnings": [] })),
         Err(e) => engine_error(e),
     }

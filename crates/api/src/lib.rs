@@ -12,6 +12,7 @@
 
 mod body;
 mod containers;
+mod convert;
 mod exec;
 mod images;
 mod networks;

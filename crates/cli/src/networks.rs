@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use berth_api_types::{
-    EndpointIpamRequest, EndpointRequest, Ipam, IpamPool, NetworkConnectRequest,
+    EndpointConfig, EndpointIpamRequest, Ipam, IpamPool, NetworkConnectRequest,
     NetworkCreateRequest,
 };
 use serde_json::{json, Value};
@@ -146,11 +146,12 @@ pub fn connect(
 ) -> CmdResult {
     let body = NetworkConnectRequest {
         container: container.to_string(),
-        endpoint_config: Some(EndpointRequest {
+        endpoint_config: Some(EndpointConfig {
             aliases: aliases.to_vec(),
             ipam_config: ip.map(|ip| EndpointIpamRequest {
                 ipv4_address: ip.to_string(),
             }),
+            mac_address: String::new(),
         }),
         force: false,
     };

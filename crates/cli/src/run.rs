@@ -4,7 +4,14 @@
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 
-use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+use berth_api_types::{
+    BindOptions, ContainerConfig, ContainerCreateRequest, ContainerUpdateRequest, DriverConfig,
+    EndpointConfig, EndpointIpamRequest, Healthcheck, HostConfig, LogConfig, Mount,
+    NetworkingConfig, PortBinding, RestartPolicy, TmpfsOptions, Ulimit, VolumeOptions,
+};
+use serde_json::json;
 
 use crate::client::{demux, encode_query, Client, ClientError, RequestBody};
 use crate::{term, ContainerOpts, Failure};
@@ -13,7 +20,7 @@ use crate::{term, ContainerOpts, Failure};
 const DAEMON_ERROR: i32 = 125;
 
 /// docker's `--ulimit NAME=SOFT[:HARD]` (HARD defaults to SOFT; -1 is unlimited).
-fn parse_ulimit(spec: &str) -> Result<Value, Failure> {
+fn parse_ulimit(spec: &str) -> Result<Ulimit, Failure> {
     let invalid = || {
         bad(&format!(
             "invalid ulimit {spec:?}: expected NAME=SOFT[:HARD]"
@@ -26,7 +33,11 @@ fn parse_ulimit(spec: &str) -> Result<Value, Failure> {
     };
     let soft: i64 = soft.parse().map_err(|_| invalid())?;
     let hard: i64 = hard.parse().map_err(|_| invalid())?;
-    Ok(json!({ "Name": name, "Soft": soft, "Hard": hard }))
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft,
+        hard,
+    })
 }
 
 fn bad(message: &str) -> Failure {
@@ -81,134 +92,42 @@ fn env_list(opts: &ContainerOpts) -> Result<Vec<String>, Failure> {
     Ok(env)
 }
 
-fn key_values(items: &[String]) -> Map<String, Value> {
+fn key_values(items: &[String]) -> BTreeMap<String, String> {
     items
         .iter()
         .map(|i| {
             let (k, v) = i.split_once('=').unwrap_or((i, ""));
-            (k.to_string(), json!(v))
+            (k.to_string(), v.to_string())
         })
         .collect()
 }
 
+/// `--restart NAME[:N]`.
+fn restart_policy(spec: &str) -> Result<RestartPolicy, Failure> {
+    let (name, count) = spec.split_once(':').unwrap_or((spec, "0"));
+    let count: i64 = count
+        .parse()
+        .map_err(|_| bad(&format!("invalid restart policy format: {spec}")))?;
+    Ok(RestartPolicy {
+        name: name.to_string(),
+        maximum_retry_count: count,
+    })
+}
+
 /// Builds docker's create body from the flags.
-pub fn create_body(opts: &ContainerOpts, detach: bool) -> Result<Value, Failure> {
+pub fn create_body(opts: &ContainerOpts, detach: bool) -> Result<ContainerCreateRequest, Failure> {
     let restart = match opts.restart.as_deref() {
-        None => json!({ "Name": "no", "MaximumRetryCount": 0 }),
-        Some(r) => {
-            let (name, count) = r.split_once(':').unwrap_or((r, "0"));
-            let count: i64 = count.parse().map_err(|_| Failure {
-                message: format!("invalid restart policy format: {r}"),
-                code: DAEMON_ERROR,
-            })?;
-            json!({ "Name": name, "MaximumRetryCount": count })
-        }
+        None => RestartPolicy {
+            name: "no".into(),
+            maximum_retry_count: 0,
+        },
+        Some(r) => restart_policy(r)?,
     };
     let attach_all = opts.attach.is_empty();
     let attach =
         |s: &str| !detach && (attach_all || opts.attach.iter().any(|a| a.eq_ignore_ascii_case(s)));
-    let mut config = json!({
-        "Image": opts.image(),
-        "Cmd": if opts.command().is_empty() { Value::Null } else { json!(opts.command()) },
-        "Env": env_list(opts)?,
-        "Tty": opts.tty,
-        "OpenStdin": opts.interactive,
-        "StdinOnce": opts.interactive && !detach,
-        "AttachStdin": opts.interactive && !detach,
-        "AttachStdout": attach("stdout"),
-        "AttachStderr": attach("stderr"),
-        "Labels": key_values(&opts.label),
-    });
-    if let Some(w) = &opts.workdir {
-        config["WorkingDir"] = json!(w);
-    }
-    if let Some(u) = &opts.user {
-        config["User"] = json!(u);
-    }
-    if let Some(h) = &opts.hostname {
-        config["Hostname"] = json!(h);
-    }
-    if let Some(e) = &opts.entrypoint {
-        config["Entrypoint"] = if e.is_empty() { json!([]) } else { json!([e]) };
-    }
-    if let Some(check) = healthcheck(opts)? {
-        config["Healthcheck"] = check;
-    }
-    if let Some(s) = &opts.stop_signal {
-        config["StopSignal"] = json!(s);
-    }
-    if let Some(t) = opts.stop_timeout {
-        config["StopTimeout"] = json!(t);
-    }
-    let mut host = json!({
-        "AutoRemove": opts.rm,
-        "RestartPolicy": restart,
-        "Privileged": opts.privileged,
-        "CapAdd": opts.cap_add,
-        "CapDrop": opts.cap_drop,
-        "ReadonlyRootfs": opts.read_only,
-        "SecurityOpt": opts.security_opt,
-        "NetworkMode": opts.network.clone().unwrap_or_else(|| "default".into()),
-        "ExtraHosts": opts.add_host,
-        // No driver given: the daemon's (daemon.json `log-driver`).
-        "LogConfig": { "Type": opts.log_driver.clone().unwrap_or_default(), "Config": key_values(&opts.log_opt) },
-    });
-    if let Some(m) = &opts.memory {
-        host["Memory"] = json!(parse_bytes(m)?);
-    }
-    if let Some(c) = opts.cpus {
-        host["NanoCpus"] = json!((c * 1e9) as i64);
-    }
-    if let Some(s) = opts.cpu_shares {
-        host["CpuShares"] = json!(s);
-    }
-    if let Some(p) = opts.pids_limit {
-        host["PidsLimit"] = json!(p);
-    }
-    if let Some(m) = &opts.memory_reservation {
-        host["MemoryReservation"] = json!(parse_bytes(m)?);
-    }
-    if let Some(c) = &opts.cpuset_cpus {
-        host["CpusetCpus"] = json!(c);
-    }
-    if let Some(m) = &opts.cpuset_mems {
-        host["CpusetMems"] = json!(m);
-    }
-    if !opts.ulimit.is_empty() {
-        host["Ulimits"] = Value::Array(
-            opts.ulimit
-                .iter()
-                .map(|u| parse_ulimit(u))
-                .collect::<Result<_, _>>()?,
-        );
-    }
-    if !opts.sysctl.is_empty() {
-        let mut sysctls = serde_json::Map::new();
-        for kv in &opts.sysctl {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or_else(|| bad(&format!("invalid sysctl {kv:?}: expected KEY=VALUE")))?;
-            sysctls.insert(k.to_string(), json!(v));
-        }
-        host["Sysctls"] = Value::Object(sysctls);
-    }
-    if let Some(size) = &opts.shm_size {
-        host["ShmSize"] = json!(parse_bytes(size)?);
-    }
-    if !opts.group_add.is_empty() {
-        host["GroupAdd"] = json!(opts.group_add);
-    }
-    if let Some(p) = &opts.cgroup_parent {
-        host["CgroupParent"] = json!(p);
-    }
-    if let Some(r) = &opts.runtime {
-        host["Runtime"] = json!(r);
-    }
-    if !opts.volume.is_empty() {
-        host["Binds"] = json!(opts.volume);
-    }
-    let mut exposed = serde_json::Map::new();
-    let mut bindings: serde_json::Map<String, Value> = serde_json::Map::new();
+    let mut exposed = BTreeMap::new();
+    let mut bindings: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
     for e in &opts.expose {
         let key = if e.contains('/') {
             e.clone()
@@ -220,73 +139,119 @@ pub fn create_body(opts: &ContainerOpts, detach: bool) -> Result<Value, Failure>
     for p in &opts.publish {
         for (key, binding) in parse_publish(p)? {
             exposed.insert(key.clone(), json!({}));
-            if let Some(list) = bindings
-                .entry(key)
-                .or_insert_with(|| json!([]))
-                .as_array_mut()
-            {
-                list.push(binding);
-            }
+            bindings.entry(key).or_default().push(binding);
         }
     }
-    if !exposed.is_empty() {
-        config["ExposedPorts"] = Value::Object(exposed);
-    }
-    if !bindings.is_empty() {
-        host["PortBindings"] = Value::Object(bindings);
-    }
-    if opts.publish_all {
-        host["PublishAllPorts"] = json!(true);
-    }
-    if !opts.dns.is_empty() {
-        host["Dns"] = json!(opts.dns);
-    }
-    if !opts.dns_search.is_empty() {
-        host["DnsSearch"] = json!(opts.dns_search);
-    }
-    if !opts.dns_option.is_empty() {
-        host["DnsOptions"] = json!(opts.dns_option);
-    }
-    let network = opts.network.clone().unwrap_or_else(|| "default".into());
-    if opts.ip.is_some() || opts.mac_address.is_some() || !opts.network_alias.is_empty() {
-        let name = if network == "default" {
-            "bridge".to_string()
-        } else {
-            network.clone()
-        };
-        let mut ep = json!({ "Aliases": opts.network_alias });
-        if let Some(ip) = &opts.ip {
-            ep["IPAMConfig"] = json!({ "IPv4Address": ip });
-        }
-        if let Some(mac) = &opts.mac_address {
-            ep["MacAddress"] = json!(mac);
-        }
-        config["NetworkingConfig"] = json!({ "EndpointsConfig": { name: ep } });
-    }
-    if !opts.volumes_from.is_empty() {
-        host["VolumesFrom"] = json!(opts.volumes_from);
-    }
-    if !opts.mount.is_empty() {
-        let mounts: Vec<Value> = opts
+    let config = ContainerConfig {
+        image: opts.image().to_string(),
+        cmd: (!opts.command().is_empty()).then(|| opts.command().to_vec()),
+        env: env_list(opts)?,
+        tty: opts.tty,
+        open_stdin: opts.interactive,
+        stdin_once: opts.interactive && !detach,
+        attach_stdin: opts.interactive && !detach,
+        attach_stdout: attach("stdout"),
+        attach_stderr: attach("stderr"),
+        labels: key_values(&opts.label),
+        working_dir: opts.workdir.clone().unwrap_or_default(),
+        user: opts.user.clone().unwrap_or_default(),
+        hostname: opts.hostname.clone().unwrap_or_default(),
+        // `--entrypoint ""` clears the image's.
+        entrypoint: opts.entrypoint.as_ref().map(|e| match e.is_empty() {
+            true => Vec::new(),
+            false => vec![e.clone()],
+        }),
+        healthcheck: healthcheck(opts)?,
+        stop_signal: opts.stop_signal.clone(),
+        stop_timeout: opts.stop_timeout,
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        ..Default::default()
+    };
+    let sysctls = opts
+        .sysctl
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| bad(&format!("invalid sysctl {kv:?}: expected KEY=VALUE")))
+        })
+        .collect::<Result<_, _>>()?;
+    let bytes = |flag: &Option<String>| flag.as_deref().map(parse_bytes).transpose();
+    let host_config = HostConfig {
+        auto_remove: opts.rm,
+        restart_policy: restart,
+        privileged: opts.privileged,
+        cap_add: opts.cap_add.clone(),
+        cap_drop: opts.cap_drop.clone(),
+        readonly_rootfs: opts.read_only,
+        security_opt: opts.security_opt.clone(),
+        network_mode: opts.network.clone().unwrap_or_else(|| "default".into()),
+        extra_hosts: opts.add_host.clone(),
+        // No driver given: the daemon's (daemon.json `log-driver`).
+        log_config: LogConfig {
+            kind: opts.log_driver.clone().unwrap_or_default(),
+            config: key_values(&opts.log_opt),
+        },
+        memory: bytes(&opts.memory)?.unwrap_or(0),
+        nano_cpus: opts.cpus.map_or(0, |c| (c * 1e9) as i64),
+        cpu_shares: opts.cpu_shares.unwrap_or(0),
+        pids_limit: opts.pids_limit.unwrap_or(0),
+        memory_reservation: bytes(&opts.memory_reservation)?.unwrap_or(0),
+        cpuset_cpus: opts.cpuset_cpus.clone().unwrap_or_default(),
+        cpuset_mems: opts.cpuset_mems.clone().unwrap_or_default(),
+        ulimits: opts
+            .ulimit
+            .iter()
+            .map(|u| parse_ulimit(u))
+            .collect::<Result<_, _>>()?,
+        sysctls,
+        shm_size: bytes(&opts.shm_size)?.unwrap_or(0),
+        group_add: opts.group_add.clone(),
+        cgroup_parent: opts.cgroup_parent.clone().unwrap_or_default(),
+        runtime: opts.runtime.clone().unwrap_or_default(),
+        binds: opts.volume.clone(),
+        port_bindings: bindings,
+        publish_all_ports: opts.publish_all,
+        dns: opts.dns.clone(),
+        dns_search: opts.dns_search.clone(),
+        dns_options: opts.dns_option.clone(),
+        volumes_from: opts.volumes_from.clone(),
+        mounts: opts
             .mount
             .iter()
             .map(|m| parse_mount_flag(m))
-            .collect::<Result<_, _>>()?;
-        host["Mounts"] = json!(mounts);
-    }
-    if !opts.tmpfs.is_empty() {
-        let map: serde_json::Map<String, Value> = opts
+            .collect::<Result<_, _>>()?,
+        tmpfs: opts
             .tmpfs
             .iter()
             .map(|t| {
                 let (dest, o) = t.split_once(':').unwrap_or((t, ""));
-                (dest.to_string(), json!(o))
+                (dest.to_string(), o.to_string())
             })
-            .collect();
-        host["Tmpfs"] = Value::Object(map);
+            .collect(),
+        ..Default::default()
+    };
+    let mut networking_config = NetworkingConfig::default();
+    if opts.ip.is_some() || opts.mac_address.is_some() || !opts.network_alias.is_empty() {
+        let name = match host_config.network_mode.as_str() {
+            "default" => "bridge".to_string(),
+            other => other.to_string(),
+        };
+        let endpoint = EndpointConfig {
+            aliases: opts.network_alias.clone(),
+            ipam_config: opts
+                .ip
+                .clone()
+                .map(|ip| EndpointIpamRequest { ipv4_address: ip }),
+            mac_address: opts.mac_address.clone().unwrap_or_default(),
+        };
+        networking_config.endpoints_config.insert(name, endpoint);
     }
-    config["HostConfig"] = host;
-    Ok(config)
+    Ok(ContainerCreateRequest {
+        config,
+        host_config,
+        networking_config,
+    })
 }
 
 pub fn create(client: &Client, opts: &ContainerOpts) -> Result<String, Failure> {
@@ -294,7 +259,8 @@ pub fn create(client: &Client, opts: &ContainerOpts) -> Result<String, Failure> 
 }
 
 fn create_with(client: &Client, opts: &ContainerOpts, detach: bool) -> Result<String, Failure> {
-    let body = create_body(opts, detach)?;
+    let body = serde_json::to_value(create_body(opts, detach)?)
+        .map_err(|e| bad(&format!("encode the create request: {e}")))?;
     let mut query = Vec::new();
     if let Some(n) = &opts.name {
         query.push(("name", n.clone()));
@@ -649,26 +615,18 @@ pub fn update(
     pids_limit: Option<i64>,
     restart: Option<&str>,
 ) -> crate::CmdResult {
-    let mut body = json!({});
-    if let Some(m) = memory {
-        body["Memory"] = json!(parse_bytes(m)?);
-    }
-    if let Some(c) = cpus {
-        body["NanoCpus"] = json!((c * 1e9) as i64);
-    }
-    if let Some(s) = cpu_shares {
-        body["CpuShares"] = json!(s);
-    }
-    if let Some(p) = pids_limit {
-        body["PidsLimit"] = json!(p);
-    }
-    if let Some(r) = restart {
-        let (name, count) = r.split_once(':').unwrap_or((r, "0"));
-        let count: i64 = count
-            .parse()
-            .map_err(|_| crate::fail(format!("invalid restart policy format: {r}")))?;
-        body["RestartPolicy"] = json!({ "Name": name, "MaximumRetryCount": count });
-    }
+    let update = ContainerUpdateRequest {
+        memory: memory.map(parse_bytes).transpose()?,
+        nano_cpus: cpus.map(|c| (c * 1e9) as i64),
+        cpu_shares,
+        pids_limit,
+        restart_policy: restart
+            .map(restart_policy)
+            .transpose()
+            .map_err(|f| crate::fail(f.message))?,
+        ..Default::default()
+    };
+    let body = serde_json::to_value(update).map_err(|e| crate::fail(e.to_string()))?;
     let mut code = 0;
     for n in names {
         match client.post_json(&format!("/containers/{n}/update"), Some(&body)) {
@@ -683,7 +641,7 @@ pub fn update(
 }
 
 /// `--mount type=...,source=...,target=...` into docker's `Mount` object.
-fn parse_mount_flag(spec: &str) -> Result<Value, Failure> {
+fn parse_mount_flag(spec: &str) -> Result<Mount, Failure> {
     let bad = |why: &str| Failure {
         message: format!("invalid argument \"{spec}\" for \"--mount\" flag: {why}"),
         code: DAEMON_ERROR,
@@ -695,12 +653,15 @@ fn parse_mount_flag(spec: &str) -> Result<Value, Failure> {
             Some(other) => Err(bad(&format!("invalid value {other:?}"))),
         }
     };
-    let mut m = json!({ "Type": "volume" });
-    let mut bind = serde_json::Map::new();
-    let mut volume = serde_json::Map::new();
-    let mut tmpfs = serde_json::Map::new();
-    let mut driver_opts = serde_json::Map::new();
-    let mut labels = serde_json::Map::new();
+    let mut m = Mount {
+        kind: "volume".into(),
+        ..Default::default()
+    };
+    let mut bind: Option<BindOptions> = None;
+    let mut volume: Option<VolumeOptions> = None;
+    let mut tmpfs: Option<TmpfsOptions> = None;
+    let mut driver: Option<String> = None;
+    let mut driver_opts = BTreeMap::new();
     for field in spec.split(',').filter(|f| !f.is_empty()) {
         let (key, value) = match field.split_once('=') {
             Some((k, v)) => (k, Some(v)),
@@ -709,68 +670,56 @@ fn parse_mount_flag(spec: &str) -> Result<Value, Failure> {
         let need = || {
             value.ok_or_else(|| bad(&format!("invalid field '{field}' must be a key=value pair")))
         };
+        let pair = || need().map(|v| v.split_once('=').unwrap_or((v, "")));
         match key.to_ascii_lowercase().as_str() {
-            "type" => m["Type"] = json!(need()?),
-            "source" | "src" => m["Source"] = json!(need()?),
-            "target" | "destination" | "dst" => m["Target"] = json!(need()?),
-            "readonly" | "ro" => m["ReadOnly"] = json!(truthy(value)?),
+            "type" => m.kind = need()?.to_string(),
+            "source" | "src" => m.source = need()?.to_string(),
+            "target" | "destination" | "dst" => m.target = need()?.to_string(),
+            "readonly" | "ro" => m.read_only = truthy(value)?,
             "bind-propagation" => {
-                bind.insert("Propagation".into(), json!(need()?));
+                bind.get_or_insert_with(Default::default).propagation = need()?.to_string()
             }
             "bind-create-mountpoint" => {
-                bind.insert("CreateMountpoint".into(), json!(truthy(value)?));
+                bind.get_or_insert_with(Default::default).create_mountpoint = truthy(value)?
             }
-            "volume-nocopy" => {
-                volume.insert("NoCopy".into(), json!(truthy(value)?));
-            }
-            "volume-driver" => {
-                volume.insert("DriverConfig".into(), json!({ "Name": need()? }));
-            }
+            "volume-nocopy" => volume.get_or_insert_with(Default::default).no_copy = truthy(value)?,
+            "volume-driver" => driver = Some(need()?.to_string()),
             "volume-opt" => {
-                let (k, v) = need()?.split_once('=').unwrap_or((need()?, ""));
-                driver_opts.insert(k.into(), json!(v));
+                let (k, v) = pair()?;
+                driver_opts.insert(k.to_string(), v.to_string());
             }
             "volume-label" => {
-                let (k, v) = need()?.split_once('=').unwrap_or((need()?, ""));
-                labels.insert(k.into(), json!(v));
+                let (k, v) = pair()?;
+                let labels = &mut volume.get_or_insert_with(Default::default).labels;
+                labels.insert(k.to_string(), v.to_string());
             }
             "tmpfs-size" => {
-                tmpfs.insert("SizeBytes".into(), json!(parse_bytes(need()?)?));
+                tmpfs.get_or_insert_with(Default::default).size_bytes = parse_bytes(need()?)?
             }
             "tmpfs-mode" => {
                 let mode = u32::from_str_radix(need()?, 8)
                     .map_err(|_| bad(&format!("invalid tmpfs-mode {:?}", value.unwrap_or(""))))?;
-                tmpfs.insert("Mode".into(), json!(mode));
+                tmpfs.get_or_insert_with(Default::default).mode = mode;
             }
             "consistency" => {}
             _ => return Err(bad(&format!("unexpected key '{key}' in '{field}'"))),
         }
     }
-    if !bind.is_empty() {
-        m["BindOptions"] = Value::Object(bind);
+    if driver.is_some() || !driver_opts.is_empty() {
+        volume.get_or_insert_with(Default::default).driver_config = Some(DriverConfig {
+            name: driver.unwrap_or_else(|| "local".into()),
+            options: driver_opts,
+        });
     }
-    if !driver_opts.is_empty() {
-        let mut dc = volume
-            .remove("DriverConfig")
-            .unwrap_or_else(|| json!({ "Name": "local" }));
-        dc["Options"] = Value::Object(driver_opts);
-        volume.insert("DriverConfig".into(), dc);
-    }
-    if !labels.is_empty() {
-        volume.insert("Labels".into(), Value::Object(labels));
-    }
-    if !volume.is_empty() {
-        m["VolumeOptions"] = Value::Object(volume);
-    }
-    if !tmpfs.is_empty() {
-        m["TmpfsOptions"] = Value::Object(tmpfs);
-    }
+    m.bind_options = bind;
+    m.volume_options = volume;
+    m.tmpfs_options = tmpfs;
     Ok(m)
 }
 
 /// `-p [IP:][HOST_PORT:]PORT[/PROTO]` (ports may be ranges `8000-8002:80-82`)
-/// into ("PORT/proto", {HostIp, HostPort}) pairs.
-pub(crate) fn parse_publish(spec: &str) -> Result<Vec<(String, Value)>, Failure> {
+/// into ("PORT/proto", binding) pairs.
+pub(crate) fn parse_publish(spec: &str) -> Result<Vec<(String, PortBinding)>, Failure> {
     let bad = || Failure {
         message: format!(
             "invalid argument \"{spec}\" for \"-p, --publish\" flag: invalid port format"
@@ -819,7 +768,10 @@ pub(crate) fn parse_publish(spec: &str) -> Result<Vec<(String, Value)>, Failure>
         };
         out.push((
             format!("{port}/{proto}"),
-            json!({ "HostIp": host_ip, "HostPort": hp }),
+            PortBinding {
+                host_ip: host_ip.to_string(),
+                host_port: hp,
+            },
         ));
     }
     Ok(out)
@@ -833,19 +785,19 @@ mod publish_tests {
     fn publish_specs() {
         let one = parse_publish("8080:80").unwrap();
         assert_eq!(one[0].0, "80/tcp");
-        assert_eq!(one[0].1["HostPort"], "8080");
+        assert_eq!(one[0].1.host_port, "8080");
         let ip = parse_publish("127.0.0.1:8080:80/udp").unwrap();
         assert_eq!(ip[0].0, "80/udp");
-        assert_eq!(ip[0].1["HostIp"], "127.0.0.1");
+        assert_eq!(ip[0].1.host_ip, "127.0.0.1");
         let random = parse_publish("80").unwrap();
-        assert_eq!(random[0].1["HostPort"], "");
+        assert_eq!(random[0].1.host_port, "");
         let ranged = parse_publish("9000-9001:80-81").unwrap();
         assert_eq!(ranged[1].0, "81/tcp");
-        assert_eq!(ranged[1].1["HostPort"], "9001");
+        assert_eq!(ranged[1].1.host_port, "9001");
         let any_of = parse_publish("9000-9009:80").unwrap();
         assert_eq!(
-            (any_of.len(), any_of[0].1["HostPort"].as_str()),
-            (1, Some("9000-9009"))
+            (any_of.len(), any_of[0].1.host_port.as_str()),
+            (1, "9000-9009")
         );
         assert!(parse_publish("x:80").is_err());
         assert!(parse_publish("80/icmp").is_err());
@@ -854,7 +806,7 @@ mod publish_tests {
 
 /// `--health-*` and `--no-healthcheck` as docker's CLI turns them into
 /// `Config.Healthcheck` (durations in nanoseconds, 0 = inherit from the image).
-fn healthcheck(opts: &ContainerOpts) -> Result<Option<Value>, Failure> {
+fn healthcheck(opts: &ContainerOpts) -> Result<Option<Healthcheck>, Failure> {
     let tuned = opts.health_cmd.is_some()
         || opts.health_interval.is_some()
         || opts.health_timeout.is_some()
@@ -867,7 +819,10 @@ fn healthcheck(opts: &ContainerOpts) -> Result<Option<Value>, Failure> {
                 "--no-healthcheck conflicts with --health-* options".to_string(),
             ));
         }
-        return Ok(Some(json!({ "Test": ["NONE"] })));
+        return Ok(Some(Healthcheck {
+            test: vec!["NONE".into()],
+            ..Default::default()
+        }));
     }
     if !tuned {
         return Ok(None);
@@ -883,17 +838,17 @@ fn healthcheck(opts: &ContainerOpts) -> Result<Option<Value>, Failure> {
         }
     };
     let test = match &opts.health_cmd {
-        Some(cmd) => json!(["CMD-SHELL", cmd]),
-        None => json!([]),
+        Some(cmd) => vec!["CMD-SHELL".to_string(), cmd.clone()],
+        None => Vec::new(),
     };
-    Ok(Some(json!({
-        "Test": test,
-        "Interval": duration("health-interval", &opts.health_interval)?,
-        "Timeout": duration("health-timeout", &opts.health_timeout)?,
-        "StartPeriod": duration("health-start-period", &opts.health_start_period)?,
-        "StartInterval": duration("health-start-interval", &opts.health_start_interval)?,
-        "Retries": opts.health_retries.unwrap_or(0),
-    })))
+    Ok(Some(Healthcheck {
+        test,
+        interval: duration("health-interval", &opts.health_interval)?,
+        timeout: duration("health-timeout", &opts.health_timeout)?,
+        start_period: duration("health-start-period", &opts.health_start_period)?,
+        start_interval: duration("health-start-interval", &opts.health_start_interval)?,
+        retries: opts.health_retries.unwrap_or(0),
+    }))
 }
 
 /// Go's duration syntax (`1m30s`, `500ms`, `2h`), in nanoseconds.

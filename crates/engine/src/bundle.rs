@@ -108,15 +108,15 @@ impl Engine {
                 .iter()
                 .any(|o| o.contains("unconfined")),
             network: network.clone(),
-            memory: c.host_config.memory,
-            memory_reservation: c.host_config.memory_reservation,
-            cpuset_cpus: c.host_config.cpuset_cpus.clone(),
-            cpuset_mems: c.host_config.cpuset_mems.clone(),
-            nano_cpus: c.host_config.nano_cpus,
-            cpu_shares: c.host_config.cpu_shares.max(0) as u64,
-            cpu_quota: c.host_config.cpu_quota,
-            cpu_period: c.host_config.cpu_period.max(0) as u64,
-            pids_limit: c.host_config.pids_limit,
+            memory: c.host_config.resources.memory,
+            memory_reservation: c.host_config.resources.memory_reservation,
+            cpuset_cpus: c.host_config.resources.cpuset_cpus.clone(),
+            cpuset_mems: c.host_config.resources.cpuset_mems.clone(),
+            nano_cpus: c.host_config.resources.nano_cpus,
+            cpu_shares: c.host_config.resources.cpu_shares.max(0) as u64,
+            cpu_quota: c.host_config.resources.cpu_quota,
+            cpu_period: c.host_config.resources.cpu_period.max(0) as u64,
+            pids_limit: c.host_config.resources.pids_limit,
             cgroups_path: self.cgroups_path(c),
             mounts,
             rlimits,
@@ -131,8 +131,8 @@ impl Engine {
         std::fs::write(&config_path, bytes).map_err(|e| io(&config_path, e))?;
 
         let log = crate::log_driver::monitor_config(
-            &c.host_config.log_config.kind,
-            &c.host_config.log_config.config,
+            &c.host_config.log.driver,
+            &c.host_config.log.options,
             &dir,
         );
         Ok((log, copy_up))

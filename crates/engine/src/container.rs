@@ -3,10 +3,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::model::{ContainerConfig, ContainerRecord, ContainerState, HostConfig, Status};
+use crate::model::{
+    ContainerConfig, ContainerRecord, ContainerState, HostSettings, NetworkMode, RestartPolicy,
+    Status,
+};
 use crate::{db, names, now_rfc3339, random_id, remove_dir_if_exists, Engine, EngineError, Result};
-
-const RESTART_POLICIES: &[&str] = &["", "no", "always", "unless-stopped", "on-failure"];
 
 /// Docker's `ps --filter` keys berth understands, each with its accepted values.
 pub type Filters = HashMap<String, Vec<String>>;
@@ -26,7 +27,7 @@ impl Engine {
         &self,
         name: Option<&str>,
         config: ContainerConfig,
-        host_config: HostConfig,
+        host_config: HostSettings,
     ) -> Result<ContainerRecord> {
         self.create_container_on(name, config, host_config, &Default::default())
     }
@@ -37,7 +38,7 @@ impl Engine {
         &self,
         name: Option<&str>,
         mut config: ContainerConfig,
-        mut host_config: HostConfig,
+        mut host_config: HostSettings,
         endpoints: &std::collections::BTreeMap<String, crate::model::EndpointSettings>,
     ) -> Result<ContainerRecord> {
         if config.image.is_empty() {
@@ -46,25 +47,14 @@ impl Engine {
             ));
         }
         // Settings before the image, as dockerd orders its checks.
-        crate::validate::resources(&host_config)?;
+        crate::validate::resources(&host_config.resources)?;
         crate::validate::environment(&config.env)?;
         crate::validate::port_bindings(&host_config.port_bindings)?;
         crate::validate::devices(&host_config)?;
         let image = self.image(&config.image)?;
-        let policy = host_config.restart_policy.name.as_str();
-        if !RESTART_POLICIES.contains(&policy) {
-            return Err(EngineError::InvalidArgument(format!(
-                "invalid restart policy '{policy}'"
-            )));
-        }
-        if host_config.auto_remove && !matches!(policy, "" | "no") {
+        if host_config.auto_remove && host_config.restart_policy != RestartPolicy::No {
             return Err(EngineError::InvalidArgument(
                 "can't create 'AutoRemove' container with restart policy".into(),
-            ));
-        }
-        if host_config.restart_policy.maximum_retry_count != 0 && policy != "on-failure" {
-            return Err(EngineError::InvalidArgument(
-                "maximum retry count cannot be used with restart policy 'always'".into(),
             ));
         }
         check_limits(&mut host_config)?;
@@ -75,15 +65,15 @@ impl Engine {
             d => d,
         };
         crate::log_driver::merge_defaults(
-            &mut host_config.log_config.kind,
-            &mut host_config.log_config.config,
+            &mut host_config.log.driver,
+            &mut host_config.log.options,
             daemon_driver,
             &self.config().default_log_opts,
         );
-        crate::log_driver::validate(&host_config.log_config.kind, &host_config.log_config.config)
+        crate::log_driver::validate(&host_config.log.driver, &host_config.log.options)
             .map_err(EngineError::InvalidArgument)?;
-        let mode = host_config.network_mode.as_str();
-        if let Some(other) = mode.strip_prefix("container:") {
+        let mode = &host_config.network_mode;
+        if let NetworkMode::Container(other) = mode {
             self.container(other)?;
         }
         let networks = self.initial_endpoints(mode, endpoints)?;
@@ -91,7 +81,10 @@ impl Engine {
             .values()
             .find_map(|e| (!e.mac_address.is_empty()).then(|| e.mac_address.clone()))
             .unwrap_or_default();
-        if !host_config.port_bindings.is_empty() && networks.is_empty() && mode != "host" {
+        if !host_config.port_bindings.is_empty()
+            && networks.is_empty()
+            && *mode != NetworkMode::Host
+        {
             tracing::debug!("port bindings ignored: the container has no bridge network");
         }
         for opt in &host_config.security_opt {
@@ -402,12 +395,12 @@ const DEFAULT_SHM_SIZE: i64 = 64 << 20;
 
 /// `--ulimit`, `--sysctl`, `--shm-size` and `--group-add`, checked at create so
 /// that a bad value is a 400 now rather than a failed start later.
-fn check_limits(host_config: &mut HostConfig) -> Result<()> {
+fn check_limits(host_config: &mut HostSettings) -> Result<()> {
     for u in &host_config.ulimits {
         berth_runtime::limits::rlimit(&u.name, u.soft, u.hard)
             .map_err(EngineError::InvalidArgument)?;
     }
-    let host_network = host_config.network_mode == "host";
+    let host_network = host_config.network_mode == NetworkMode::Host;
     for key in host_config.sysctls.keys() {
         berth_runtime::limits::check_sysctl(key, host_network)
             .map_err(EngineError::InvalidArgument)?;
@@ -447,7 +440,7 @@ mod tests {
                 image: "busybox:latest".into(),
                 ..Default::default()
             },
-            host_config: HostConfig::default(),
+            host_config: HostSettings::default(),
             state: ContainerState::created(),
             restart_count: 0,
             manually_stopped: false,
@@ -550,16 +543,16 @@ mod tests {
 
     #[test]
     fn limits_are_checked_and_shm_defaults_to_64m() {
-        let mut h = HostConfig::default();
+        let mut h = HostSettings::default();
         assert!(check_limits(&mut h).is_ok());
         assert_eq!(h.shm_size, 64 << 20);
-        let mut negative = HostConfig {
+        let mut negative = HostSettings {
             shm_size: -1,
             ..Default::default()
         };
         assert!(check_limits(&mut negative).is_err());
         for bad in ["", "a:b"] {
-            let mut groups = HostConfig {
+            let mut groups = HostSettings {
                 group_add: vec![bad.into()],
                 ..Default::default()
             };

@@ -66,7 +66,6 @@ pub use progress::{ProgressEvent, ProgressStream};
 pub use state::Refusal;
 pub use stats::{host_memory, StatsSample};
 pub use stream::ChannelReader;
-pub use update::UpdateConfig;
 pub use volume::{VolumeFilters, ANONYMOUS_LABEL};
 
 pub type Result<T> = std::result::Result<T, EngineError>;

@@ -217,11 +217,11 @@ impl Engine {
     /// The namespace a container's network comes from, before bridge networks
     /// (which `connect_for_start` prepares) are considered.
     fn network_mode(&self, c: &ContainerRecord) -> Result<NetworkMode> {
-        let mode = c.host_config.network_mode.as_str();
-        if mode == "host" {
+        let mode = &c.host_config.network_mode;
+        if *mode == crate::model::NetworkMode::Host {
             return Ok(NetworkMode::Host);
         }
-        if let Some(other) = mode.strip_prefix("container:") {
+        if let crate::model::NetworkMode::Container(other) = mode {
             let o = self.container(other)?;
             if !o.state.running() || o.state.pid <= 0 {
                 return Err(EngineError::Conflict(format!(

@@ -102,7 +102,7 @@ impl Engine {
         opts: LogOptions,
     ) -> Result<(bool, mpsc::Receiver<Bytes>)> {
         let c = self.container(reference)?;
-        let Some(format) = crate::log_driver::read_format(&c.host_config.log_config.kind) else {
+        let Some(format) = crate::log_driver::read_format(&c.host_config.log.driver) else {
             return Err(crate::EngineError::NotImplemented(
                 "configured logging driver does not support reading".into(),
             ));

@@ -1,4 +1,11 @@
-//! Records berth keeps, in the Docker Engine API's JSON shapes where they are shown.
+//! The records berth keeps of containers, images, networks and volumes: the
+//! engine's own types. Docker's wire shapes are `berth-api-types`' and the API
+//! converts; what is persisted keeps the field names berth has always written,
+//! which are docker's (a fixture of such a record is read back in the tests).
+//!
+//! `ContainerConfig` is the `config` object of an image's config blob (OCI's
+//! image config with docker's additions); a container's configuration is the
+//! same object, the image's merged with what the create asked.
 
 use std::collections::BTreeMap;
 
@@ -79,97 +86,263 @@ pub struct Healthcheck {
 /// in this very shape.
 pub use berth_monitor::{Health, HealthLogEntry};
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct RestartPolicy {
-    pub name: String,
-    pub maximum_retry_count: i64,
+/// What happens when a container's process exits (docker's `--restart`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "RestartPolicyRecord", into = "RestartPolicyRecord")]
+pub enum RestartPolicy {
+    /// It stays stopped.
+    #[default]
+    No,
+    /// It starts again unless a user stopped it.
+    Always,
+    /// As `Always`, and it also stays stopped across a daemon restart when a
+    /// user stopped it.
+    UnlessStopped,
+    /// It starts again after a non-zero exit, at most `max_retries` times
+    /// (0: without limit).
+    OnFailure { max_retries: i64 },
 }
 
+impl RestartPolicy {
+    /// docker's `Name` and `MaximumRetryCount`, checked as dockerd (20.10)
+    /// checks them: an empty name is `no` whatever the count.
+    pub fn parse(name: &str, maximum_retry_count: i64) -> crate::Result<RestartPolicy> {
+        let invalid = |m: String| Err(crate::EngineError::InvalidArgument(m));
+        match name {
+            "" => Ok(RestartPolicy::No),
+            "no" | "always" | "unless-stopped" if maximum_retry_count != 0 => invalid(format!(
+                "maximum retry count cannot be used with restart policy '{name}'"
+            )),
+            "no" => Ok(RestartPolicy::No),
+            "always" => Ok(RestartPolicy::Always),
+            "unless-stopped" => Ok(RestartPolicy::UnlessStopped),
+            "on-failure" if maximum_retry_count < 0 => {
+                invalid("maximum retry count cannot be negative".into())
+            }
+            "on-failure" => Ok(RestartPolicy::OnFailure {
+                max_retries: maximum_retry_count,
+            }),
+            other => invalid(format!("invalid restart policy '{other}'")),
+        }
+    }
+
+    /// docker's name of it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RestartPolicy::No => "no",
+            RestartPolicy::Always => "always",
+            RestartPolicy::UnlessStopped => "unless-stopped",
+            RestartPolicy::OnFailure { .. } => "on-failure",
+        }
+    }
+
+    /// docker's `MaximumRetryCount`.
+    pub fn max_retries(&self) -> i64 {
+        match self {
+            RestartPolicy::OnFailure { max_retries } => *max_retries,
+            _ => 0,
+        }
+    }
+}
+
+/// How a restart policy is persisted (docker's field names, as berth has always
+/// written them). A name berth does not know reads as `no`: records are checked
+/// when written, and an unreadable record would lose the container.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct RestartPolicyRecord {
+    name: String,
+    maximum_retry_count: i64,
+}
+
+impl From<RestartPolicyRecord> for RestartPolicy {
+    fn from(r: RestartPolicyRecord) -> RestartPolicy {
+        let fallback = match r.name.as_str() {
+            "on-failure" => RestartPolicy::OnFailure { max_retries: 0 },
+            _ => RestartPolicy::No,
+        };
+        RestartPolicy::parse(&r.name, r.maximum_retry_count).unwrap_or(fallback)
+    }
+}
+
+impl From<RestartPolicy> for RestartPolicyRecord {
+    fn from(p: RestartPolicy) -> RestartPolicyRecord {
+        RestartPolicyRecord {
+            name: p.name().into(),
+            maximum_retry_count: p.max_retries(),
+        }
+    }
+}
+
+/// Where a container's network comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum NetworkMode {
+    /// The default bridge network (`default`, or nothing asked).
+    #[default]
+    Default,
+    /// A loopback interface only.
+    None,
+    /// The host's own network namespace.
+    Host,
+    /// The namespace of another container (`container:<name or id>`).
+    Container(String),
+    /// A network by name or id (`bridge` is the default one by name).
+    Network(String),
+}
+
+impl NetworkMode {
+    /// Joins no bridge network of its own: none, host or another container's.
+    pub fn is_special(&self) -> bool {
+        matches!(
+            self,
+            NetworkMode::None | NetworkMode::Host | NetworkMode::Container(_)
+        )
+    }
+
+    /// The network a bridge-mode container joins first, by name or id.
+    pub fn primary_network(&self) -> Option<&str> {
+        match self {
+            NetworkMode::Default => Some("bridge"),
+            NetworkMode::Network(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+impl From<String> for NetworkMode {
+    fn from(mode: String) -> NetworkMode {
+        match mode.as_str() {
+            "" | "default" => NetworkMode::Default,
+            "none" => NetworkMode::None,
+            "host" => NetworkMode::Host,
+            _ => match mode.strip_prefix("container:") {
+                Some(other) => NetworkMode::Container(other.to_string()),
+                None => NetworkMode::Network(mode),
+            },
+        }
+    }
+}
+
+impl From<&str> for NetworkMode {
+    fn from(mode: &str) -> NetworkMode {
+        NetworkMode::from(mode.to_string())
+    }
+}
+
+impl From<NetworkMode> for String {
+    fn from(mode: NetworkMode) -> String {
+        mode.to_string()
+    }
+}
+
+impl std::fmt::Display for NetworkMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetworkMode::Default => f.write_str("default"),
+            NetworkMode::None => f.write_str("none"),
+            NetworkMode::Host => f.write_str("host"),
+            NetworkMode::Container(other) => write!(f, "container:{other}"),
+            NetworkMode::Network(n) => f.write_str(n),
+        }
+    }
+}
+
+/// The log driver and its options (`--log-driver`, `--log-opt`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct LogConfig {
+pub struct LogSettings {
     #[serde(rename = "Type")]
-    pub kind: String,
-    #[serde(rename = "Config", deserialize_with = "null_as_default")]
-    pub config: BTreeMap<String, String>,
+    pub driver: String,
+    #[serde(rename = "Config")]
+    pub options: BTreeMap<String, String>,
 }
 
-/// Docker's `HostConfig` (the parts berth honours; unknown fields are ignored).
+/// The limits a container's cgroup enforces: set at create, changed by `update`.
+/// 0 (None) is "no limit" throughout.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
-pub struct HostConfig {
-    #[serde(deserialize_with = "null_as_default")]
+pub struct Resources {
+    /// Bytes.
+    pub memory: i64,
+    /// Memory plus swap, bytes; -1 for unlimited swap.
+    pub memory_swap: i64,
+    /// The soft limit, bytes.
+    pub memory_reservation: i64,
+    /// The kernel's list format (`0-2,4`).
+    pub cpuset_cpus: String,
+    pub cpuset_mems: String,
+    /// CPUs in billionths (`--cpus 1.5` is 1.5e9).
+    pub nano_cpus: i64,
+    /// Relative weight (1024 is one share).
+    pub cpu_shares: i64,
+    /// CFS period and quota, microseconds.
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+    /// -1: unlimited; 0: unset.
+    pub pids_limit: i64,
+    pub oom_kill_disable: Option<bool>,
+}
+
+/// A change of a container's resources (`update`): what is Some changes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResourceUpdate {
+    pub memory: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<i64>,
+    pub pids_limit: Option<i64>,
+    pub restart_policy: Option<RestartPolicy>,
+}
+
+/// How a container uses the host: its network, mounts, privileges, limits
+/// and policies. The engine's own record; it is persisted with the field
+/// names berth has always written (docker's), so that earlier records read
+/// back unchanged.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HostSettings {
+    /// `-v SRC:DEST[:MODE]`, resolved into `ContainerRecord::mounts` at create.
     pub binds: Vec<String>,
-    pub network_mode: String,
+    pub network_mode: NetworkMode,
     pub restart_policy: RestartPolicy,
     pub auto_remove: bool,
-    pub log_config: LogConfig,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(rename = "LogConfig")]
+    pub log: LogSettings,
     pub cap_add: Vec<String>,
-    #[serde(deserialize_with = "null_as_default")]
     pub cap_drop: Vec<String>,
     pub privileged: bool,
     pub readonly_rootfs: bool,
-    #[serde(deserialize_with = "null_as_default")]
     pub security_opt: Vec<String>,
-    pub memory: i64,
-    pub memory_swap: i64,
-    /// `--memory-reservation`: the soft limit, in bytes.
-    #[serde(deserialize_with = "null_as_default")]
-    pub memory_reservation: i64,
-    /// `--cpuset-cpus` / `--cpuset-mems`, the kernel's list format (`0-2,4`).
-    #[serde(deserialize_with = "null_as_default")]
-    pub cpuset_cpus: String,
-    #[serde(deserialize_with = "null_as_default")]
-    pub cpuset_mems: String,
-    pub nano_cpus: i64,
-    pub cpu_shares: i64,
-    pub cpu_period: i64,
-    pub cpu_quota: i64,
-    #[serde(deserialize_with = "null_as_default")]
-    pub pids_limit: i64,
-    pub oom_kill_disable: Option<bool>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(flatten)]
+    pub resources: Resources,
     pub extra_hosts: Vec<String>,
-    #[serde(deserialize_with = "null_as_default")]
     pub dns: Vec<String>,
     pub init: Option<bool>,
     pub cgroup_parent: String,
     /// OCI runtime: empty or `berth` for the built-in one, else a name the daemon
     /// knows (`runc`).
     pub runtime: String,
-    #[serde(deserialize_with = "null_as_default")]
     pub mounts: Vec<MountRequest>,
-    #[serde(deserialize_with = "null_as_default")]
     pub tmpfs: BTreeMap<String, String>,
-    #[serde(deserialize_with = "null_as_default")]
     pub volumes_from: Vec<String>,
     /// `-p`: "80/tcp" → host bindings.
-    #[serde(deserialize_with = "null_as_default")]
     pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
     /// `-P`: every exposed port on a random host port.
     pub publish_all_ports: bool,
-    #[serde(deserialize_with = "null_as_default")]
     pub dns_search: Vec<String>,
-    #[serde(deserialize_with = "null_as_default")]
     pub dns_options: Vec<String>,
-    /// `--ulimit`.
-    #[serde(deserialize_with = "null_as_default")]
     pub ulimits: Vec<Ulimit>,
-    /// `--sysctl`.
-    #[serde(deserialize_with = "null_as_default")]
     pub sysctls: BTreeMap<String, String>,
     /// `--shm-size` in bytes (docker records its 64 MiB default).
     pub shm_size: i64,
     /// `--group-add`: group names or ids.
-    #[serde(deserialize_with = "null_as_default")]
     pub group_add: Vec<String>,
     /// `--device`: not implemented, kept only so that a request naming devices
     /// is refused rather than silently run without them.
-    #[serde(deserialize_with = "null_as_default")]
-    pub devices: Vec<serde_json::Value>,
-    #[serde(deserialize_with = "null_as_default")]
+    pub devices: Vec<String>,
     pub device_cgroup_rules: Vec<String>,
 }
 
@@ -335,7 +508,7 @@ pub struct ContainerRecord {
     pub created: String,
     pub image_id: String,
     pub config: ContainerConfig,
-    pub host_config: HostConfig,
+    pub host_config: HostSettings,
     pub state: ContainerState,
     pub restart_count: i64,
     /// Set by `stop`/`kill` from a user so that restart policies leave it stopped.
@@ -478,6 +651,66 @@ mod tests {
     #[test]
     fn wrong_types_are_rejected() {
         assert!(serde_json::from_str::<ContainerConfig>(r#"{"Tty":"yes"}"#).is_err());
-        assert!(serde_json::from_str::<HostConfig>(r#"{"Memory":"lots"}"#).is_err());
+        assert!(serde_json::from_str::<HostSettings>(r#"{"Memory":"lots"}"#).is_err());
+    }
+
+    /// A record as the berth before the engine's own types wrote it, with every
+    /// setting set: it reads back, and writes back the same JSON.
+    #[test]
+    fn records_written_before_read_back_unchanged() {
+        let old = include_str!("fixtures/container-record-v1.json");
+        let record: ContainerRecord = serde_json::from_str(old).unwrap();
+        let h = &record.host_config;
+        assert_eq!(
+            h.restart_policy,
+            RestartPolicy::OnFailure { max_retries: 3 }
+        );
+        assert_eq!(h.network_mode, NetworkMode::Network("net1".into()));
+        assert_eq!(h.log.driver, "json-file");
+        assert_eq!(h.resources.memory, 10 << 20);
+        assert_eq!(h.resources.pids_limit, 64);
+        assert_eq!(h.mounts.len(), 3);
+        let again = serde_json::to_value(&record).unwrap();
+        let old: serde_json::Value = serde_json::from_str(old).unwrap();
+        assert_eq!(again, old);
+    }
+
+    #[test]
+    fn restart_policies_as_dockerd_checks_them() {
+        assert_eq!(RestartPolicy::parse("", 0).unwrap(), RestartPolicy::No);
+        assert_eq!(RestartPolicy::parse("", 4).unwrap(), RestartPolicy::No);
+        assert_eq!(
+            RestartPolicy::parse("on-failure", 5).unwrap(),
+            RestartPolicy::OnFailure { max_retries: 5 }
+        );
+        assert!(RestartPolicy::parse("sometimes", 0).is_err());
+        assert!(RestartPolicy::parse("always", 2).is_err());
+        assert!(RestartPolicy::parse("on-failure", -1).is_err());
+        // An older record with an empty name reads as `no` and says so.
+        let p: RestartPolicy =
+            serde_json::from_str(r#"{"Name":"","MaximumRetryCount":0}"#).unwrap();
+        assert_eq!(p, RestartPolicy::No);
+        assert_eq!(serde_json::to_value(p).unwrap()["Name"], "no");
+    }
+
+    #[test]
+    fn network_modes_round_trip() {
+        for mode in [
+            "default",
+            "none",
+            "host",
+            "container:web",
+            "bridge",
+            "appnet",
+        ] {
+            assert_eq!(NetworkMode::from(mode).to_string(), mode);
+        }
+        assert_eq!(NetworkMode::from(""), NetworkMode::Default);
+        assert!(NetworkMode::from("container:x").is_special());
+        assert_eq!(
+            NetworkMode::from("bridge").primary_network(),
+            Some("bridge")
+        );
+        assert_eq!(NetworkMode::Default.primary_network(), Some("bridge"));
     }
 }

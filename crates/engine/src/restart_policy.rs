@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::model::ContainerRecord;
+use crate::model::{ContainerRecord, RestartPolicy};
 
 /// What to do about a container that exited with `exit_code` at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,16 +29,13 @@ pub(crate) fn after_exit(
     exit_code: i32,
     now: chrono::DateTime<chrono::Utc>,
 ) -> AfterExit {
-    let policy = &record.host_config.restart_policy;
     let restart = !record.manually_stopped
-        && match policy.name.as_str() {
-            "always" | "unless-stopped" => true,
-            "on-failure" => {
-                exit_code != 0
-                    && (policy.maximum_retry_count == 0
-                        || record.restart_count < policy.maximum_retry_count)
+        && match record.host_config.restart_policy {
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+            RestartPolicy::OnFailure { max_retries } => {
+                exit_code != 0 && (max_retries == 0 || record.restart_count < max_retries)
             }
-            _ => false,
+            RestartPolicy::No => false,
         };
     if !restart {
         return AfterExit::Stay;
@@ -58,7 +55,7 @@ pub(crate) fn after_exit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ContainerConfig, ContainerState, HostConfig, RestartPolicy};
+    use crate::model::{ContainerConfig, ContainerState, HostSettings};
 
     fn exited(
         policy: &str,
@@ -75,11 +72,8 @@ mod tests {
             created: String::new(),
             image_id: String::new(),
             config: ContainerConfig::default(),
-            host_config: HostConfig {
-                restart_policy: RestartPolicy {
-                    name: policy.into(),
-                    maximum_retry_count: retries,
-                },
+            host_config: HostSettings {
+                restart_policy: RestartPolicy::parse(policy, retries).unwrap(),
                 ..Default::default()
             },
             state: ContainerState {

@@ -1,64 +1,51 @@
 //! `update`: new limits for a container, checked as at create, applied to
 //! its cgroup at once if it runs, and kept for its next start.
 
+use crate::model::{HostSettings, ResourceUpdate, RestartPolicy};
 use crate::{Engine, EngineError, Result};
-
-/// `docker update`'s body: the resources that can change on a live container.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct UpdateConfig {
-    pub memory: Option<i64>,
-    pub memory_swap: Option<i64>,
-    pub nano_cpus: Option<i64>,
-    pub cpu_shares: Option<i64>,
-    pub cpu_quota: Option<i64>,
-    pub cpu_period: Option<i64>,
-    pub pids_limit: Option<i64>,
-    pub restart_policy: Option<crate::model::RestartPolicy>,
-}
 
 impl Engine {
     /// `update`: new limits for a container, applied to its cgroup at once if it
     /// runs, and kept for its next start.
-    pub async fn update_container(&self, reference: &str, u: UpdateConfig) -> Result<()> {
+    pub async fn update_container(&self, reference: &str, u: ResourceUpdate) -> Result<()> {
         let c = self.container(reference)?;
-        if let Some(p) = &u.restart_policy {
-            if c.host_config.auto_remove && !matches!(p.name.as_str(), "" | "no") {
+        if let Some(p) = u.restart_policy {
+            if c.host_config.auto_remove && p != RestartPolicy::No {
                 return Err(EngineError::InvalidArgument(
                     "Restart policy cannot be updated because AutoRemove is enabled for the container".into(),
                 ));
             }
         }
-        let change = |h: &mut crate::model::HostConfig| {
+        let change = |h: &mut HostSettings| {
             if let Some(m) = u.memory {
-                h.memory = m;
+                h.resources.memory = m;
             }
             if let Some(m) = u.memory_swap {
-                h.memory_swap = m;
+                h.resources.memory_swap = m;
             }
             if let Some(n) = u.nano_cpus {
-                h.nano_cpus = n;
+                h.resources.nano_cpus = n;
             }
             if let Some(s) = u.cpu_shares {
-                h.cpu_shares = s;
+                h.resources.cpu_shares = s;
             }
             if let Some(q) = u.cpu_quota {
-                h.cpu_quota = q;
+                h.resources.cpu_quota = q;
             }
             if let Some(p) = u.cpu_period {
-                h.cpu_period = p;
+                h.resources.cpu_period = p;
             }
             if let Some(p) = u.pids_limit {
-                h.pids_limit = p;
+                h.resources.pids_limit = p;
             }
-            if let Some(p) = u.restart_policy.clone() {
+            if let Some(p) = u.restart_policy {
                 h.restart_policy = p;
             }
         };
         // The result is checked as a create would check it.
         let mut merged = c.host_config.clone();
         change(&mut merged);
-        crate::validate::resources(&merged)?;
+        crate::validate::resources(&merged.resources)?;
         let cpu = match (u.nano_cpus, u.cpu_quota, u.cpu_period) {
             (Some(n), _, _) => Some((n.saturating_mul(100_000) / 1_000_000_000, 100_000)),
             (None, Some(q), p) => Some((q, p.filter(|p| *p > 0).unwrap_or(100_000) as u64)),

@@ -4,7 +4,7 @@
 //! (a negative CPU share, a NUL in the environment, a port binding that cannot be
 //! made), because a create that succeeds should be a container that can start.
 
-use crate::model::{HostConfig, PortBinding};
+use crate::model::{HostSettings, PortBinding, Resources};
 use crate::{EngineError, Result};
 
 /// The kernel's smallest useful memory limit, as dockerd enforces it.
@@ -17,7 +17,7 @@ fn invalid(message: impl Into<String>) -> EngineError {
 /// The resource settings of `h` (memory, CPU, cpuset), as dockerd's
 /// `verifyPlatformContainerResources` checks them; used by create and by update
 /// (on the merged result).
-pub(crate) fn resources(h: &HostConfig) -> Result<()> {
+pub(crate) fn resources(h: &Resources) -> Result<()> {
     if h.memory != 0 && h.memory < MIN_MEMORY {
         return Err(invalid("Minimum memory limit allowed is 6MB"));
     }
@@ -216,7 +216,7 @@ pub(crate) fn bind_mode(mode: &str, propagations: &[&str]) -> Result<()> {
 }
 
 /// `HostConfig.Devices`: not implemented yet, so refused rather than dropped.
-pub(crate) fn devices(h: &HostConfig) -> Result<()> {
+pub(crate) fn devices(h: &HostSettings) -> Result<()> {
     if h.devices.is_empty() && h.device_cgroup_rules.is_empty() {
         return Ok(());
     }
@@ -229,8 +229,8 @@ pub(crate) fn devices(h: &HostConfig) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn with(change: impl FnOnce(&mut HostConfig)) -> Result<()> {
-        let mut h = HostConfig::default();
+    fn with(change: impl FnOnce(&mut Resources)) -> Result<()> {
+        let mut h = Resources::default();
         change(&mut h);
         resources(&h)
     }

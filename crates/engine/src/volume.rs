@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use berth_monitor::CopyUp;
 use berth_runtime::MountSpec;
 
-use crate::model::{ContainerConfig, HostConfig, ImageRecord, MountPoint, VolumeRecord};
+use crate::model::{ContainerConfig, HostSettings, ImageRecord, MountPoint, VolumeRecord};
 use crate::{db, random_id, Engine, EngineError, Result};
 
 /// Label docker puts on volumes made for one container (`-v /path`, VOLUME).
@@ -236,7 +236,7 @@ impl Engine {
     pub(crate) fn resolve_mounts(
         &self,
         config: &ContainerConfig,
-        host: &HostConfig,
+        host: &HostSettings,
         image: &ImageRecord,
     ) -> Result<Vec<MountPoint>> {
         let mut created = Vec::new();
@@ -252,7 +252,7 @@ impl Engine {
     fn resolve_mounts_inner(
         &self,
         config: &ContainerConfig,
-        host: &HostConfig,
+        host: &HostSettings,
         image: &ImageRecord,
         created: &mut Vec<String>,
     ) -> Result<Vec<MountPoint>> {

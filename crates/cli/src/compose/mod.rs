@@ -13,6 +13,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use berth_api_types::{
+    ContainerConfig, ContainerCreateRequest, EndpointConfig, EndpointIpamRequest, Healthcheck,
+    HostConfig, LogConfig, Mount, NetworkConnectRequest, NetworkingConfig, PortBinding,
+    RestartPolicy, TmpfsOptions, Ulimit,
+};
 use berth_compose::{Condition, FileObject, Project, Service, VolumeKind};
 use serde_json::{json, Value};
 
@@ -179,7 +184,7 @@ fn create_body(
     service: &Service,
     number: u32,
     network_mode: Option<String>,
-) -> Result<Value, Failure> {
+) -> Result<ContainerCreateRequest, Failure> {
     let s = service;
     let image = image_of(project, name, s);
     let env: Vec<String> = s
@@ -190,51 +195,48 @@ fn create_body(
             None => std::env::var(k).ok().map(|v| format!("{k}={v}")),
         })
         .collect();
-    let mut labels: serde_json::Map<String, Value> = s
-        .labels
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
-    labels.insert(PROJECT_LABEL.into(), json!(project.name));
-    labels.insert(SERVICE_LABEL.into(), json!(name));
-    labels.insert(NUMBER_LABEL.into(), json!(number.to_string()));
-    labels.insert(ONEOFF_LABEL.into(), json!("False"));
-    labels.insert(HASH_LABEL.into(), json!(project.config_hash(name)));
+    let mut labels = s.labels.clone();
+    labels.insert(PROJECT_LABEL.into(), project.name.clone());
+    labels.insert(SERVICE_LABEL.into(), name.into());
+    labels.insert(NUMBER_LABEL.into(), number.to_string());
+    labels.insert(ONEOFF_LABEL.into(), "False".into());
+    labels.insert(HASH_LABEL.into(), project.config_hash(name));
     labels.insert(
         "com.docker.compose.project.working_dir".into(),
-        json!(project.working_dir.display().to_string()),
+        project.working_dir.display().to_string(),
     );
     labels.insert(
         "com.docker.compose.project.config_files".into(),
-        json!(project
+        project
             .config_files
             .iter()
             .map(|f| f.display().to_string())
             .collect::<Vec<_>>()
-            .join(",")),
+            .join(","),
     );
     labels.insert(
         "com.docker.compose.depends_on".into(),
-        json!(s
-            .depends_on
+        s.depends_on
             .iter()
-            .map(|(dep, d)| format!(
-                "{dep}:{}:{}",
-                match d.condition {
-                    Condition::ServiceStarted => "service_started",
-                    Condition::ServiceHealthy => "service_healthy",
-                    Condition::ServiceCompletedSuccessfully => "service_completed_successfully",
-                },
-                d.restart
-            ))
+            .map(|(dep, d)| {
+                format!(
+                    "{dep}:{}:{}",
+                    match d.condition {
+                        Condition::ServiceStarted => "service_started",
+                        Condition::ServiceHealthy => "service_healthy",
+                        Condition::ServiceCompletedSuccessfully => "service_completed_successfully",
+                    },
+                    d.restart
+                )
+            })
             .collect::<Vec<_>>()
-            .join(",")),
+            .join(","),
     );
     labels.insert(
         "com.docker.compose.version".into(),
-        json!(env!("CARGO_PKG_VERSION")),
+        env!("CARGO_PKG_VERSION").into(),
     );
-    let mut exposed = serde_json::Map::new();
+    let mut exposed = BTreeMap::new();
     for e in &s.expose {
         let key = if e.contains('/') {
             e.clone()
@@ -243,59 +245,73 @@ fn create_body(
         };
         exposed.insert(key, json!({}));
     }
-    let mut bindings: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut bindings: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
     for p in &s.ports {
         let key = format!("{}/{}", p.target, p.protocol);
         exposed.insert(key.clone(), json!({}));
-        bindings.entry(key).or_default().push(json!({
-            "HostIp": p.host_ip.clone().unwrap_or_default(),
-            "HostPort": p.published.clone().unwrap_or_default(),
-        }));
+        bindings.entry(key).or_default().push(PortBinding {
+            host_ip: p.host_ip.clone().unwrap_or_default(),
+            host_port: p.published.clone().unwrap_or_default(),
+        });
     }
     let mut mounts = Vec::new();
     for v in &s.volumes {
-        let mut m = json!({ "Target": v.target, "ReadOnly": v.read_only });
+        let mut m = Mount {
+            target: v.target.clone(),
+            read_only: v.read_only,
+            ..Default::default()
+        };
         match v.kind {
             VolumeKind::Bind => {
-                m["Type"] = json!("bind");
-                m["Source"] = json!(v.source);
+                m.kind = "bind".into();
+                m.source = v.source.clone().unwrap_or_default();
             }
             VolumeKind::Volume => {
-                m["Type"] = json!("volume");
+                m.kind = "volume".into();
                 if let Some(src) = &v.source {
-                    let engine_name = project
+                    m.source = project
                         .volumes
                         .get(src)
                         .map(|vol| vol.name.clone())
                         .unwrap_or_else(|| src.clone());
-                    m["Source"] = json!(engine_name);
                 }
             }
             VolumeKind::Tmpfs => {
-                m["Type"] = json!("tmpfs");
-                if let Some(size) = v.tmpfs_size {
-                    m["TmpfsOptions"] = json!({ "SizeBytes": size });
-                }
+                m.kind = "tmpfs".into();
+                m.tmpfs_options = v.tmpfs_size.map(|size| TmpfsOptions {
+                    size_bytes: size,
+                    mode: 0,
+                });
             }
         }
         mounts.push(m);
     }
-    for secret in &s.secrets {
-        if let Some(FileObject::File(path)) = project.secrets.get(&secret.source) {
-            mounts.push(json!({ "Type": "bind", "Source": path, "Target": secret.target, "ReadOnly": true }));
+    let file_objects = s
+        .secrets
+        .iter()
+        .filter_map(|r| Some((project.secrets.get(&r.source)?, &r.target)))
+        .chain(
+            s.configs
+                .iter()
+                .filter_map(|r| Some((project.configs.get(&r.source)?, &r.target))),
+        );
+    for (object, target) in file_objects {
+        if let FileObject::File(path) = object {
+            mounts.push(Mount {
+                kind: "bind".into(),
+                source: path.display().to_string(),
+                target: target.clone(),
+                read_only: true,
+                ..Default::default()
+            });
         }
     }
-    for config in &s.configs {
-        if let Some(FileObject::File(path)) = project.configs.get(&config.source) {
-            mounts.push(json!({ "Type": "bind", "Source": path, "Target": config.target, "ReadOnly": true }));
-        }
-    }
-    let tmpfs: serde_json::Map<String, Value> = s
+    let tmpfs = s
         .tmpfs
         .iter()
         .map(|t| match t.split_once(':') {
-            Some((path, opts)) => (path.to_string(), json!(opts)),
-            None => (t.clone(), json!("")),
+            Some((path, opts)) => (path.to_string(), opts.to_string()),
+            None => (t.clone(), String::new()),
         })
         .collect();
     let restart = s.restart.clone().unwrap_or_else(|| "no".into());
@@ -303,99 +319,91 @@ fn create_body(
         Some((p, n)) => (p.to_string(), n.parse::<i64>().unwrap_or(0)),
         None => (restart.clone(), 0),
     };
-    let ulimits: Vec<Value> = s
-        .ulimits
-        .iter()
-        .map(|(n, u)| json!({ "Name": n, "Soft": u.soft, "Hard": u.hard }))
-        .collect();
-    let mut host = json!({
-        "Mounts": mounts,
-        "Tmpfs": tmpfs,
-        "PortBindings": bindings,
-        "RestartPolicy": { "Name": if policy == "no" { String::new() } else { policy }, "MaximumRetryCount": retries },
-        "Privileged": s.privileged,
-        "CapAdd": s.cap_add,
-        "CapDrop": s.cap_drop,
-        "SecurityOpt": s.security_opt,
-        "Ulimits": ulimits,
-        "Sysctls": s.sysctls,
-        "ExtraHosts": s.extra_hosts,
-        "Dns": s.dns,
-        "ReadonlyRootfs": s.read_only,
-        "NetworkMode": network_mode.clone().unwrap_or_else(|| "default".into()),
-    });
-    if let Some(size) = s.shm_size {
-        host["ShmSize"] = json!(size);
-    }
-    if let Some(m) = s.mem_limit {
-        host["Memory"] = json!(m);
-    }
-    if let Some(c) = s.cpus {
-        host["NanoCpus"] = json!((c * 1e9) as i64);
-    }
-    if let Some(init) = s.init {
-        host["Init"] = json!(init);
-    }
-    if let Some(l) = &s.logging {
-        host["LogConfig"] = json!({
-            "Type": l.driver.clone().unwrap_or_default(),
-            "Config": l.options,
-        });
-    }
-    let mut body = json!({
-        "Image": image,
-        "Env": env,
-        "Labels": labels,
-        "ExposedPorts": exposed,
-        "Tty": s.tty,
-        "OpenStdin": s.stdin_open,
-        "AttachStdin": false,
-        "AttachStdout": false,
-        "AttachStderr": false,
-        "HostConfig": host,
-    });
-    if let Some(cmd) = &s.command {
-        body["Cmd"] = json!(cmd);
-    }
-    if let Some(ep) = &s.entrypoint {
-        body["Entrypoint"] = json!(ep);
-    }
-    if let Some(h) = &s.hostname {
-        body["Hostname"] = json!(h);
-    }
-    if let Some(u) = &s.user {
-        body["User"] = json!(u);
-    }
-    if let Some(w) = &s.working_dir {
-        body["WorkingDir"] = json!(w);
-    }
-    if let Some(sig) = &s.stop_signal {
-        body["StopSignal"] = json!(sig);
-    }
-    if let Some(t) = s.stop_grace_period {
-        body["StopTimeout"] = json!(t);
-    }
-    if let Some(h) = &s.healthcheck {
-        body["Healthcheck"] = json!({
-            "Test": h.test,
-            "Interval": h.interval,
-            "Timeout": h.timeout,
-            "StartPeriod": h.start_period,
-            "StartInterval": h.start_interval,
-            "Retries": h.retries,
-        });
-    }
+    let mut host_config = HostConfig {
+        mounts,
+        tmpfs,
+        port_bindings: bindings,
+        restart_policy: RestartPolicy {
+            name: if policy == "no" {
+                String::new()
+            } else {
+                policy
+            },
+            maximum_retry_count: retries,
+        },
+        privileged: s.privileged,
+        cap_add: s.cap_add.clone(),
+        cap_drop: s.cap_drop.clone(),
+        security_opt: s.security_opt.clone(),
+        ulimits: s
+            .ulimits
+            .iter()
+            .map(|(n, u)| Ulimit {
+                name: n.clone(),
+                soft: u.soft,
+                hard: u.hard,
+            })
+            .collect(),
+        sysctls: s.sysctls.clone(),
+        extra_hosts: s.extra_hosts.clone(),
+        dns: s.dns.clone(),
+        readonly_rootfs: s.read_only,
+        network_mode: network_mode.clone().unwrap_or_else(|| "default".into()),
+        shm_size: s.shm_size.unwrap_or(0),
+        memory: s.mem_limit.unwrap_or(0),
+        nano_cpus: s.cpus.map_or(0, |c| (c * 1e9) as i64),
+        init: s.init,
+        log_config: s
+            .logging
+            .as_ref()
+            .map(|l| LogConfig {
+                kind: l.driver.clone().unwrap_or_default(),
+                config: l.options.clone(),
+            })
+            .unwrap_or_default(),
+        ..Default::default()
+    };
     // The first network at create (with the service's name as an alias, as
     // compose gives it); the others are connected before the start.
+    let mut networking_config = NetworkingConfig::default();
     if network_mode.is_none() {
         if let Some((key, settings)) = s.networks.iter().next() {
             let engine_name = network_name(project, key);
-            body["HostConfig"]["NetworkMode"] = json!(engine_name);
-            body["NetworkingConfig"] =
-                json!({ "EndpointsConfig": { engine_name: endpoint(name, settings) } });
+            host_config.network_mode = engine_name.clone();
+            networking_config
+                .endpoints_config
+                .insert(engine_name, endpoint(name, settings));
         }
     }
-    Ok(body)
+    let config = ContainerConfig {
+        image,
+        env,
+        labels,
+        exposed_ports: Some(exposed),
+        tty: s.tty,
+        open_stdin: s.stdin_open,
+        cmd: s.command.clone(),
+        entrypoint: s.entrypoint.clone(),
+        hostname: s.hostname.clone().unwrap_or_default(),
+        user: s.user.clone().unwrap_or_default(),
+        working_dir: s.working_dir.clone().unwrap_or_default(),
+        stop_signal: s.stop_signal.clone(),
+        stop_timeout: s.stop_grace_period,
+        healthcheck: s.healthcheck.as_ref().map(|h| Healthcheck {
+            test: h.test.clone(),
+            interval: h.interval,
+            timeout: h.timeout,
+            start_period: h.start_period,
+            start_interval: h.start_interval,
+            retries: h.retries,
+        }),
+        ..Default::default()
+    };
+    Ok(ContainerCreateRequest {
+        config,
+        host_config,
+        networking_config,
+    })
 }
 
 /// A container joins its service's first network at create; the others here,
@@ -410,7 +418,11 @@ fn connect_other_networks(
     for (key, settings) in service.networks.iter().skip(1) {
         client.post_json(
             &format!("/networks/{}/connect", network_name(project, key)),
-            Some(&json!({ "Container": id, "EndpointConfig": endpoint(name, settings) })),
+            Some(&json!(NetworkConnectRequest {
+                container: id.to_string(),
+                endpoint_config: Some(endpoint(name, settings)),
+                force: false,
+            })),
         )?;
     }
     Ok(())
@@ -432,14 +444,17 @@ fn network_name(project: &Project, key: &str) -> String {
         .unwrap_or_else(|| format!("{}_{key}", project.name))
 }
 
-fn endpoint(service: &str, settings: &berth_compose::ServiceNetwork) -> Value {
+fn endpoint(service: &str, settings: &berth_compose::ServiceNetwork) -> EndpointConfig {
     let mut aliases = vec![service.to_string()];
     aliases.extend(settings.aliases.iter().cloned());
-    let mut ep = json!({ "Aliases": aliases });
-    if let Some(ip) = &settings.ipv4_address {
-        ep["IPAMConfig"] = json!({ "IPv4Address": ip });
+    EndpointConfig {
+        aliases,
+        ipam_config: settings
+            .ipv4_address
+            .clone()
+            .map(|ip| EndpointIpamRequest { ipv4_address: ip }),
+        mac_address: String::new(),
     }
-    ep
 }
 
 /// Where the services stand while `up` runs: each thread waits on this for
@@ -637,7 +652,7 @@ fn converge_service(
                     "/containers/create{}",
                     encode_query(&[("name", cname.clone())])
                 ),
-                Some(&body),
+                Some(&json!(body)),
             )
             .map_err(|e| format!("service {name}: {e}"))?;
         let id = created["Id"].as_str().unwrap_or_default().to_string();
@@ -1564,9 +1579,10 @@ pub fn run(client: &Client, popts: &ProjectOptions, opts: &RunOptions) -> CmdRes
     service.tty = !opts.no_tty && !opts.detach && crate::term::is_terminal(0);
     service.stdin_open = !opts.detach;
     let mut body = create_body(&project, &opts.service, &service, 1, None)?;
-    body["Labels"][ONEOFF_LABEL] = json!("True");
-    body["Labels"]["com.docker.compose.slug"] = json!(random_slug());
-    body["HostConfig"]["AutoRemove"] = json!(opts.rm);
+    let labels = &mut body.config.labels;
+    labels.insert(ONEOFF_LABEL.into(), "True".into());
+    labels.insert("com.docker.compose.slug".into(), random_slug());
+    body.host_config.auto_remove = opts.rm;
     let binds: Vec<String> = opts
         .volumes
         .iter()
@@ -1580,20 +1596,23 @@ pub fn run(client: &Client, popts: &ProjectOptions, opts: &RunOptions) -> CmdRes
             }
         })
         .collect();
-    body["HostConfig"]["Binds"] = json!(binds);
+    body.host_config.binds = binds;
     for spec in &opts.publish {
         for (port, binding) in crate::run::parse_publish(spec)? {
-            body["ExposedPorts"][&port] = json!({});
-            match body["HostConfig"]["PortBindings"][&port].as_array_mut() {
-                Some(list) => list.push(binding),
-                None => body["HostConfig"]["PortBindings"][&port] = json!([binding]),
-            }
+            let exposed = body
+                .config
+                .exposed_ports
+                .get_or_insert_with(Default::default);
+            exposed.insert(port.clone(), json!({}));
+            let bindings = &mut body.host_config.port_bindings;
+            bindings.entry(port).or_default().push(binding);
         }
     }
-    body["AttachStdin"] = json!(!opts.detach);
-    body["AttachStdout"] = json!(!opts.detach);
-    body["AttachStderr"] = json!(!opts.detach);
-    body["StdinOnce"] = json!(!opts.detach);
+    let config = &mut body.config;
+    config.attach_stdin = !opts.detach;
+    config.attach_stdout = !opts.detach;
+    config.attach_stderr = !opts.detach;
+    config.stdin_once = !opts.detach;
     let name = opts.name.clone().unwrap_or_else(|| {
         format!(
             "{}-{}-run-{}",
@@ -1607,7 +1626,7 @@ pub fn run(client: &Client, popts: &ProjectOptions, opts: &RunOptions) -> CmdRes
             "/containers/create{}",
             encode_query(&[("name", name.clone())])
         ),
-        Some(&body),
+        Some(&json!(body)),
     )?;
     let id = created["Id"].as_str().unwrap_or_default().to_string();
     connect_other_networks(client, &project, &opts.service, &service, &id)?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use berth_dockerfile::Dockerfile;
 
 use super::*;
-use crate::model::{ContainerConfig, HostConfig, ImageConfigBlob};
+use crate::model::{ContainerConfig, HostSettings, ImageConfigBlob, NetworkMode};
 use crate::{Engine, Result};
 
 impl Engine {
@@ -60,13 +60,13 @@ impl Engine {
             ..Default::default()
         };
         config.labels.clear();
-        let host = HostConfig {
-            network_mode: match opts.network_mode.as_str() {
-                "" | "default" => "default".into(),
-                other => other.into(),
+        let host = HostSettings {
+            network_mode: NetworkMode::from(opts.network_mode.as_str()),
+            resources: crate::model::Resources {
+                memory: opts.memory,
+                cpu_shares: opts.cpu_shares,
+                ..Default::default()
             },
-            memory: opts.memory,
-            cpu_shares: opts.cpu_shares,
             ..Default::default()
         };
         let c = self

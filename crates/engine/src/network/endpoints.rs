@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::*;
-use crate::model::{ContainerRecord, EndpointSettings, NetworkRecord};
+use crate::model::{ContainerRecord, EndpointSettings, NetworkMode, NetworkRecord};
 use crate::{random_id, Engine, EngineError, Result};
 
 impl Engine {
@@ -15,20 +15,16 @@ impl Engine {
     /// request's `NetworkingConfig`.
     pub(crate) fn initial_endpoints(
         &self,
-        mode: &str,
+        mode: &NetworkMode,
         requested: &BTreeMap<String, EndpointSettings>,
     ) -> Result<BTreeMap<String, EndpointSettings>> {
         let mut out = BTreeMap::new();
-        if SPECIAL_MODES.contains(&mode) || mode.starts_with("container:") {
+        let Some(primary) = mode.primary_network() else {
             return Ok(out);
-        }
+        };
         if self.networking.firewall.is_none() {
             return Ok(out);
         }
-        let primary = match mode {
-            "" | "default" | "bridge" => "bridge",
-            other => other,
-        };
         let n = self.network(primary)?;
         let mut ep = requested
             .get(primary)
@@ -227,9 +223,7 @@ impl Engine {
     ) -> Result<()> {
         let n = self.network(network)?;
         let c = self.container(container)?;
-        if SPECIAL_MODES.contains(&c.host_config.network_mode.as_str())
-            || c.host_config.network_mode.starts_with("container:")
-        {
+        if c.host_config.network_mode.is_special() {
             return Err(EngineError::InvalidArgument(format!(
                 "container cannot be disconnected from network mode {}",
                 c.host_config.network_mode
