@@ -450,6 +450,57 @@ pub struct ContainerUpdateRequest {
     pub restart_policy: Option<RestartPolicy>,
 }
 
+/// `POST /containers/{id}/exec`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecCreateRequest {
+    #[serde(deserialize_with = "null_as_default")]
+    pub attach_stdin: bool,
+    #[serde(deserialize_with = "null_as_default")]
+    pub attach_stdout: bool,
+    #[serde(deserialize_with = "null_as_default")]
+    pub attach_stderr: bool,
+    #[serde(deserialize_with = "null_as_default")]
+    pub tty: bool,
+    #[serde(
+        deserialize_with = "string_or_list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cmd: Option<Vec<String>>,
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub env: Vec<String>,
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub working_dir: String,
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub user: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub privileged: bool,
+    #[serde(
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub detach_keys: String,
+}
+
+/// `POST /exec/{id}/start`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecStartRequest {
+    #[serde(deserialize_with = "null_as_default")]
+    pub detach: bool,
+    #[serde(deserialize_with = "null_as_default")]
+    pub tty: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

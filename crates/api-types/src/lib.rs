@@ -15,9 +15,9 @@ mod objects;
 
 pub use container::{
     BindOptions, ContainerConfig, ContainerCreateRequest, ContainerCreateResponse,
-    ContainerUpdateRequest, DriverConfig, EndpointConfig, EndpointIpamRequest, Healthcheck,
-    HostConfig, LogConfig, Mount, NetworkingConfig, PortBinding, RestartPolicy, TmpfsOptions,
-    Ulimit, VolumeOptions,
+    ContainerUpdateRequest, DriverConfig, EndpointConfig, EndpointIpamRequest, ExecCreateRequest,
+    ExecStartRequest, Healthcheck, HostConfig, LogConfig, Mount, NetworkingConfig, PortBinding,
+    RestartPolicy, TmpfsOptions, Ulimit, VolumeOptions,
 };
 
 pub use objects::{

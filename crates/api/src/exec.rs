@@ -3,7 +3,6 @@
 use berth_engine::ExecConfig;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use serde::Deserialize;
 use serde_json::json;
 
 use hyper_util::rt::TokioIo;
@@ -13,9 +12,21 @@ use crate::containers::{hijack_response, pump, resolve, spawn_pump};
 use crate::{engine_error, error, json, read_json, status_only, Body, Ctx, Resp};
 
 pub async fn create(ctx: &Ctx, container: &str, req: Request<Incoming>) -> Resp {
-    let config: ExecConfig = match read_json(req).await {
+    let body: berth_api_types::ExecCreateRequest = match read_json(req).await {
         Ok(c) => c,
         Err(r) => return r,
+    };
+    let config = ExecConfig {
+        attach_stdin: body.attach_stdin,
+        attach_stdout: body.attach_stdout,
+        attach_stderr: body.attach_stderr,
+        tty: body.tty,
+        cmd: body.cmd.unwrap_or_default(),
+        env: body.env,
+        working_dir: body.working_dir,
+        user: body.user,
+        privileged: body.privileged,
+        detach_keys: body.detach_keys,
     };
     match ctx.engine.create_exec(container, config) {
         Ok(e) => json(StatusCode::CREATED, &json!({ "Id": e.id })),
@@ -25,16 +36,10 @@ pub async fn create(ctx: &Ctx, container: &str, req: Request<Incoming>) -> Resp 
 
 const EXEC_START_GRACE: std::time::Duration = std::time::Duration::from_millis(20);
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct StartBody {
-    detach: bool,
-}
-
 pub async fn start(ctx: &Ctx, id: &str, mut req: Request<Incoming>) -> Resp {
     let upgrade = req.headers().get(hyper::header::UPGRADE).is_some();
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let body: StartBody = match read_json(req).await {
+    let body: berth_api_types::ExecStartRequest = match read_json(req).await {
         Ok(b) => b,
         Err(r) => return r,
     };

@@ -1,14 +1,28 @@
-//! A small blocking HTTP/1.1 client for the Docker Engine API on a unix socket,
-//! or over TCP and TLS (bridged to a socket pair by `transport`).
+//! The CLI's client of the Docker Engine API: hyper's HTTP/1.1 client on a
+//! unix socket, or over TCP and TLS (bridged to a socket pair by `transport`),
+//! behind a blocking interface.
 //!
-//! The CLI makes a handful of requests per command, so each one gets its own
-//! connection; blocking I/O keeps start-up cost near zero (no async runtime).
+//! The commands are blocking code (terminal, stdin, signal threads), so the
+//! async side is kept in here: one single-threaded runtime drives the
+//! connections while a caller waits on it. Each request gets its own
+//! connection; the CLI makes only a handful per command.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
 
+use bytes::{Buf, Bytes};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
+
+/// The API version berth's CLI speaks (docker 26's).
+const API_PREFIX: &str = "/v1.45";
+/// What the build context is sent in, per chunk.
+const UPLOAD_CHUNK: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -23,7 +37,35 @@ pub enum ClientError {
     Api { status: u16, message: String },
 }
 
+impl From<hyper::Error> for ClientError {
+    fn from(e: hyper::Error) -> ClientError {
+        ClientError::Protocol(e.to_string())
+    }
+}
+
 pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// The runtime that drives every connection of this process: on the thread of
+/// whichever caller is waiting (`block_on` from several threads shares it), so
+/// that a command costs no extra thread.
+fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                // Signals are the commands' threads' business (`run` forwards
+                // them to the container, SIGWINCH resizes its terminal): one
+                // delivered to a thread of the runtime's would be lost.
+                .on_thread_start(|| {
+                    let _ = nix::sys::signal::SigSet::all().thread_block();
+                })
+                .enable_io()
+                .build()
+                .ok()
+        })
+        .as_ref()
+        .ok_or_else(|| ClientError::Protocol("cannot start the HTTP client's runtime".into()))
+}
 
 /// A handle on one daemon; cheap to clone into threads.
 #[derive(Clone)]
@@ -33,7 +75,7 @@ pub struct Client {
 
 #[derive(Clone)]
 enum Endpoint {
-    Unix(PathBuf),
+    Unix(std::path::PathBuf),
     Tcp(crate::transport::TcpEndpoint),
 }
 
@@ -81,10 +123,74 @@ impl Response {
     }
 }
 
-/// A hijacked connection after `101 UPGRADED`.
+/// A hijacked connection after `101 UPGRADED`: what the daemon sent along
+/// with its answer comes first from `reader`.
 pub struct Hijacked {
-    pub reader: BufReader<UnixStream>,
+    pub reader: Box<dyn Read + Send>,
     pub writer: UnixStream,
+}
+
+/// What a request sends: nothing, one buffer, or chunks from the caller's reader.
+enum OutBody {
+    Full(Option<Bytes>),
+    Channel(tokio::sync::mpsc::Receiver<io::Result<Bytes>>),
+}
+
+impl Body for OutBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        match self.get_mut() {
+            OutBody::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            OutBody::Channel(rx) => rx
+                .poll_recv(cx)
+                .map(|chunk| chunk.map(|c| c.map(Frame::data))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, OutBody::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            OutBody::Full(data) => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+            OutBody::Channel(_) => SizeHint::default(),
+        }
+    }
+}
+
+/// A response body read as a blocking `Read`.
+struct BodyReader {
+    body: Incoming,
+    pending: Bytes,
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pending.is_empty() {
+            let rt = runtime().map_err(io::Error::other)?;
+            match rt.block_on(self.body.frame()) {
+                None => return Ok(0),
+                Some(Err(e)) => return Err(io::Error::other(e)),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.pending = data;
+                    }
+                }
+            }
+        }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.advance(n);
+        Ok(n)
+    }
 }
 
 impl Client {
@@ -104,9 +210,9 @@ impl Client {
             };
             Endpoint::Tcp(crate::transport::TcpEndpoint::new(&addr, tls)?)
         } else if let Some(path) = host.strip_prefix("unix://") {
-            Endpoint::Unix(PathBuf::from(path))
+            Endpoint::Unix(std::path::PathBuf::from(path))
         } else if host.starts_with('/') {
-            Endpoint::Unix(PathBuf::from(host))
+            Endpoint::Unix(std::path::PathBuf::from(host))
         } else {
             return Err(format!(
                 "invalid host {host:?}: expected unix:///PATH or tcp://HOST:PORT"
@@ -133,24 +239,6 @@ impl Client {
         })
     }
 
-    fn send_head(
-        &self,
-        stream: &mut UnixStream,
-        method: &str,
-        path: &str,
-        extra: &[(&str, String)],
-    ) -> Result<()> {
-        let mut head = format!(
-            "{method} /v1.45{path} HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-cli/0.1\r\n"
-        );
-        for (k, v) in extra {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes())?;
-        Ok(())
-    }
-
     /// Sends a request and returns the response with its body unread.
     pub fn request(&self, method: &str, path: &str, body: RequestBody<'_>) -> Result<Response> {
         self.request_with(method, path, body, &[])
@@ -171,6 +259,38 @@ impl Client {
         Ok(resp)
     }
 
+    fn build(
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: OutBody,
+    ) -> Result<hyper::Request<OutBody>> {
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{API_PREFIX}{path}"))
+            .header(hyper::header::HOST, "berth")
+            .header(hyper::header::USER_AGENT, "berth-cli/0.1");
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        req.body(body)
+            .map_err(|e| ClientError::Protocol(format!("request {method} {path}: {e}")))
+    }
+
+    /// Opens a connection and sends `req` on it; the connection is driven by
+    /// the runtime until the response (and any upgrade) is done.
+    async fn send(
+        stream: UnixStream,
+        req: hyper::Request<OutBody>,
+    ) -> Result<hyper::Response<Incoming>> {
+        stream.set_nonblocking(true)?;
+        let stream = tokio::net::UnixStream::from_std(stream)?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection.with_upgrades());
+        Ok(sender.send_request(req).await?)
+    }
+
     fn request_with(
         &self,
         method: &str,
@@ -178,62 +298,67 @@ impl Client {
         body: RequestBody<'_>,
         headers: &[(&str, String)],
     ) -> Result<Response> {
-        let mut stream = self.connect()?;
-        match body {
+        let stream = self.connect()?;
+        let rt = runtime()?;
+        let mut extra: Vec<(&str, String)> = headers.to_vec();
+        let response = match body {
             RequestBody::None => {
-                let mut extra = vec![("Connection", "close".to_string())];
-                extra.extend(headers.iter().map(|(k, v)| (*k, v.clone())));
                 if method != "GET" && method != "HEAD" {
                     extra.push(("Content-Length", "0".into()));
                 }
-                self.send_head(&mut stream, method, path, &extra)?;
+                let req = Self::build(method, path, &extra, OutBody::Full(None))?;
+                rt.block_on(Self::send(stream, req))?
             }
             RequestBody::Json(v) => {
                 let bytes =
                     serde_json::to_vec(v).map_err(|e| ClientError::Protocol(e.to_string()))?;
-                self.send_head(
-                    &mut stream,
-                    method,
-                    path,
-                    &[
-                        ("Connection", "close".into()),
-                        ("Content-Type", "application/json".into()),
-                        ("Content-Length", bytes.len().to_string()),
-                    ],
-                )?;
-                stream.write_all(&bytes)?;
+                extra.push(("Content-Type", "application/json".into()));
+                let req = Self::build(method, path, &extra, OutBody::Full(Some(bytes.into())))?;
+                rt.block_on(Self::send(stream, req))?
             }
             RequestBody::Stream(reader, content_type) => {
-                self.send_head(
-                    &mut stream,
-                    method,
-                    path,
-                    &[
-                        ("Connection", "close".into()),
-                        ("Content-Type", content_type.to_string()),
-                        ("Transfer-Encoding", "chunked".into()),
-                    ],
-                )?;
-                let mut buf = vec![0u8; 256 * 1024];
-                loop {
-                    let n = reader.read(&mut buf)?;
-                    if n == 0 {
-                        break;
+                extra.push(("Content-Type", content_type.to_string()));
+                let (tx, rx) = tokio::sync::mpsc::channel(4);
+                let req = Self::build(method, path, &extra, OutBody::Channel(rx))?;
+                // The caller's reader is read between sends; a daemon that
+                // answers early (an error) closes the channel.
+                let feed = async move {
+                    let mut buf = vec![0u8; UPLOAD_CHUNK];
+                    loop {
+                        let chunk = match reader.read(&mut buf) {
+                            Ok(0) => break,
+                            Ok(n) => Ok(Bytes::copy_from_slice(&buf[..n])),
+                            Err(e) => Err(e),
+                        };
+                        let failed = chunk.is_err();
+                        if tx.send(chunk).await.is_err() || failed {
+                            break;
+                        }
                     }
-                    stream.write_all(format!("{n:x}\r\n").as_bytes())?;
-                    stream.write_all(&buf[..n])?;
-                    stream.write_all(b"\r\n")?;
-                }
-                stream.write_all(b"0\r\n\r\n")?;
+                };
+                let (response, ()) =
+                    rt.block_on(async { tokio::join!(Self::send(stream, req), feed) });
+                response?
             }
-        }
-        let mut reader = BufReader::new(stream);
-        let (status, headers) = read_head(&mut reader)?;
-        let body = body_reader(reader, &headers, status, method);
+        };
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
         Ok(Response {
             status,
             headers,
-            body,
+            body: Box::new(BodyReader {
+                body: response.into_body(),
+                pending: Bytes::new(),
+            }),
         })
     }
 
@@ -258,149 +383,53 @@ impl Client {
         self.call("POST", path, body)?.json()
     }
 
-    /// Opens a hijacked stream (attach, exec start).
+    /// Opens a hijacked stream (attach, exec start): the daemon answers
+    /// `101 UPGRADED`, and the connection becomes a plain socket again.
     pub fn hijack(&self, path: &str, body: Option<&Value>) -> Result<Hijacked> {
-        let mut stream = self.connect()?;
+        let stream = self.connect()?;
+        let rt = runtime()?;
         let bytes = match body {
             Some(v) => serde_json::to_vec(v).map_err(|e| ClientError::Protocol(e.to_string()))?,
             None => Vec::new(),
         };
-        self.send_head(
-            &mut stream,
-            "POST",
-            path,
-            &[
-                ("Connection", "Upgrade".into()),
-                ("Upgrade", "tcp".into()),
-                ("Content-Type", "application/json".into()),
-                ("Content-Length", bytes.len().to_string()),
-            ],
-        )?;
-        stream.write_all(&bytes)?;
-        let writer = stream.try_clone()?;
-        let mut reader = BufReader::new(stream);
-        let (status, headers) = read_head(&mut reader)?;
-        if status != 101 && status != 200 {
-            // The connection stays open (keep-alive): read exactly the error body.
-            let body = body_reader(reader, &headers, status, "POST");
-            return Err(Response {
-                status,
-                headers,
-                body,
+        let headers = [
+            ("Connection", "Upgrade".to_string()),
+            ("Upgrade", "tcp".to_string()),
+            ("Content-Type", "application/json".to_string()),
+        ];
+        let req = Self::build("POST", path, &headers, OutBody::Full(Some(bytes.into())))?;
+        let outcome: Result<std::result::Result<hyper::upgrade::Upgraded, _>> =
+            rt.block_on(async {
+                let response = Self::send(stream, req).await?;
+                if response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
+                    return Ok(Err(response));
+                }
+                Ok(Ok(hyper::upgrade::on(response).await?))
+            });
+        let upgraded = match outcome? {
+            Ok(upgraded) => upgraded,
+            Err(response) => {
+                return Err(Response {
+                    status: response.status().as_u16(),
+                    headers: Vec::new(),
+                    body: Box::new(BodyReader {
+                        body: response.into_body(),
+                        pending: Bytes::new(),
+                    }),
+                }
+                .into_error());
             }
-            .into_error());
-        }
-        Ok(Hijacked { reader, writer })
-    }
-}
-
-/// The response body as framed by its headers: chunked, sized, or until EOF.
-fn body_reader(
-    reader: BufReader<UnixStream>,
-    headers: &[(String, String)],
-    status: u16,
-    method: &str,
-) -> Box<dyn Read + Send> {
-    let chunked = headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked")
-    });
-    let length = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<u64>().ok());
-    if status == 204 || status == 304 || method == "HEAD" {
-        Box::new(io::empty())
-    } else if chunked {
-        Box::new(Chunked {
-            inner: reader,
-            remaining: 0,
-            done: false,
+        };
+        let parts = upgraded
+            .downcast::<TokioIo<tokio::net::UnixStream>>()
+            .map_err(|_| ClientError::Protocol("the upgraded connection is not a socket".into()))?;
+        let socket = parts.io.into_inner().into_std()?;
+        socket.set_nonblocking(false)?;
+        let reader = Read::chain(io::Cursor::new(parts.read_buf), socket.try_clone()?);
+        Ok(Hijacked {
+            reader: Box::new(reader),
+            writer: socket,
         })
-    } else if let Some(n) = length {
-        Box::new(reader.take(n))
-    } else {
-        Box::new(reader)
-    }
-}
-
-fn read_head(reader: &mut BufReader<UnixStream>) -> Result<(u16, Vec<(String, String)>)> {
-    let mut raw = Vec::new();
-    loop {
-        let n = reader.read_until(b'\n', &mut raw)?;
-        if n == 0 {
-            return Err(ClientError::Protocol(
-                "connection closed before response".into(),
-            ));
-        }
-        if raw.ends_with(b"\r\n\r\n") || raw.ends_with(b"\n\n") {
-            break;
-        }
-        if raw.len() > 64 * 1024 {
-            return Err(ClientError::Protocol("response head too large".into()));
-        }
-    }
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut resp = httparse::Response::new(&mut headers);
-    resp.parse(&raw)
-        .map_err(|e| ClientError::Protocol(e.to_string()))?;
-    let status = resp
-        .code
-        .ok_or_else(|| ClientError::Protocol("no status".into()))?;
-    let headers = resp
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                h.name.to_string(),
-                String::from_utf8_lossy(h.value).into_owned(),
-            )
-        })
-        .collect();
-    Ok((status, headers))
-}
-
-/// Decodes a chunked transfer-encoded body.
-struct Chunked<R> {
-    inner: R,
-    remaining: usize,
-    done: bool,
-}
-
-impl<R: BufRead> Read for Chunked<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.done || buf.is_empty() {
-            return Ok(0);
-        }
-        if self.remaining == 0 {
-            let mut line = String::new();
-            if self.inner.read_line(&mut line)? == 0 {
-                self.done = true;
-                return Ok(0);
-            }
-            let size = line.trim().split(';').next().unwrap_or("");
-            self.remaining = usize::from_str_radix(size, 16).map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("bad chunk size {line:?}"),
-                )
-            })?;
-            if self.remaining == 0 {
-                self.done = true;
-                return Ok(0);
-            }
-        }
-        let want = buf.len().min(self.remaining);
-        let n = self.inner.read(&mut buf[..want])?;
-        if n == 0 {
-            self.done = true;
-            return Ok(0);
-        }
-        self.remaining -= n;
-        if self.remaining == 0 {
-            let mut crlf = String::new();
-            self.inner.read_line(&mut crlf)?;
-        }
-        Ok(n)
     }
 }
 

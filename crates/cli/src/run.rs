@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 
 use berth_api_types::{
     BindOptions, ContainerConfig, ContainerCreateRequest, ContainerUpdateRequest, DriverConfig,
-    EndpointConfig, EndpointIpamRequest, Healthcheck, HostConfig, LogConfig, Mount,
-    NetworkingConfig, PortBinding, RestartPolicy, TmpfsOptions, Ulimit, VolumeOptions,
+    EndpointConfig, EndpointIpamRequest, ExecCreateRequest, ExecStartRequest, Healthcheck,
+    HostConfig, LogConfig, Mount, NetworkingConfig, PortBinding, RestartPolicy, TmpfsOptions,
+    Ulimit, VolumeOptions,
 };
 use serde_json::json;
 
@@ -535,16 +536,17 @@ pub fn exec(
     command: &[String],
     opts: ExecOpts<'_>,
 ) -> crate::CmdResult {
-    let body = json!({
-        "AttachStdin": opts.interactive && !opts.detach,
-        "AttachStdout": !opts.detach,
-        "AttachStderr": !opts.detach,
-        "Tty": opts.tty,
-        "Cmd": command,
-        "Env": opts.env,
-        "WorkingDir": opts.workdir.unwrap_or(""),
-        "User": opts.user.unwrap_or(""),
-        "Privileged": opts.privileged,
+    let body = json!(ExecCreateRequest {
+        attach_stdin: opts.interactive && !opts.detach,
+        attach_stdout: !opts.detach,
+        attach_stderr: !opts.detach,
+        tty: opts.tty,
+        cmd: Some(command.to_vec()),
+        env: opts.env.to_vec(),
+        working_dir: opts.workdir.unwrap_or("").to_string(),
+        user: opts.user.unwrap_or("").to_string(),
+        privileged: opts.privileged,
+        detach_keys: String::new(),
     });
     let created = client
         .post_json(&format!("/containers/{container}/exec"), Some(&body))
@@ -558,7 +560,10 @@ pub fn exec(
             .call(
                 "POST",
                 &format!("/exec/{id}/start"),
-                RequestBody::Json(&json!({ "Detach": true, "Tty": opts.tty })),
+                RequestBody::Json(&json!(ExecStartRequest {
+                    detach: true,
+                    tty: opts.tty,
+                })),
             )
             .map_err(start_failure)?;
         return Ok(0);
@@ -566,7 +571,10 @@ pub fn exec(
     let hijacked = client
         .hijack(
             &format!("/exec/{id}/start"),
-            Some(&json!({ "Detach": false, "Tty": opts.tty })),
+            Some(&json!(ExecStartRequest {
+                detach: false,
+                tty: opts.tty,
+            })),
         )
         .map_err(start_failure)?;
     let raw = if opts.tty && opts.interactive && term::is_terminal(0) {

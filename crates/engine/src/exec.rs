@@ -6,23 +6,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth_monitor::{ExitRecord, Mode, MonitorConfig, Request};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::logs::{AttachStream, PendingAttach};
 use crate::{random_id, Engine, EngineError, Result};
 
-/// Docker's exec create body.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
+/// A process to run in a running container: what `exec` asks.
+#[derive(Debug, Clone, Default)]
 pub struct ExecConfig {
     pub attach_stdin: bool,
     pub attach_stdout: bool,
     pub attach_stderr: bool,
     pub tty: bool,
-    #[serde(deserialize_with = "crate::model::string_or_list")]
     pub cmd: Vec<String>,
-    #[serde(deserialize_with = "crate::model::null_as_default")]
     pub env: Vec<String>,
     pub working_dir: String,
     pub user: String,
