@@ -480,3 +480,195 @@ pub fn encode_query(pairs: &[(&str, String)]) -> String {
     }
     out
 }
+
+/// The client against scripted daemons on a real socket: what a daemon that
+/// reads ahead, answers garbage, fails or hangs up does to it.
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::net::UnixListener;
+
+    use super::*;
+
+    /// A one-connection daemon at a fresh socket: `serve` gets the request's
+    /// head (through the blank line) and the connection.
+    fn daemon(
+        serve: impl FnOnce(String, &mut BufReader<UnixStream>) + Send + 'static,
+    ) -> (Client, std::thread::JoinHandle<()>, tempdir::Dir) {
+        let dir = tempdir::Dir::new();
+        let path = dir.0.join("d.sock");
+        let listener = UnixListener::bind(&path).expect("bind");
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().expect("accept");
+            let mut reader = BufReader::new(stream);
+            let mut head = String::new();
+            while !head.ends_with("\r\n\r\n") {
+                if reader.read_line(&mut head).expect("read head") == 0 {
+                    break;
+                }
+            }
+            serve(head, &mut reader);
+        });
+        let client = Client::new(
+            &format!("unix://{}", path.display()),
+            &crate::transport::TlsSettings::default(),
+        )
+        .expect("client");
+        (client, server, dir)
+    }
+
+    mod tempdir {
+        /// A directory removed when dropped.
+        pub struct Dir(pub std::path::PathBuf);
+
+        impl Dir {
+            pub fn new() -> Dir {
+                let path = std::env::temp_dir().join(format!(
+                    "berth-cli-client-{}-{:?}",
+                    std::process::id(),
+                    std::thread::current().id()
+                ));
+                let _ = std::fs::remove_dir_all(&path);
+                std::fs::create_dir_all(&path).expect("mkdir");
+                Dir(path)
+            }
+        }
+
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn content_length(head: &str) -> usize {
+        head.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_hijack_keeps_what_the_daemon_sent_along_with_its_101() {
+        let (client, server, _dir) = daemon(|head, conn| {
+            assert!(head.starts_with("POST /v1.45/containers/c/attach?stream=1 HTTP/1.1"));
+            assert!(head.to_ascii_lowercase().contains("upgrade: tcp"));
+            let mut body = vec![0; content_length(&head)];
+            conn.read_exact(&mut body).expect("body");
+            // The answer and the first output in one write: hyper reads both.
+            conn.get_mut()
+                .write_all(b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\nhello")
+                .expect("write");
+            let mut ping = [0u8; 4];
+            conn.read_exact(&mut ping).expect("ping");
+            assert_eq!(&ping, b"ping");
+            conn.get_mut().write_all(b"pong").expect("pong");
+        });
+        let mut hijacked = client
+            .hijack("/containers/c/attach?stream=1", None)
+            .expect("hijack");
+        // The socket is shared with the reader: a lost "hello" fails, not hangs.
+        let limit = Some(std::time::Duration::from_secs(10));
+        hijacked.writer.set_read_timeout(limit).expect("timeout");
+        let mut hello = [0u8; 5];
+        hijacked.reader.read_exact(&mut hello).expect("hello");
+        assert_eq!(&hello, b"hello");
+        hijacked.writer.write_all(b"ping").expect("ping");
+        let mut rest = Vec::new();
+        hijacked.reader.read_to_end(&mut rest).expect("pong");
+        assert_eq!(rest, b"pong");
+        server.join().expect("server");
+    }
+
+    #[test]
+    fn a_refused_hijack_reads_dockers_message() {
+        let (client, server, _dir) = daemon(|_, conn| {
+            let body = br#"{"message":"No such container: c"}"#;
+            let head = format!(
+                "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            conn.get_mut().write_all(head.as_bytes()).expect("head");
+            conn.get_mut().write_all(body).expect("body");
+        });
+        match client.hijack("/containers/c/attach", None) {
+            Err(ClientError::Api { status, message }) => {
+                assert_eq!((status, message.as_str()), (404, "No such container: c"));
+            }
+            Err(other) => panic!("expected a 404, got {other}"),
+            Ok(_) => panic!("expected a 404, got a stream"),
+        }
+        server.join().expect("server");
+    }
+
+    #[test]
+    fn garbage_and_hang_ups_are_errors() {
+        let (client, server, _dir) = daemon(|_, conn| {
+            conn.get_mut()
+                .write_all(b"SSH-2.0-OpenSSH\r\n\r\n")
+                .expect("write");
+        });
+        assert!(matches!(
+            client.get_json("/version"),
+            Err(ClientError::Protocol(_))
+        ));
+        server.join().expect("server");
+
+        // A body cut short: 100 bytes promised, 5 sent, then the daemon is gone.
+        let (client, server, _dir) = daemon(|_, conn| {
+            conn.get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a\":")
+                .expect("write");
+        });
+        let response = client
+            .call("GET", "/containers/json", RequestBody::None)
+            .expect("head");
+        server.join().expect("server");
+        assert!(response.json().is_err());
+    }
+
+    #[test]
+    fn an_upload_arrives_whole_in_chunks() {
+        let (client, server, _dir) = daemon(|head, conn| {
+            assert!(head.to_ascii_lowercase().contains("transfer-encoding: chunked"));
+            let mut received = Vec::new();
+            loop {
+                let mut size = String::new();
+                conn.read_line(&mut size).expect("chunk size");
+                let size = usize::from_str_radix(size.trim(), 16).expect("hex size");
+                let mut chunk = vec![0u8; size + 2];
+                conn.read_exact(&mut chunk).expect("chunk");
+                if size == 0 {
+                    break;
+                }
+                received.extend_from_slice(&chunk[..size]);
+            }
+            let sum: u64 = received.iter().map(|b| *b as u64).sum();
+            let body = format!("{{\"bytes\":{},\"sum\":{sum}}}", received.len());
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            conn.get_mut().write_all(head.as_bytes()).expect("head");
+            conn.get_mut().write_all(body.as_bytes()).expect("body");
+        });
+        let data: Vec<u8> = (0..1_500_000u32).map(|i| (i % 251) as u8).collect();
+        let sum: u64 = data.iter().map(|b| *b as u64).sum();
+        let mut reader = io::Cursor::new(data);
+        let answer = client
+            .call(
+                "POST",
+                "/build",
+                RequestBody::Stream(&mut reader, "application/x-tar"),
+            )
+            .expect("upload")
+            .json()
+            .expect("json");
+        assert_eq!(answer["bytes"], 1_500_000);
+        assert_eq!(answer["sum"], sum);
+        server.join().expect("server");
+    }
+}

@@ -34,6 +34,7 @@ pub struct CommitOptions {
 }
 
 impl Engine {
+    #[tracing::instrument(level = "info", skip_all, fields(container = %reference))]
     pub async fn commit_container(
         self: &Arc<Self>,
         reference: &str,

@@ -34,6 +34,7 @@ impl Engine {
 
     /// `create` with docker's `NetworkingConfig.EndpointsConfig` (aliases, `--ip`,
     /// `--mac-address` per network).
+    #[tracing::instrument(level = "info", skip_all, fields(name = name.unwrap_or_default(), image = %config.image))]
     pub fn create_container_on(
         &self,
         name: Option<&str>,
@@ -259,6 +260,7 @@ impl Engine {
 
     /// `rm`: a running container needs `force` (it is killed first).
     /// `remove_volumes` (`rm -v`) also deletes the container's anonymous volumes.
+    #[tracing::instrument(level = "info", skip_all, fields(container = %reference, force = force))]
     pub async fn remove_container(
         self: &Arc<Self>,
         reference: &str,

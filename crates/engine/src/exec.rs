@@ -65,6 +65,7 @@ impl Engine {
             .join(format!("exec-{}.exit", exec.id))
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(container = %container))]
     pub fn create_exec(&self, container: &str, config: ExecConfig) -> Result<ExecRecord> {
         let c = self.container(container)?;
         can_exec_in(&c)?;
@@ -126,6 +127,7 @@ impl Engine {
 
     /// Starts an exec. With `attach`, returns the stream to its stdio, connected before
     /// the process runs.
+    #[tracing::instrument(level = "info", skip_all, fields(exec = %id))]
     pub async fn start_exec(
         self: &Arc<Self>,
         id: &str,

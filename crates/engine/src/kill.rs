@@ -27,6 +27,7 @@ pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal> {
 }
 
 impl Engine {
+    #[tracing::instrument(level = "info", skip_all, fields(container = %reference, signal = %signal))]
     pub async fn kill_container(self: &Arc<Self>, reference: &str, signal: &str) -> Result<()> {
         let sig = parse_signal(signal)?;
         let c = self.container(reference)?;
@@ -58,6 +59,7 @@ impl Engine {
     }
 
     /// `stop`: the stop signal, then SIGKILL after `timeout` seconds.
+    #[tracing::instrument(level = "info", skip_all, fields(container = %reference))]
     pub async fn stop_container(
         self: &Arc<Self>,
         reference: &str,
@@ -100,6 +102,7 @@ impl Engine {
         Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(container = %reference))]
     pub async fn restart_container(
         self: &Arc<Self>,
         reference: &str,

@@ -18,6 +18,7 @@ use crate::{db, now_rfc3339, Engine, EngineError, Result};
 const MONITOR_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Engine {
+    #[tracing::instrument(level = "info", skip_all, fields(container = %reference))]
     pub async fn start_container(self: &Arc<Self>, reference: &str) -> Result<()> {
         let c = self.container(reference)?;
         if c.state.running() {

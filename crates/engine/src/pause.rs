@@ -16,6 +16,7 @@ fn refused(c: &ContainerRecord, refusal: Refusal) -> EngineError {
 }
 
 impl Engine {
+    #[tracing::instrument(level = "info", skip_all, fields(container = %reference))]
     pub async fn pause_container(&self, reference: &str) -> Result<()> {
         let c = self.container(reference)?;
         c.state.can_pause().map_err(|r| refused(&c, r))?;
@@ -32,6 +33,7 @@ impl Engine {
         Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(container = %reference))]
     pub async fn unpause_container(&self, reference: &str) -> Result<()> {
         let c = self.container(reference)?;
         c.state.can_unpause().map_err(|r| refused(&c, r))?;

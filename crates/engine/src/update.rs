@@ -7,6 +7,7 @@ use crate::{Engine, EngineError, Result};
 impl Engine {
     /// `update`: new limits for a container, applied to its cgroup at once if it
     /// runs, and kept for its next start.
+    #[tracing::instrument(level = "info", skip_all, fields(container = %reference))]
     pub async fn update_container(&self, reference: &str, u: ResourceUpdate) -> Result<()> {
         let c = self.container(reference)?;
         if let Some(p) = u.restart_policy {

@@ -215,6 +215,7 @@ impl Engine {
 
     /// `network connect`: configures the network and, on a running container,
     /// attaches a new interface right away.
+    #[tracing::instrument(level = "info", skip_all, fields(network = %network, container = %container))]
     pub async fn connect_network(
         self: &Arc<Self>,
         network: &str,
@@ -295,6 +296,7 @@ impl Engine {
     }
 
     /// `network disconnect`.
+    #[tracing::instrument(level = "info", skip_all, fields(network = %network, container = %container))]
     pub async fn disconnect_network(
         self: &Arc<Self>,
         network: &str,
