@@ -124,7 +124,9 @@ fn status_text(c: &ContainerRecord) -> String {
 fn state_json(s: &berth_engine::ContainerState) -> serde_json::Value {
     let mut state = json!({
         "Status": s.status.as_str(),
-        "Running": s.running(),
+        // dockerd counts a container waiting to restart as running (so that
+        // rm, stop and the like treat it as one) and shows it so.
+        "Running": s.running() || s.restarting(),
         "Paused": s.paused(),
         "Restarting": s.restarting(),
         "OOMKilled": s.oom_killed,

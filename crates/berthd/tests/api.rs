@@ -242,6 +242,12 @@ const REFUSED_BY_BOTH: &[&str] = &[
     r#""HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"99999"}]}}"#,
     r#""HostConfig":{"PortBindings":{"abc/tcp":[{"HostPort":"80"}]}}"#,
     r#""HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"80-70"}]}}"#,
+    // Restart policies are parsed by the API into the engine's enum.
+    r#""HostConfig":{"RestartPolicy":{"Name":"sometimes"}}"#,
+    r#""HostConfig":{"RestartPolicy":{"Name":"always","MaximumRetryCount":2}}"#,
+    r#""HostConfig":{"RestartPolicy":{"Name":"no","MaximumRetryCount":1}}"#,
+    r#""HostConfig":{"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":-1}}"#,
+    r#""HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}"#,
 ];
 
 /// ...and what dockerd accepts at create only to fail at start (or, for
@@ -444,4 +450,70 @@ fn update_racing_the_exit_is_not_a_server_error() {
         d.berth(&["rm", "-f", &name]).ok();
     }
     eprintln!("{statuses:?}");
+}
+
+/// A container between an exit and its restart is shown as dockerd shows it:
+/// `Restarting`, and `Running` too (dockerd counts it as running for rm, stop
+/// and the like).
+#[test]
+fn a_restarting_container_is_shown_as_dockerd_shows_it() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let docker = common::Dockerd::start(&d.root.join("dk"), &format!("dr{}", &d.name[2..]));
+    let tar = common::busybox_tar();
+    let (code, _, err) =
+        docker.docker(&["import", tar.to_str().unwrap_or_default(), "busybox:latest"]);
+    assert_eq!(code, 0, "{err}");
+    let run = [
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--restart",
+        "always",
+        "--name",
+        "flap",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ];
+    let (code, _, err) = docker.docker(&run);
+    assert_eq!(code, 0, "{err}");
+    d.berth(&run).ok();
+    // The first state that shows `Restarting`, on each daemon.
+    let restarting = |socket: &std::path::Path| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let (status, _, body) = common::http_on(socket, "GET", "/containers/flap/json", None);
+            assert_eq!(status, 200, "{body}");
+            let c: serde_json::Value = serde_json::from_str(&body).expect("inspect JSON");
+            if c["State"]["Restarting"] == true {
+                return c["State"].clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never restarting: {body}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    };
+    let theirs = restarting(&docker.socket);
+    let ours = restarting(&d.socket);
+    for field in [
+        "Status",
+        "Running",
+        "Paused",
+        "Restarting",
+        "Dead",
+        "ExitCode",
+    ] {
+        assert_eq!(
+            ours[field], theirs[field],
+            "{field}: berth {ours} dockerd {theirs}"
+        );
+    }
+    assert_eq!(ours["Running"], true);
+    docker.docker(&["rm", "-f", "flap"]);
+    d.berth(&["rm", "-f", "flap"]).ok();
 }

@@ -560,7 +560,9 @@ mod tests {
             conn.read_exact(&mut body).expect("body");
             // The answer and the first output in one write: hyper reads both.
             conn.get_mut()
-                .write_all(b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\nhello")
+                .write_all(
+                    b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\nhello",
+                )
                 .expect("write");
             let mut ping = [0u8; 4];
             conn.read_exact(&mut ping).expect("ping");
@@ -633,7 +635,9 @@ mod tests {
     #[test]
     fn an_upload_arrives_whole_in_chunks() {
         let (client, server, _dir) = daemon(|head, conn| {
-            assert!(head.to_ascii_lowercase().contains("transfer-encoding: chunked"));
+            assert!(head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked"));
             let mut received = Vec::new();
             loop {
                 let mut size = String::new();
