@@ -11,8 +11,8 @@ use berth_engine::{
     ResourceUpdate, Resources, RestartPolicy,
 };
 
-/// A create request's `Config`. An absent `Entrypoint` or `Cmd` and an empty
-/// one both leave the image's in place, as berth has always read them.
+/// A create request's `Config`. An absent `Entrypoint` or `Cmd` (None) is
+/// kept apart from an empty one: the engine merges them as dockerd does.
 pub fn container_config(c: docker::ContainerConfig) -> engine::ContainerConfig {
     engine::ContainerConfig {
         hostname: c.hostname,
@@ -26,7 +26,7 @@ pub fn container_config(c: docker::ContainerConfig) -> engine::ContainerConfig {
         open_stdin: c.open_stdin,
         stdin_once: c.stdin_once,
         env: c.env,
-        cmd: c.cmd.unwrap_or_default(),
+        cmd: c.cmd,
         healthcheck: c.healthcheck.map(|h| engine::Healthcheck {
             test: h.test,
             interval: h.interval,
@@ -38,7 +38,7 @@ pub fn container_config(c: docker::ContainerConfig) -> engine::ContainerConfig {
         image: c.image,
         volumes: c.volumes,
         working_dir: c.working_dir,
-        entrypoint: c.entrypoint.unwrap_or_default(),
+        entrypoint: c.entrypoint,
         network_disabled: c.network_disabled,
         labels: c.labels,
         stop_signal: c.stop_signal,

@@ -517,3 +517,115 @@ fn a_restarting_container_is_shown_as_dockerd_shows_it() {
     docker.docker(&["rm", "-f", "flap"]);
     d.berth(&["rm", "-f", "flap"]).ok();
 }
+
+/// What a create's `Entrypoint` and `Cmd` make of an image's (absent, empty,
+/// `[""]` as the docker CLI sends `--entrypoint ""`), side by side with dockerd.
+#[test]
+fn entrypoint_and_cmd_merge_as_dockerd_merges_them() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let docker = common::Dockerd::start(&d.root.join("dk"), &format!("de{}", &d.name[2..]));
+    let tar = common::busybox_tar();
+    let (code, _, err) =
+        docker.docker(&["import", tar.to_str().unwrap_or_default(), "busybox:latest"]);
+    assert_eq!(code, 0, "{err}");
+    let image = [
+        vec!["create", "--name", "base", "busybox", "true"],
+        vec![
+            "commit",
+            "-c",
+            r#"ENTRYPOINT ["echo","ep"]"#,
+            "-c",
+            r#"CMD ["cmd"]"#,
+            "base",
+            "ep:1",
+        ],
+    ];
+    for args in &image {
+        let (code, _, err) = docker.docker(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        d.berth(args).ok();
+    }
+    let bodies = [
+        r#"{"Image":"ep:1"}"#,
+        r#"{"Image":"ep:1","Entrypoint":null,"Cmd":null}"#,
+        r#"{"Image":"ep:1","Entrypoint":[]}"#,
+        r#"{"Image":"ep:1","Entrypoint":[""]}"#,
+        r#"{"Image":"ep:1","Entrypoint":[""],"Cmd":["x"]}"#,
+        r#"{"Image":"ep:1","Entrypoint":[],"Cmd":["x"]}"#,
+        r#"{"Image":"ep:1","Cmd":["x"]}"#,
+        r#"{"Image":"ep:1","Cmd":[]}"#,
+        r#"{"Image":"ep:1","Entrypoint":"sh"}"#,
+        r#"{"Image":"ep:1","Entrypoint":["sh","-c"],"Cmd":"echo"}"#,
+    ];
+    let shown = |socket: &std::path::Path, body: &str| {
+        let (status, _, reply) =
+            common::http_on(socket, "POST", "/v1.41/containers/create", Some(body));
+        if status != 201 {
+            return format!("{status} {}", message(&reply));
+        }
+        let id: serde_json::Value = serde_json::from_str(&reply).expect("create JSON");
+        let id = id["Id"].as_str().unwrap_or_default().to_string();
+        let (_, _, c) = common::http_on(socket, "GET", &format!("/containers/{id}/json"), None);
+        let c: serde_json::Value = serde_json::from_str(&c).expect("inspect JSON");
+        common::http_on(socket, "DELETE", &format!("/containers/{id}"), None);
+        format!(
+            "Path {} Args {} Entrypoint {} Cmd {}",
+            c["Path"], c["Args"], c["Config"]["Entrypoint"], c["Config"]["Cmd"]
+        )
+    };
+    let mut table = String::new();
+    let mut differ = Vec::new();
+    for body in bodies {
+        let (theirs, ours) = (shown(&docker.socket, body), shown(&d.socket, body));
+        table.push_str(&format!("{body}\n  dockerd {theirs}\n  berth   {ours}\n"));
+        if theirs != ours {
+            differ.push(body);
+        }
+    }
+    // The same through the CLIs: docker's against dockerd is the reference for
+    // docker's against berthd and for berth's.
+    let cli = |binary: &str, socket: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new(binary)
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .args(["create"])
+            .args(args)
+            .output()
+            .expect("run a CLI");
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || id.is_empty() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return format!("failed: {}", err.lines().last().unwrap_or_default());
+        }
+        let (_, _, c) = common::http_on(socket, "GET", &format!("/containers/{id}/json"), None);
+        let c: serde_json::Value = serde_json::from_str(&c).expect("inspect JSON");
+        common::http_on(socket, "DELETE", &format!("/containers/{id}"), None);
+        format!(
+            "Path {} Args {} Entrypoint {} Cmd {}",
+            c["Path"], c["Args"], c["Config"]["Entrypoint"], c["Config"]["Cmd"]
+        )
+    };
+    let berth_cli = common::bin_dir().join("berth");
+    let berth_cli = berth_cli.to_str().unwrap_or_default();
+    for args in [
+        &["--entrypoint", "", "ep:1", "x"][..],
+        &["--entrypoint", "sh", "ep:1"],
+        &["ep:1", "x", "y"],
+    ] {
+        let reference = cli("/usr/local/bin/docker", &docker.socket, args);
+        let docker_on_berth = cli("/usr/local/bin/docker", &d.socket, args);
+        let berth = cli(berth_cli, &d.socket, args);
+        table.push_str(&format!(
+            "{args:?}\n  docker on dockerd {reference}\n  docker on berthd  {docker_on_berth}\n  berth on berthd   {berth}\n"
+        ));
+        if docker_on_berth != reference || berth != reference {
+            differ.push("a CLI run");
+        }
+    }
+    eprintln!("{table}");
+    assert!(
+        differ.is_empty(),
+        "berth differs from dockerd on {differ:?}"
+    );
+}

@@ -157,11 +157,8 @@ pub fn create_body(opts: &ContainerOpts, detach: bool) -> Result<ContainerCreate
         working_dir: opts.workdir.clone().unwrap_or_default(),
         user: opts.user.clone().unwrap_or_default(),
         hostname: opts.hostname.clone().unwrap_or_default(),
-        // `--entrypoint ""` clears the image's.
-        entrypoint: opts.entrypoint.as_ref().map(|e| match e.is_empty() {
-            true => Vec::new(),
-            false => vec![e.clone()],
-        }),
+        // `--entrypoint ""` clears the image's; sent as the docker CLI sends it.
+        entrypoint: opts.entrypoint.as_ref().map(|e| vec![e.clone()]),
         healthcheck: healthcheck(opts)?,
         stop_signal: opts.stop_signal.clone(),
         stop_timeout: opts.stop_timeout,

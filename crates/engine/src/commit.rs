@@ -101,6 +101,12 @@ impl Engine {
         }
         let engine = self.clone();
         let upper = self.container_dir(&c.id).join("upper");
+        // A container that never started has no writable layer yet: it changed
+        // nothing, and its layer is empty (dockerd commits it too). The start
+        // would make the same directory.
+        if !c.state.running() {
+            std::fs::create_dir_all(&upper).map_err(|e| EngineError::at("create", &upper, e))?;
+        }
         let layer = tokio::task::spawn_blocking(move || engine.store_layer_of(&upper))
             .await
             .map_err(|e| EngineError::task(format!("layer of container {}", c.id), e));
@@ -168,10 +174,10 @@ impl Engine {
 
 /// Docker's commit merge: what the request's config sets wins, the rest is kept.
 fn merge_config(base: &mut ContainerConfig, over: &ContainerConfig) {
-    if !over.cmd.is_empty() {
+    if over.cmd.as_ref().is_some_and(|c| !c.is_empty()) {
         base.cmd = over.cmd.clone();
     }
-    if !over.entrypoint.is_empty() {
+    if over.entrypoint.as_ref().is_some_and(|e| !e.is_empty()) {
         base.entrypoint = over.entrypoint.clone();
     }
     for e in &over.env {

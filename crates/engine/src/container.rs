@@ -109,11 +109,20 @@ impl Engine {
 
         // The image supplies what the request leaves out.
         let image_config = &image.config.config;
-        if config.entrypoint.is_empty() {
-            config.entrypoint = image_config.entrypoint.clone();
-            if config.cmd.is_empty() {
+        // dockerd's merge: without an entrypoint of its own (absent or empty)
+        // a container takes the image's command unless it names one, and the
+        // image's entrypoint only if it said nothing of one.
+        if config.entrypoint.as_ref().is_none_or(|e| e.is_empty()) {
+            if config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
                 config.cmd = image_config.cmd.clone();
             }
+            if config.entrypoint.is_none() {
+                config.entrypoint = image_config.entrypoint.clone();
+            }
+        }
+        // `[""]` is how the docker CLI sends `--entrypoint ""`: no entrypoint.
+        if config.entrypoint.as_deref() == Some(&[String::new()]) {
+            config.entrypoint = None;
         }
         let mut env = image_config.env.clone();
         for e in &config.env {
@@ -136,7 +145,8 @@ impl Engine {
         }
         crate::health::merge(&mut config.healthcheck, image_config.healthcheck.as_ref());
         crate::health::validate(config.healthcheck.as_ref())?;
-        if config.entrypoint.is_empty() && config.cmd.is_empty() {
+        let no_argv = |v: &Option<Vec<String>>| v.as_ref().is_none_or(|v| v.is_empty());
+        if no_argv(&config.entrypoint) && no_argv(&config.cmd) {
             return Err(EngineError::InvalidArgument("No command specified".into()));
         }
 

@@ -64,8 +64,8 @@ pub fn apply_changes(config: &mut crate::model::ContainerConfig, changes: &[Stri
             }
         };
         match instr.to_ascii_uppercase().as_str() {
-            "CMD" => config.cmd = command(rest),
-            "ENTRYPOINT" => config.entrypoint = command(rest),
+            "CMD" => config.cmd = Some(command(rest)),
+            "ENTRYPOINT" => config.entrypoint = Some(command(rest)),
             "WORKDIR" => config.working_dir = rest.to_string(),
             "USER" => config.user = rest.to_string(),
             "STOPSIGNAL" => config.stop_signal = Some(rest.to_string()),
@@ -455,8 +455,11 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(c.cmd, vec!["sh", "-c", "echo hi"]);
-        assert_eq!(c.entrypoint, vec!["/bin/sh", "-c", "/bin/true"]);
+        assert_eq!(c.cmd.as_deref().unwrap(), ["sh", "-c", "echo hi"]);
+        assert_eq!(
+            c.entrypoint.as_deref().unwrap(),
+            ["/bin/sh", "-c", "/bin/true"]
+        );
         assert_eq!(c.env, vec!["A=b"]);
         assert_eq!(c.working_dir, "/tmp");
         assert!(apply_changes(&mut c, &["FROB x".into()]).is_err());

@@ -28,16 +28,18 @@ pub struct ContainerConfig {
     pub stdin_once: bool,
     #[serde(deserialize_with = "null_as_default")]
     pub env: Vec<String>,
+    /// None: unset, so a container inherits the image's (docker writes `null`).
     #[serde(deserialize_with = "string_or_list")]
-    pub cmd: Vec<String>,
+    pub cmd: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Healthcheck>,
     pub image: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
     pub working_dir: String,
+    /// None: unset (inherited); empty: none, whatever the image says.
     #[serde(deserialize_with = "string_or_list")]
-    pub entrypoint: Vec<String>,
+    pub entrypoint: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_disabled: Option<bool>,
     #[serde(deserialize_with = "null_as_default")]
@@ -530,8 +532,8 @@ pub struct ContainerRecord {
 impl ContainerRecord {
     /// The command line the container runs: entrypoint followed by cmd.
     pub fn argv(&self) -> Vec<String> {
-        let mut argv = self.config.entrypoint.clone();
-        argv.extend(self.config.cmd.iter().cloned());
+        let mut argv = self.config.entrypoint.clone().unwrap_or_default();
+        argv.extend(self.config.cmd.iter().flatten().cloned());
         argv
     }
 }
@@ -616,7 +618,7 @@ where
 }
 
 /// Docker accepts `Cmd`/`Entrypoint` as a list, a single string, or null.
-pub(crate) fn string_or_list<'de, D>(d: D) -> Result<Vec<String>, D::Error>
+pub(crate) fn string_or_list<'de, D>(d: D) -> Result<Option<Vec<String>>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
@@ -626,11 +628,10 @@ where
         One(String),
         Many(Vec<String>),
     }
-    Ok(match Option::<Either>::deserialize(d)? {
-        None => Vec::new(),
-        Some(Either::One(s)) => vec![s],
-        Some(Either::Many(v)) => v,
-    })
+    Ok(Option::<Either>::deserialize(d)?.map(|e| match e {
+        Either::One(s) => vec![s],
+        Either::Many(v) => v,
+    }))
 }
 
 #[cfg(test)]
@@ -643,8 +644,8 @@ mod tests {
             r#"{"Image":"busybox","Cmd":"true","Entrypoint":null,"Env":null,"Labels":{"a":"b"},"Unknown":1}"#,
         )
         .unwrap();
-        assert_eq!(c.cmd, vec!["true"]);
-        assert!(c.entrypoint.is_empty());
+        assert_eq!(c.cmd, Some(vec!["true".to_string()]));
+        assert_eq!(c.entrypoint, None);
         assert_eq!(c.labels["a"], "b");
     }
 

@@ -76,12 +76,16 @@ pub(super) fn apply(
             nop(format!("VOLUME {paths:?}"))
         }
         Command::Cmd(cl) => {
-            cfg.cmd = command_argv(cl, &cfg.shell);
-            nop(format!("CMD {:?}", cfg.cmd))
+            let argv = command_argv(cl, &cfg.shell);
+            let step = nop(format!("CMD {argv:?}"));
+            cfg.cmd = Some(argv);
+            step
         }
         Command::Entrypoint(cl) => {
-            cfg.entrypoint = command_argv(cl, &cfg.shell);
-            nop(format!("ENTRYPOINT {:?}", cfg.entrypoint))
+            let argv = command_argv(cl, &cfg.shell);
+            let step = nop(format!("ENTRYPOINT {argv:?}"));
+            cfg.entrypoint = Some(argv);
+            step
         }
         Command::Shell(shell) => {
             cfg.shell = shell.clone();
@@ -187,8 +191,8 @@ mod tests {
             "FROM scratch\nSHELL [\"/bin/bash\", \"-c\"]\nCMD echo hi\nENTRYPOINT [\"/x\"]\n",
             &[],
         );
-        assert_eq!(s.blob.config.cmd, ["/bin/bash", "-c", "echo hi"]);
-        assert_eq!(s.blob.config.entrypoint, ["/x"]);
+        assert_eq!(s.blob.config.cmd.unwrap(), ["/bin/bash", "-c", "echo hi"]);
+        assert_eq!(s.blob.config.entrypoint.unwrap(), ["/x"]);
     }
 
     #[test]

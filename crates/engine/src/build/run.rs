@@ -50,8 +50,8 @@ impl Engine {
     ) -> std::result::Result<berth_store::StoredLayer, String> {
         let mut config = ContainerConfig {
             image: state.parent.clone(),
-            entrypoint: argv[..1].to_vec(),
-            cmd: argv[1..].to_vec(),
+            entrypoint: Some(argv[..1].to_vec()),
+            cmd: Some(argv[1..].to_vec()),
             env: args_env.to_vec(),
             user: state.blob.config.user.clone(),
             working_dir: state.blob.config.working_dir.clone(),
