@@ -66,30 +66,43 @@ impl Formatter {
 }
 
 /// Every record in the rotated files of `live`, oldest first (the caller
-/// drops what it has sent). A file renamed away between listing and opening
-/// is found on a second listing.
+/// drops what it has sent).
+///
+/// A rotation renames every file one place older, so the files are opened all
+/// together and read only once the live file is seen unchanged across the
+/// opening: open descriptors keep their contents whatever is renamed later,
+/// whereas reading each file as it is opened can read `.2` before a rotation and
+/// then, as `.1`, what was the live file, missing what had moved to `.2`. A file
+/// renamed or compressed away between listing and opening is found by looking
+/// again.
 fn rotated_since(live: &Path, format: berth_monitor::logfile::LogFormat) -> Vec<Record> {
-    for _ in 0..3 {
+    let inode = || std::fs::metadata(live).map(|m| m.ino()).ok();
+    let mut best_effort = Vec::new();
+    for _ in 0..5 {
+        let before = inode();
+        let opened: std::io::Result<Vec<_>> = logfile::files(live)
+            .iter()
+            .filter(|p| p.as_path() != live)
+            .map(|p| logfile::open(p))
+            .collect();
+        let stable = before.is_some() && inode() == before;
+        let Ok(files) = opened else {
+            continue;
+        };
         let mut records = Vec::new();
-        let mut complete = true;
-        for path in logfile::files(live).iter().filter(|p| p.as_path() != live) {
-            match logfile::open(path) {
-                Ok(mut f) => records.extend(
-                    RecordReader::default()
-                        .read_available(format, &mut f)
-                        .unwrap_or_default(),
-                ),
-                Err(_) => {
-                    complete = false;
-                    break;
-                }
-            }
+        for mut f in files {
+            records.extend(
+                RecordReader::default()
+                    .read_available(format, &mut f)
+                    .unwrap_or_default(),
+            );
         }
-        if complete {
+        if stable {
             return records;
         }
+        best_effort = records;
     }
-    Vec::new()
+    best_effort
 }
 
 impl Engine {
@@ -117,11 +130,15 @@ impl Engine {
         let id = c.id.clone();
         // Opened now, not on the reader thread: a client that reads the stream only
         // after removing the container (docker-py's `run`) still gets the log.
+        // The live file first: a rotation after it is opened leaves its records
+        // in the rotated files listed next (or is seen when following), while a
+        // live file opened after the listing could be one rotation newer, and
+        // the file that was live in between would never be read.
+        let live_opened = File::open(&live).ok();
         let opened: Vec<(PathBuf, Box<dyn std::io::Read + Send>)> = logfile::files(&live)
             .into_iter()
             .filter_map(|p| logfile::open(&p).ok().map(|f| (p, f)))
             .collect();
-        let live_opened = File::open(&live).ok();
         tokio::task::spawn_blocking(move || {
             // The newest record seen, so that catching up after rotations
             // sends nothing twice.
@@ -215,10 +232,14 @@ impl Engine {
                 if rotated {
                     // Several rotations may have passed since the last look:
                     // what went to the rotated files first, then the new file.
+                    // The new file is opened before the rotated ones are listed,
+                    // so that a rotation in between leaves it among them rather
+                    // than unread.
+                    let next = File::open(&live).ok();
                     if !send_all(rotated_since(&live, format)) {
                         return;
                     }
-                    if let Ok(f) = File::open(&live) {
+                    if let Some(f) = next {
                         let ino = f.metadata().map(|m| m.ino()).unwrap_or(0);
                         live_file = Some((f, ino));
                         live_reader = RecordReader::default();
