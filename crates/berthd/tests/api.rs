@@ -270,16 +270,23 @@ const REFUSED_EARLIER_BY_BERTH: &[(&str, &str)] = &[
     ),
 ];
 
-/// The create refusals side by side with a real dockerd (Debian's docker.io).
-#[test]
-fn create_refusals_match_dockerd() {
-    let d = Daemon::start();
+/// A dockerd (Debian's docker.io) next to berthd `d`, both with busybox;
+/// `tag` tells its bridge apart from other tests'.
+fn dockerd_beside(d: &Daemon, tag: &str) -> common::Dockerd {
     d.import_busybox();
-    let docker = common::Dockerd::start(&d.root.join("dk"), &format!("dv{}", &d.name[2..]));
+    let docker = common::Dockerd::start(&d.root.join("dk"), &format!("{tag}{}", &d.name[2..]));
     let tar = common::busybox_tar();
     let (code, _, err) =
         docker.docker(&["import", tar.to_str().unwrap_or_default(), "busybox:latest"]);
     assert_eq!(code, 0, "{err}");
+    docker
+}
+
+/// The create refusals side by side with a real dockerd (Debian's docker.io).
+#[test]
+fn create_refusals_match_dockerd() {
+    let d = Daemon::start();
+    let docker = dockerd_beside(&d, "dv");
     let create = |socket: &std::path::Path, fields: &str| {
         let body = format!(r#"{{"Image":"busybox","Cmd":["true"],{fields}}}"#);
         let (status, _, reply) =
@@ -458,12 +465,7 @@ fn update_racing_the_exit_is_not_a_server_error() {
 #[test]
 fn a_restarting_container_is_shown_as_dockerd_shows_it() {
     let d = Daemon::start();
-    d.import_busybox();
-    let docker = common::Dockerd::start(&d.root.join("dk"), &format!("dr{}", &d.name[2..]));
-    let tar = common::busybox_tar();
-    let (code, _, err) =
-        docker.docker(&["import", tar.to_str().unwrap_or_default(), "busybox:latest"]);
-    assert_eq!(code, 0, "{err}");
+    let docker = dockerd_beside(&d, "dr");
     let run = [
         "run",
         "-d",
@@ -523,12 +525,7 @@ fn a_restarting_container_is_shown_as_dockerd_shows_it() {
 #[test]
 fn entrypoint_and_cmd_merge_as_dockerd_merges_them() {
     let d = Daemon::start();
-    d.import_busybox();
-    let docker = common::Dockerd::start(&d.root.join("dk"), &format!("de{}", &d.name[2..]));
-    let tar = common::busybox_tar();
-    let (code, _, err) =
-        docker.docker(&["import", tar.to_str().unwrap_or_default(), "busybox:latest"]);
-    assert_eq!(code, 0, "{err}");
+    let docker = dockerd_beside(&d, "de");
     let image = [
         vec!["create", "--name", "base", "busybox", "true"],
         vec![
