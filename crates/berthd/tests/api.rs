@@ -520,6 +520,17 @@ fn a_restarting_container_is_shown_as_dockerd_shows_it() {
     d.berth(&["rm", "-f", "flap"]).ok();
 }
 
+/// What inspect shows of container `id`'s command, which is then removed.
+fn command_of(socket: &std::path::Path, id: &str) -> String {
+    let (_, _, c) = common::http_on(socket, "GET", &format!("/containers/{id}/json"), None);
+    let c: serde_json::Value = serde_json::from_str(&c).expect("inspect JSON");
+    common::http_on(socket, "DELETE", &format!("/containers/{id}"), None);
+    format!(
+        "Path {} Args {} Entrypoint {} Cmd {}",
+        c["Path"], c["Args"], c["Config"]["Entrypoint"], c["Config"]["Cmd"]
+    )
+}
+
 /// What a create's `Entrypoint` and `Cmd` make of an image's (absent, empty,
 /// `[""]` as the docker CLI sends `--entrypoint ""`), side by side with dockerd.
 #[test]
@@ -563,13 +574,7 @@ fn entrypoint_and_cmd_merge_as_dockerd_merges_them() {
         }
         let id: serde_json::Value = serde_json::from_str(&reply).expect("create JSON");
         let id = id["Id"].as_str().unwrap_or_default().to_string();
-        let (_, _, c) = common::http_on(socket, "GET", &format!("/containers/{id}/json"), None);
-        let c: serde_json::Value = serde_json::from_str(&c).expect("inspect JSON");
-        common::http_on(socket, "DELETE", &format!("/containers/{id}"), None);
-        format!(
-            "Path {} Args {} Entrypoint {} Cmd {}",
-            c["Path"], c["Args"], c["Config"]["Entrypoint"], c["Config"]["Cmd"]
-        )
+        command_of(socket, &id)
     };
     let mut table = String::new();
     let mut differ = Vec::new();
@@ -595,13 +600,7 @@ fn entrypoint_and_cmd_merge_as_dockerd_merges_them() {
             let err = String::from_utf8_lossy(&out.stderr);
             return format!("failed: {}", err.lines().last().unwrap_or_default());
         }
-        let (_, _, c) = common::http_on(socket, "GET", &format!("/containers/{id}/json"), None);
-        let c: serde_json::Value = serde_json::from_str(&c).expect("inspect JSON");
-        common::http_on(socket, "DELETE", &format!("/containers/{id}"), None);
-        format!(
-            "Path {} Args {} Entrypoint {} Cmd {}",
-            c["Path"], c["Args"], c["Config"]["Entrypoint"], c["Config"]["Cmd"]
-        )
+        command_of(socket, &id)
     };
     let berth_cli = common::bin_dir().join("berth");
     let berth_cli = berth_cli.to_str().unwrap_or_default();

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use common::Daemon;
@@ -550,7 +551,6 @@ fn decoy_with_pid(pid: i32) -> Option<std::process::Child> {
 
 #[test]
 fn a_kill_never_reaches_a_host_process_that_took_the_containers_pid() {
-    use std::io::{Read, Write};
     let d = Daemon::start();
     d.import_busybox();
     d.berth(&["run", "-d", "--name", "gone", "busybox", "sleep", "1000"])
@@ -568,22 +568,8 @@ fn a_kill_never_reaches_a_host_process_that_took_the_containers_pid() {
     });
     let decoy = if freed { decoy_with_pid(pid) } else { None };
     // The kill request is queued before berthd runs again.
-    let mut client = std::os::unix::net::UnixStream::connect(&d.socket).expect("socket");
-    client
-        .write_all(
-            b"POST /containers/gone/kill?signal=KILL HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        )
-        .expect("request");
-    unsafe { libc::kill(berthd, libc::SIGCONT) };
-    client
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut answer = String::new();
-    let _ = client.read_to_string(&mut answer);
-    let mut decoy = decoy.expect("a host process got the container's old pid");
-    let alive = decoy.try_wait().expect("decoy").is_none();
-    let _ = decoy.kill();
-    let _ = decoy.wait();
+    let answer = kill_queued_while_stopped(&d, berthd, "gone");
+    let alive = survived(decoy);
     assert!(
         alive,
         "berthd's kill hit the host process holding the old pid"
@@ -593,6 +579,34 @@ fn a_kill_never_reaches_a_host_process_that_took_the_containers_pid() {
     assert!(d.eventually(Duration::from_secs(10), || d
         .inspect("gone", "{{.State.Status}} {{.State.ExitCode}}")
         == "exited 137"));
+}
+
+/// Sends `POST /containers/{name}/kill?signal=KILL` to the SIGSTOPped berthd
+/// `berthd`, lets it run again, and returns its whole answer.
+fn kill_queued_while_stopped(d: &Daemon, berthd: i32, name: &str) -> String {
+    let mut client = std::os::unix::net::UnixStream::connect(&d.socket).expect("socket");
+    let request = format!(
+        "POST /containers/{name}/kill?signal=KILL HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    client.write_all(request.as_bytes()).expect("request");
+    // SAFETY: kill(2) of the berthd this test started.
+    unsafe { libc::kill(berthd, libc::SIGCONT) };
+    client
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut answer = String::new();
+    let _ = client.read_to_string(&mut answer);
+    answer
+}
+
+/// Whether the host process parked on the container's old pid is still alive;
+/// it is stopped either way.
+fn survived(decoy: Option<std::process::Child>) -> bool {
+    let mut decoy = decoy.expect("a host process got the container's old pid");
+    let alive = decoy.try_wait().expect("decoy").is_none();
+    let _ = decoy.kill();
+    let _ = decoy.wait();
+    alive
 }
 
 /// The monitor of the container with id `id` (its command line holds its config).
@@ -609,7 +623,6 @@ fn monitor_of(id: &str) -> Option<i32> {
 
 #[test]
 fn a_kill_through_a_monitor_that_cannot_answer_spares_the_pids_new_owner() {
-    use std::io::{Read, Write};
     let d = Daemon::start();
     d.import_busybox();
     d.berth(&["run", "-d", "--name", "orphan", "busybox", "sleep", "1000"])
@@ -647,22 +660,8 @@ fn a_kill_through_a_monitor_that_cannot_answer_spares_the_pids_new_owner() {
             }
         }
     });
-    let mut client = std::os::unix::net::UnixStream::connect(&d.socket).expect("socket");
-    client
-        .write_all(
-            b"POST /containers/orphan/kill?signal=KILL HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        )
-        .expect("request");
-    unsafe { libc::kill(berthd, libc::SIGCONT) };
-    client
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut answer = String::new();
-    let _ = client.read_to_string(&mut answer);
-    let mut decoy = decoy.expect("a host process got the container's old pid");
-    let alive = decoy.try_wait().expect("decoy").is_none();
-    let _ = decoy.kill();
-    let _ = decoy.wait();
+    let answer = kill_queued_while_stopped(&d, berthd, "orphan");
+    let alive = survived(decoy);
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = mute_thread.join();
     assert!(

@@ -103,9 +103,13 @@ impl Engine {
         let upper = self.container_dir(&c.id).join("upper");
         // A container that never started has no writable layer yet: it changed
         // nothing, and its layer is empty (dockerd commits it too). The start
-        // would make the same directory.
-        if !c.state.running() {
-            std::fs::create_dir_all(&upper).map_err(|e| EngineError::at("create", &upper, e))?;
+        // would make the same directory. Only the layer's own directory is
+        // made: a container removed meanwhile is not brought back.
+        match std::fs::create_dir(&upper) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(EngineError::at("create", &upper, e));
+            }
+            _ => {}
         }
         let layer = tokio::task::spawn_blocking(move || engine.store_layer_of(&upper))
             .await
