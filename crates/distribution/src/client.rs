@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use berth_oci::manifest::Manifest;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use serde_json::Value;
 
 use crate::{tls, DistributionError, RegistryAuth, Result};
 
@@ -84,7 +84,7 @@ impl Client {
         repo: &str,
         reference: &str,
         accept: &str,
-    ) -> Result<(Value, String)> {
+    ) -> Result<(Manifest, String)> {
         let resp = self
             .send(
                 Method::GET,
@@ -108,9 +108,11 @@ impl Client {
                 "manifest does not match its digest {reference}"
             )));
         }
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|e| DistributionError::Protocol(format!("manifest: {e}")))?;
-        Ok((v, digest))
+        let manifest = Manifest::parse(&body).map_err(|source| DistributionError::Manifest {
+            reference: format!("{repo}:{reference}"),
+            source,
+        })?;
+        Ok((manifest, digest))
     }
 
     /// A blob's body, streaming; the caller checks its digest.
@@ -428,12 +430,18 @@ impl Client {
         if !status.is_success() {
             return Err(DistributionError::TokenRefused { status });
         }
-        let v: Value =
+        /// The token server's answer; docker's servers say `token`, OAuth2
+        /// ones `access_token`.
+        #[derive(serde::Deserialize)]
+        struct TokenResponse {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let answer: TokenResponse =
             serde_json::from_slice(&body).map_err(|e| protocol(format!("token response: {e}")))?;
-        v["token"]
-            .as_str()
-            .or_else(|| v["access_token"].as_str())
-            .map(String::from)
+        answer
+            .token
+            .or(answer.access_token)
             .ok_or_else(|| protocol("token response without a token".into()))
     }
 }
@@ -475,9 +483,19 @@ async fn registry_error(what: &str, resp: Response<Incoming>) -> DistributionErr
         .await
         .map(|c| c.to_bytes())
         .unwrap_or_default();
-    let detail = serde_json::from_slice::<Value>(&body)
+    /// The distribution spec's error body: `{"errors": [{"code", "message"}]}`.
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        message: Option<String>,
+    }
+    let detail = serde_json::from_slice::<ErrorBody>(&body)
         .ok()
-        .and_then(|v| v["errors"][0]["message"].as_str().map(String::from))
+        .and_then(|b| b.errors.into_iter().next())
+        .and_then(|e| e.message)
         .unwrap_or_else(|| status.to_string());
     let what = what.to_string();
     match status {

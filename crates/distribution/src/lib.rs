@@ -88,6 +88,13 @@ pub enum DistributionError {
     /// The registry's answer is not what the protocol says it must be.
     #[error("{0}")]
     Protocol(String),
+    /// A manifest the registry served could not be read.
+    #[error("manifest for {reference}: {source}")]
+    Manifest {
+        reference: String,
+        #[source]
+        source: berth_oci::manifest::ManifestError,
+    },
     /// Content that does not match its digest or is beyond a limit.
     #[error("{0}")]
     Mismatch(String),
@@ -109,7 +116,8 @@ impl DistributionError {
             | DistributionError::Certificates { .. }
             | DistributionError::Http { .. }
             | DistributionError::Status { .. }
-            | DistributionError::Protocol(_) => ErrorKind::Failed,
+            | DistributionError::Protocol(_)
+            | DistributionError::Manifest { .. } => ErrorKind::Failed,
         }
     }
 }

@@ -10,15 +10,22 @@ use std::sync::Arc;
 
 use berth_store::Digest;
 use bytes::Bytes;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::model::{ImageConfigBlob, ImageRecord};
 use crate::stream::ChannelWriter;
 use crate::{Engine, EngineError, Result};
 
+use berth_oci::manifest::{
+    descriptor, digest_of, image_index, image_manifest, ImageIndex, ImageManifest,
+};
 use berth_oci::media_type::{OCI_CONFIG, OCI_LAYER_TAR as OCI_LAYER, OCI_MANIFEST};
+
+/// The index annotation containerd (and docker 25+) reads an image's name from.
+const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
+/// The OCI index annotation for a manifest's tag.
+const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 fn append_bytes(
     builder: &mut tar::Builder<&mut ChannelWriter>,
@@ -33,7 +40,8 @@ fn append_bytes(
     builder.append_data(&mut header, path, bytes)
 }
 
-#[derive(Deserialize)]
+/// An entry of docker's `manifest.json`.
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct ManifestEntry {
     config: String,
@@ -129,18 +137,17 @@ impl Engine {
                 if written.insert(path.clone()) {
                     builder.append_path_with_name(&blob, &path)?;
                 }
-                layer_descriptors
-                    .push(json!({ "mediaType": OCI_LAYER, "digest": diff_id, "size": size }));
+                layer_descriptors.push(descriptor(OCI_LAYER, &d, size));
                 layer_paths.push(path);
             }
-            let oci_manifest = serde_json::to_vec(&json!({
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": { "mediaType": OCI_CONFIG, "digest": image.id, "size": config.len() },
-                "layers": layer_descriptors,
-            }))
+            let oci_manifest = serde_json::to_vec(&image_manifest(
+                descriptor(OCI_CONFIG, &config_digest, config.len() as u64),
+                layer_descriptors,
+            ))
             .map_err(std::io::Error::other)?;
             let manifest_digest = Digest::of(&oci_manifest);
+            let manifest_descriptor =
+                descriptor(OCI_MANIFEST, &manifest_digest, oci_manifest.len() as u64);
             let manifest_path = format!("blobs/sha256/{}", manifest_digest.hex());
             if written.insert(manifest_path.clone()) {
                 append_bytes(&mut builder, &manifest_path, &oci_manifest)?;
@@ -151,18 +158,26 @@ impl Engine {
                     .entry(repo.to_string())
                     .or_default()
                     .insert(t.to_string(), config_digest.hex().to_string());
-                index.push(json!({
-                    "mediaType": OCI_MANIFEST, "digest": manifest_digest.to_string(), "size": oci_manifest.len(),
-                    "annotations": { "io.containerd.image.name": tag, "org.opencontainers.image.ref.name": t },
-                }));
+                let mut entry = manifest_descriptor.clone();
+                entry.set_annotations(Some(
+                    [
+                        (ANNOTATION_CONTAINERD_NAME.to_string(), tag.clone()),
+                        (ANNOTATION_REF_NAME.to_string(), t.to_string()),
+                    ]
+                    .into(),
+                ));
+                index.push(entry);
             }
             if tags.is_empty() {
-                index.push(json!({ "mediaType": OCI_MANIFEST, "digest": manifest_digest.to_string(), "size": oci_manifest.len() }));
+                index.push(manifest_descriptor);
             }
-            manifest
-                .push(json!({ "Config": config_path, "RepoTags": tags, "Layers": layer_paths }));
+            manifest.push(ManifestEntry {
+                config: config_path,
+                repo_tags: Some(tags.clone()),
+                layers: layer_paths,
+            });
         }
-        let index = json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": index });
+        let index = image_index(index);
         append_bytes(
             &mut builder,
             "index.json",
@@ -273,36 +288,37 @@ impl Engine {
 
     /// Entries of an OCI image layout: index → manifest → config and layers.
     fn oci_entries(&self, root: &Path) -> Result<Vec<ArchiveImage>> {
-        let read_json = |p: PathBuf| -> Result<Value> {
-            let bytes = std::fs::read(&p)
-                .map_err(|e| EngineError::InvalidArgument(format!("read {}: {e}", p.display())))?;
-            serde_json::from_slice(&bytes)
-                .map_err(|e| EngineError::InvalidArgument(format!("invalid {}: {e}", p.display())))
-        };
-        let blob = |digest: &str| -> Result<PathBuf> {
-            let d = Digest::parse(digest).map_err(EngineError::from)?;
+        fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+            let bytes = std::fs::read(path).map_err(|e| {
+                EngineError::InvalidArgument(format!("read {}: {e}", path.display()))
+            })?;
+            serde_json::from_slice(&bytes).map_err(|e| {
+                EngineError::InvalidArgument(format!("invalid {}: {e}", path.display()))
+            })
+        }
+        let blob = |d: &berth_oci::manifest::Descriptor| -> Result<PathBuf> {
+            let d = digest_of(d).map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
             inside(root, &format!("blobs/sha256/{}", d.hex()))
         };
-        let index = read_json(root.join("index.json"))?;
+        let index: ImageIndex = read(&root.join("index.json"))?;
         let mut out = Vec::new();
-        for m in index["manifests"].as_array().cloned().unwrap_or_default() {
-            let manifest = read_json(blob(m["digest"].as_str().unwrap_or_default())?)?;
-            let config = blob(manifest["config"]["digest"].as_str().unwrap_or_default())?;
-            let layers = manifest["layers"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
+        for m in index.manifests() {
+            let manifest: ImageManifest = read(&blob(m)?)?;
+            let config = blob(manifest.config())?;
+            let layers = manifest
+                .layers()
                 .iter()
-                .map(|l| blob(l["digest"].as_str().unwrap_or_default()))
+                .map(blob)
                 .collect::<Result<Vec<_>>>()?;
-            let tag = m["annotations"]["io.containerd.image.name"]
-                .as_str()
-                .map(String::from)
+            let annotations = m.annotations().clone().unwrap_or_default();
+            let tag = annotations
+                .get(ANNOTATION_CONTAINERD_NAME)
+                .cloned()
                 .or_else(|| {
-                    m["annotations"]["org.opencontainers.image.ref.name"]
-                        .as_str()
+                    annotations
+                        .get(ANNOTATION_REF_NAME)
                         .filter(|r| r.contains(':') || r.contains('/'))
-                        .map(String::from)
+                        .cloned()
                 });
             out.push(ArchiveImage {
                 config,

@@ -13,9 +13,8 @@ mod push;
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use berth_distribution::{Client, RegistryAuth, RemoteRef};
+use berth_oci::manifest::Manifest;
 
 use crate::progress::{Progress, ProgressStream};
 use crate::{Engine, Result};
@@ -49,7 +48,7 @@ impl Engine {
         remote: &RemoteRef,
         auth: Option<RegistryAuth>,
         accept: &str,
-    ) -> Result<(Client, Value, String)> {
+    ) -> Result<(Client, Manifest, String)> {
         if remote.host == "docker.io" {
             for mirror in self.registry_mirrors() {
                 let (plain_http, host) = match mirror.trim_end_matches('/') {

@@ -7,9 +7,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use berth_distribution::{Client, DistributionError, RegistryAuth, RemoteRef};
+use berth_oci::manifest::{digest_of, platform_entry, ImageIndex, Manifest};
 use berth_oci::media_type::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 
 use super::short_digest;
@@ -44,34 +43,45 @@ impl Engine {
         let (client, mut manifest, mut manifest_digest) =
             self.first_source(&remote, auth, &accept).await?;
         let client = Arc::new(client);
-        let media = manifest["mediaType"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if media == OCI_INDEX || media == DOCKER_MANIFEST_LIST || manifest["manifests"].is_array() {
-            let chosen = platform_manifest(&manifest)?;
+        if let Manifest::Index(index) = &manifest {
+            let chosen = platform_manifest(index)?;
             let (m, d) = client
-                .manifest(&remote.repository, &chosen, &accept)
+                .manifest(&remote.repository, &chosen.to_string(), &accept)
                 .await?;
             manifest = m;
             manifest_digest = d;
         }
-        let config_digest = manifest["config"]["digest"]
-            .as_str()
-            .ok_or_else(|| DistributionError::Protocol("manifest without a config".into()))?
-            .to_string();
+        let Manifest::Image(manifest) = manifest else {
+            return Err(DistributionError::Protocol(format!(
+                "the manifest for linux/{} of {name} is itself an index",
+                crate::image::go_arch()
+            ))
+            .into());
+        };
+        let config_digest =
+            digest_of(manifest.config()).map_err(|source| DistributionError::Manifest {
+                reference: name.to_string(),
+                source,
+            })?;
         let config_bytes = client
-            .blob_bytes(&remote.repository, &config_digest)
+            .blob_bytes(&remote.repository, &config_digest.to_string())
             .await?;
-        let expected = berth_store::Digest::parse(&config_digest)?;
-        if berth_store::Digest::of(&config_bytes) != expected {
+        if berth_store::Digest::of(&config_bytes) != config_digest {
             return Err(EngineError::InvalidArgument(format!(
                 "config blob does not match its digest {config_digest}"
             )));
         }
         let config: ImageConfigBlob = serde_json::from_slice(&config_bytes)
             .map_err(|e| EngineError::json("image config", e))?;
-        let layers: Vec<Value> = manifest["layers"].as_array().cloned().unwrap_or_default();
+        let layers = manifest
+            .layers()
+            .iter()
+            .map(digest_of)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|source| DistributionError::Manifest {
+                reference: name.to_string(),
+                source,
+            })?;
         if layers.len() != config.rootfs.diff_ids.len() {
             return Err(EngineError::InvalidArgument(
                 "manifest and config disagree on the number of layers".into(),
@@ -82,7 +92,7 @@ impl Engine {
         let mut jobs = tokio::task::JoinSet::new();
         let semaphore = Arc::new(tokio::sync::Semaphore::new(PARALLEL_LAYERS));
         for (layer, diff_id) in layers.iter().zip(&config.rootfs.diff_ids) {
-            let digest = layer["digest"].as_str().unwrap_or_default().to_string();
+            let digest = layer.to_string();
             let diff = berth_store::Digest::parse(diff_id)?;
             if self.store.has_layer(&diff) {
                 progress
@@ -196,21 +206,18 @@ impl Engine {
 }
 
 /// The digest of this machine's `linux/<arch>` entry in an index.
-fn platform_manifest(index: &Value) -> Result<String> {
+fn platform_manifest(index: &ImageIndex) -> Result<berth_oci::Digest> {
     let arch = crate::image::go_arch();
-    index["manifests"]
-        .as_array()
-        .and_then(|list| {
-            list.iter().find(|m| {
-                m["platform"]["os"].as_str() == Some("linux")
-                    && m["platform"]["architecture"].as_str() == Some(arch)
-            })
-        })
-        .and_then(|m| m["digest"].as_str())
-        .map(String::from)
-        .ok_or_else(|| {
-            EngineError::NotFound(format!(
-                "no matching manifest for linux/{arch} in the manifest list entries"
-            ))
-        })
+    let entry = platform_entry(index, "linux", arch).ok_or_else(|| {
+        EngineError::NotFound(format!(
+            "no matching manifest for linux/{arch} in the manifest list entries"
+        ))
+    })?;
+    digest_of(entry).map_err(|source| {
+        DistributionError::Manifest {
+            reference: format!("linux/{arch} entry"),
+            source,
+        }
+        .into()
+    })
 }

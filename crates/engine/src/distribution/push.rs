@@ -4,11 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use serde_json::json;
-
 use berth_distribution::{RegistryAuth, RemoteRef};
+use berth_oci::manifest::{descriptor, image_manifest};
 use berth_oci::media_type::{OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
+use bytes::Bytes;
 
 use super::short_digest;
 use crate::progress::{Progress, ProgressEvent};
@@ -54,8 +53,7 @@ impl Engine {
                     .await?;
                 progress.status(Some(&id), "Pushed").await;
             }
-            layer_descriptors
-                .push(json!({ "mediaType": OCI_LAYER_TAR, "digest": diff_id, "size": size }));
+            layer_descriptors.push(descriptor(OCI_LAYER_TAR, &digest, size));
         }
         let config_digest = berth_store::Digest::parse(&image.id)?;
         let config_bytes = self.store.read_blob(&config_digest)?;
@@ -64,12 +62,10 @@ impl Engine {
                 .upload_blob(&repo, &image.id, Bytes::from(config_bytes.clone()))
                 .await?;
         }
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": { "mediaType": OCI_CONFIG, "digest": image.id, "size": config_bytes.len() },
-            "layers": layer_descriptors,
-        });
+        let manifest = image_manifest(
+            descriptor(OCI_CONFIG, &config_digest, config_bytes.len() as u64),
+            layer_descriptors,
+        );
         let manifest_bytes = Bytes::from(
             serde_json::to_vec(&manifest).map_err(|e| EngineError::json("encode manifest", e))?,
         );
