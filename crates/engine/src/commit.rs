@@ -3,10 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::json;
-
 use crate::image::{apply_changes, normalize_reference, valid_reference};
-use crate::model::{ContainerConfig, ImageRecord};
+use crate::model::{ContainerConfig, HistoryStep, ImageRecord};
 use crate::{now_rfc3339, Engine, EngineError, Result};
 
 /// Paths that are mount points berth puts into every container, not changes.
@@ -64,12 +62,12 @@ impl Engine {
         let mut blob = parent.config.clone();
         blob.author = opts.author.clone();
         blob.config = config;
-        let mut step = json!({ "created_by": c.argv().join(" ") });
+        let mut step = HistoryStep::created_by(c.argv().join(" "));
         if !opts.author.is_empty() {
-            step["author"] = json!(opts.author);
+            step.author = Some(opts.author.clone());
         }
         if !opts.comment.is_empty() {
-            step["comment"] = json!(opts.comment);
+            step.comment = Some(opts.comment.clone());
         }
         let record =
             self.record_image(blob, Some(&layer), step, parent.size, &opts.comment, "", "")?;
@@ -145,7 +143,7 @@ impl Engine {
         &self,
         mut blob: crate::model::ImageConfigBlob,
         layer: Option<&berth_store::StoredLayer>,
-        mut step: serde_json::Value,
+        mut step: HistoryStep,
         parent_size: u64,
         comment: &str,
         parent: &str,
@@ -153,11 +151,11 @@ impl Engine {
     ) -> Result<ImageRecord> {
         let created = now_rfc3339();
         blob.created = created.clone();
-        step["created"] = json!(created);
+        step.created = Some(created.clone());
         if let Some(l) = layer {
             blob.rootfs.diff_ids.push(l.diff_id.to_string());
         } else {
-            step["empty_layer"] = json!(true);
+            step.empty_layer = true;
         }
         if blob.rootfs.kind.is_empty() {
             blob.rootfs.kind = "layers".into();

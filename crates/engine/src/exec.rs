@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth_monitor::{ExitRecord, Mode, MonitorConfig, Request};
-use serde_json::json;
 
 use crate::logs::{AttachStream, PendingAttach};
 use crate::{random_id, Engine, EngineError, Result};
@@ -270,21 +269,9 @@ impl Engine {
         path: &std::path::Path,
     ) -> Result<()> {
         let spec_path = self.bundle_dir(&c.id).join("config.json");
-        let spec: serde_json::Value = std::fs::read(&spec_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| {
-                EngineError::Internal(format!("unreadable OCI spec {}", spec_path.display()))
-            })?;
-        let mut process = spec["process"].clone();
-        let mut env: Vec<String> = process["env"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut process = berth_runtime::container_process(&spec_path)
+            .map_err(|e| EngineError::runtime(format!("exec in container {}", c.id), e))?;
+        let mut env = process.env().clone().unwrap_or_default();
         for e in &exec.config.env {
             let key = e.split('=').next().unwrap_or(e);
             env.retain(|x| x.split('=').next() != Some(key));
@@ -293,11 +280,11 @@ impl Engine {
         if exec.config.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
             env.push("TERM=xterm".into());
         }
-        process["args"] = json!(exec.config.cmd);
-        process["env"] = json!(env);
-        process["terminal"] = json!(exec.config.tty);
+        process.set_args(Some(exec.config.cmd.clone()));
+        process.set_env(Some(env));
+        process.set_terminal(Some(exec.config.tty));
         if !exec.config.working_dir.is_empty() {
-            process["cwd"] = json!(exec.config.working_dir);
+            process.set_cwd(exec.config.working_dir.clone().into());
         }
         if !exec.config.user.is_empty() {
             let snapshot = berth_monitor::Snapshot::new(
@@ -305,12 +292,10 @@ impl Engine {
                 self.image_lowers(&self.image(&c.image_id)?)?,
             );
             let (uid, gid, _) = crate::user::resolve_user(&exec.config.user, &snapshot)?;
-            process["user"] = json!({ "uid": uid, "gid": gid });
+            process.set_user(berth_runtime::spec::user(uid, gid));
         }
         if exec.config.privileged {
-            let all = berth_runtime::caps::held_by_self();
-            process["capabilities"] =
-                json!({ "bounding": all, "effective": all, "permitted": all });
+            process.set_capabilities(Some(berth_runtime::caps::privileged_process_capabilities()));
         }
         let bytes = serde_json::to_vec(&process)
             .map_err(|e| EngineError::json("encode exec process", e))?;

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use berth_monitor::{Health, HealthProbe};
-use serde_json::json;
 
 use crate::model::{ContainerRecord, Healthcheck};
 use crate::{Engine, EngineError, Result};
@@ -126,15 +125,10 @@ impl Engine {
         };
         let Some(check) = check else { return Ok(None) };
         let spec_path = bundle.join("config.json");
-        let spec: serde_json::Value = std::fs::read(&spec_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| {
-                EngineError::Internal(format!("unreadable OCI spec {}", spec_path.display()))
-            })?;
-        let mut process = spec["process"].clone();
-        process["args"] = json!(argv);
-        process["terminal"] = json!(false);
+        let mut process = berth_runtime::container_process(&spec_path)
+            .map_err(|e| EngineError::runtime(format!("health check of container {}", c.id), e))?;
+        process.set_args(Some(argv));
+        process.set_terminal(Some(false));
         let path = bundle.join(PROBE_PROCESS);
         let bytes = serde_json::to_vec(&process)
             .map_err(|e| EngineError::json("encode probe process", e))?;

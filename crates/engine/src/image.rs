@@ -1,13 +1,12 @@
 //! Images: import a root filesystem, list, resolve references, tag, remove.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::sync::Arc;
 
 use berth_store::Digest;
-use serde_json::json;
 
-use crate::model::{ImageConfigBlob, ImageRecord, RootFs};
+use crate::model::{HistoryStep, ImageConfigBlob, ImageRecord, RootFs};
 use crate::{db, now_rfc3339, Engine, EngineError, Result};
 
 /// `busybox` → `busybox:latest`; `docker.io/library/x:1` → `x:1`.
@@ -88,22 +87,22 @@ pub fn apply_changes(config: &mut crate::model::ContainerConfig, changes: &[Stri
                 );
             }
             "EXPOSE" => {
-                let ports = config.exposed_ports.get_or_insert_with(BTreeMap::new);
+                let ports = config.exposed_ports.get_or_insert_with(BTreeSet::new);
                 for p in rest.split_whitespace() {
                     let key = if p.contains('/') {
                         p.to_string()
                     } else {
                         format!("{p}/tcp")
                     };
-                    ports.insert(key, json!({}));
+                    ports.insert(key);
                 }
             }
             "VOLUME" => {
-                let volumes = config.volumes.get_or_insert_with(BTreeMap::new);
+                let volumes = config.volumes.get_or_insert_with(BTreeSet::new);
                 let paths = serde_json::from_str::<Vec<String>>(rest)
                     .unwrap_or_else(|_| rest.split_whitespace().map(String::from).collect());
                 for p in paths {
-                    volumes.insert(p, json!({}));
+                    volumes.insert(p);
                 }
             }
             other => {
@@ -156,11 +155,16 @@ impl Engine {
                 kind: "layers".into(),
                 diff_ids: vec![layer.diff_id.to_string()],
             },
-            history: vec![json!({
-                "created": created,
-                "created_by": "",
-                "comment": if opts.message.is_empty() { "Imported from -".to_string() } else { opts.message.clone() },
-            })],
+            history: vec![HistoryStep {
+                created: Some(created.clone()),
+                created_by: Some(String::new()),
+                comment: Some(if opts.message.is_empty() {
+                    "Imported from -".to_string()
+                } else {
+                    opts.message.clone()
+                }),
+                ..HistoryStep::default()
+            }],
         };
         let bytes =
             serde_json::to_vec(&blob).map_err(|e| EngineError::json("encode image config", e))?;
@@ -353,10 +357,8 @@ impl Engine {
         let image = self.image(reference)?;
         let mut layers = image.config.rootfs.diff_ids.iter().rev();
         let mut out = Vec::new();
-        let history: Vec<&serde_json::Value> = image.config.history.iter().rev().collect();
-        for (i, h) in history.iter().enumerate() {
-            let empty = h["empty_layer"].as_bool().unwrap_or(false);
-            let size = if empty {
+        for (i, h) in image.config.history.iter().rev().enumerate() {
+            let size = if h.empty_layer {
                 0
             } else {
                 layers
@@ -366,8 +368,9 @@ impl Engine {
                     .map(|m| m.len())
                     .unwrap_or(0)
             };
-            let created = h["created"]
-                .as_str()
+            let created = h
+                .created
+                .as_deref()
                 .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
                 .map(|t| t.timestamp())
                 .unwrap_or(0);
@@ -375,9 +378,9 @@ impl Engine {
                 // Only the newest step is an image of its own (docker's `<missing>`).
                 image: (i == 0).then(|| (image.id.clone(), image.repo_tags.clone())),
                 created,
-                created_by: h["created_by"].as_str().unwrap_or("").to_string(),
+                created_by: h.created_by.clone().unwrap_or_default(),
                 size,
-                comment: h["comment"].as_str().unwrap_or("").to_string(),
+                comment: h.comment.clone().unwrap_or_default(),
             });
         }
         Ok(out)

@@ -7,7 +7,7 @@
 //! image config with docker's additions); a container's configuration is the
 //! same object, the image's merged with what the create asked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +21,9 @@ pub struct ContainerConfig {
     pub attach_stdin: bool,
     pub attach_stdout: bool,
     pub attach_stderr: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    /// `80/tcp`...; docker writes the set as an object of `{}`.
+    #[serde(skip_serializing_if = "Option::is_none", with = "object_keys")]
+    pub exposed_ports: Option<BTreeSet<String>>,
     pub tty: bool,
     pub open_stdin: bool,
     pub stdin_once: bool,
@@ -34,8 +35,9 @@ pub struct ContainerConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Healthcheck>,
     pub image: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    /// The image's anonymous volumes, written as docker writes them: `{"/data": {}}`.
+    #[serde(skip_serializing_if = "Option::is_none", with = "object_keys")]
+    pub volumes: Option<BTreeSet<String>>,
     pub working_dir: String,
     /// None: unset (inherited); empty: none, whatever the image says.
     #[serde(deserialize_with = "string_or_list")]
@@ -551,7 +553,53 @@ pub struct ImageConfigBlob {
     pub config: ContainerConfig,
     pub rootfs: RootFs,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub history: Vec<serde_json::Value>,
+    pub history: Vec<HistoryStep>,
+}
+
+/// One step of an image config's `history`, as the OCI image spec has it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistoryStep {
+    #[serde(
+        default,
+        deserialize_with = "string_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub created: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "string_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub created_by: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "string_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub author: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "string_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub comment: Option<String>,
+    /// The step changed only the config: no layer of its own.
+    #[serde(
+        default,
+        deserialize_with = "true_or_false",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub empty_layer: bool,
+}
+
+impl HistoryStep {
+    /// A step whose `created_by` is `command`.
+    pub fn created_by(command: impl Into<String>) -> HistoryStep {
+        HistoryStep {
+            created_by: Some(command.into()),
+            ..HistoryStep::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -605,6 +653,71 @@ impl ImageRecord {
             parent: String::new(),
             build_key: String::new(),
             repo_digests: Vec::new(),
+        }
+    }
+}
+
+/// A string, or None for anything else: a history written by another tool is
+/// shown as far as it can be rather than making its image unreadable.
+fn string_or_none<'de, D>(d: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Some(s),
+        _ => None,
+    })
+}
+
+/// `true` only for a JSON `true`.
+fn true_or_false<'de, D>(d: D) -> Result<bool, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(matches!(
+        serde_json::Value::deserialize(d)?,
+        serde_json::Value::Bool(true)
+    ))
+}
+
+/// Docker's sets written as objects whose values are `{}` (`ExposedPorts`,
+/// `Volumes`): read the keys whatever the values hold, write `{}` for each.
+pub(crate) mod object_keys {
+    use std::collections::BTreeSet;
+
+    use serde::de::IgnoredAny;
+    use serde::ser::SerializeMap;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        keys: &Option<BTreeSet<String>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match keys {
+            None => s.serialize_none(),
+            Some(keys) => {
+                let mut map = s.serialize_map(Some(keys.len()))?;
+                for k in keys {
+                    map.serialize_entry(k, &Empty)?;
+                }
+                map.end()
+            }
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<BTreeSet<String>>, D::Error> {
+        let map = Option::<std::collections::BTreeMap<String, IgnoredAny>>::deserialize(d)?;
+        Ok(map.map(|m| m.into_keys().collect()))
+    }
+
+    /// `{}`.
+    struct Empty;
+
+    impl serde::Serialize for Empty {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_map(Some(0))?.end()
         }
     }
 }
@@ -713,5 +826,52 @@ mod tests {
             Some("bridge")
         );
         assert_eq!(NetworkMode::Default.primary_network(), Some("bridge"));
+    }
+
+    #[test]
+    fn an_image_config_reads_and_writes_as_docker_writes_it() {
+        // An image config as docker writes it, plus what other tools put there:
+        // a port whose value is not `{}`, a history step with a number for a
+        // date and an unknown field. It must still read, and write back docker's form.
+        let text = r#"{"architecture":"amd64","os":"linux",
+            "config":{"ExposedPorts":{"80/tcp":{},"53/udp":null},"Volumes":{"/data":{}}},
+            "rootfs":{"type":"layers","diff_ids":[]},
+            "history":[{"created":"2026-01-01T00:00:00Z","created_by":"/bin/sh -c #(nop) EXPOSE 80","empty_layer":true},
+                       {"created":5,"created_by":"RUN x","comment":"c","author":"a","extra":1}]}"#;
+        let blob: ImageConfigBlob = serde_json::from_str(text).unwrap();
+        let ports: Vec<&str> = blob
+            .config
+            .exposed_ports
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(ports, ["53/udp", "80/tcp"]);
+        assert_eq!(
+            blob.history[0],
+            HistoryStep {
+                created: Some("2026-01-01T00:00:00Z".into()),
+                empty_layer: true,
+                ..HistoryStep::created_by("/bin/sh -c #(nop) EXPOSE 80")
+            }
+        );
+        assert_eq!(blob.history[1].created, None);
+        assert_eq!(blob.history[1].author.as_deref(), Some("a"));
+        let written = serde_json::to_value(&blob).unwrap();
+        assert_eq!(
+            written["config"]["ExposedPorts"],
+            serde_json::json!({"53/udp": {}, "80/tcp": {}})
+        );
+        assert_eq!(
+            written["config"]["Volumes"],
+            serde_json::json!({"/data": {}})
+        );
+        assert_eq!(
+            written["history"][1],
+            serde_json::json!({"created_by": "RUN x", "author": "a", "comment": "c"})
+        );
+        // Unset stays unset: no `ExposedPorts: null` in a config berth writes.
+        let bare = serde_json::to_value(ContainerConfig::default()).unwrap();
+        assert!(bare.get("ExposedPorts").is_none() && bare.get("Volumes").is_none());
     }
 }

@@ -304,7 +304,7 @@ impl Engine {
             .volumes
             .iter()
             .chain(config.volumes.iter())
-            .flat_map(|v| v.keys().cloned())
+            .flat_map(|v| v.iter().cloned())
             .collect::<std::collections::BTreeSet<String>>();
         for dest in declared {
             let dest = clean_destination(&dest)?;

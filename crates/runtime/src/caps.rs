@@ -148,6 +148,22 @@ pub fn resolve(
     Ok(set)
 }
 
+/// Every capability [`held_by_self`] in the bounding, effective and permitted sets:
+/// what a privileged exec is given, as docker gives it.
+pub fn privileged_process_capabilities() -> oci_spec::runtime::LinuxCapabilities {
+    let held: oci_spec::runtime::Capabilities = held_by_self()
+        .into_iter()
+        .filter_map(|name| serde_json::from_value(serde_json::Value::String(name)).ok())
+        .collect();
+    let mut sets = oci_spec::runtime::LinuxCapabilities::default();
+    sets.set_bounding(Some(held.clone()));
+    sets.set_effective(Some(held.clone()));
+    sets.set_permitted(Some(held));
+    sets.set_inheritable(None);
+    sets.set_ambient(None);
+    sets
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ pub mod seccomp_bpf;
 pub mod spec;
 pub mod youki;
 
-pub use spec::{build_spec, MountSpec, NetworkMode, SpecOptions};
+pub use spec::{build_spec, container_process, MountSpec, NetworkMode, SpecOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -41,6 +41,13 @@ pub enum RuntimeError {
     Runtime(String),
     #[error("unknown capability {0:?}")]
     UnknownCapability(String),
+    /// A container's OCI spec could not be read back.
+    #[error("OCI spec {path}: {source}")]
+    Spec {
+        path: std::path::PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl RuntimeError {

@@ -1,11 +1,13 @@
 //! Builds an OCI runtime spec (`config.json`) with Docker's defaults.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::{caps, seccomp, Result};
+use crate::{caps, seccomp, Result, RuntimeError};
+
+pub use oci_spec::runtime::{Process, User};
 
 /// Paths docker hides from unprivileged containers (bind of /dev/null or an empty tmpfs).
 pub const MASKED_PATHS: &[&str] = &[
@@ -305,6 +307,33 @@ fn default_device_rules(privileged: bool) -> Value {
         char_dev(136, None),
         char_dev(10, Some(200)),
     ])
+}
+
+/// A copy of the process of the container whose spec is at `spec_path`: an exec
+/// or a health probe is another process with the same confinement (capabilities,
+/// rlimits, seccomp, AppArmor), edited from this.
+pub fn container_process(spec_path: &Path) -> Result<Process> {
+    #[derive(Deserialize)]
+    struct ProcessOnly {
+        process: Option<Process>,
+    }
+    let bytes = std::fs::read(spec_path)
+        .map_err(|e| RuntimeError::io(format!("read {}", spec_path.display()), e))?;
+    let spec: ProcessOnly =
+        serde_json::from_slice(&bytes).map_err(|source| RuntimeError::Spec {
+            path: spec_path.to_path_buf(),
+            source,
+        })?;
+    spec.process
+        .ok_or_else(|| RuntimeError::Runtime(format!("{} has no process", spec_path.display())))
+}
+
+/// A user `uid`:`gid` with no supplementary groups.
+pub fn user(uid: u32, gid: u32) -> User {
+    let mut user = User::default();
+    user.set_uid(uid);
+    user.set_gid(gid);
+    user
 }
 
 #[cfg(test)]

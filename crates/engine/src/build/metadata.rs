@@ -3,11 +3,10 @@
 //! HEALTHCHECK, ARG): no container, no layer, just a new config and the history
 //! line docker writes for them. Pure, so each rule is tested without root.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use berth_dockerfile::{Command, Instruction};
-use serde_json::json;
 
 use super::plan::{command_argv, healthcheck_of};
 use super::StageState;
@@ -57,21 +56,21 @@ pub(super) fn apply(
             nop(format!("USER {u}"))
         }
         Command::Expose(ports) => {
-            let map = cfg.exposed_ports.get_or_insert_with(BTreeMap::new);
+            let map = cfg.exposed_ports.get_or_insert_with(BTreeSet::new);
             for p in ports {
                 let key = if p.contains('/') {
                     p.to_ascii_lowercase()
                 } else {
                     format!("{p}/tcp")
                 };
-                map.insert(key, json!({}));
+                map.insert(key);
             }
             nop(format!("EXPOSE {}", ports.join(" ")))
         }
         Command::Volume(paths) => {
-            let map = cfg.volumes.get_or_insert_with(BTreeMap::new);
+            let map = cfg.volumes.get_or_insert_with(BTreeSet::new);
             for p in paths {
-                map.insert(p.clone(), json!({}));
+                map.insert(p.clone());
             }
             nop(format!("VOLUME {paths:?}"))
         }
@@ -180,7 +179,7 @@ mod tests {
             .exposed_ports
             .as_ref()
             .unwrap()
-            .keys()
+            .iter()
             .collect();
         assert_eq!(ports, ["53/udp", "80/tcp"]);
     }

@@ -18,10 +18,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use berth_dockerfile::{Command, Dockerfile, IgnoreMatcher, Instruction};
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use crate::model::{ImageConfigBlob, RootFs};
+use crate::model::{HistoryStep, ImageConfigBlob, RootFs};
 use crate::progress::{Progress, ProgressEvent, ProgressStream};
 use crate::{Engine, EngineError, Result};
 
@@ -343,7 +342,7 @@ impl Engine {
                 let record = self.record_image(
                     state.blob.clone(),
                     None,
-                    json!({"created_by": "FROM scratch"}),
+                    HistoryStep::created_by("FROM scratch"),
                     0,
                     "",
                     "",
@@ -365,7 +364,7 @@ impl Engine {
             image = self.record_image(
                 blob,
                 None,
-                json!({"created_by": "LABEL (build --label)"}),
+                HistoryStep::created_by("LABEL (build --label)"),
                 image.size,
                 "",
                 &image.id,

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use berth_dockerfile::{Command, CommandLine, Dockerfile, IgnoreMatcher, Instruction};
-use serde_json::json;
 
 use super::*;
+use crate::model::HistoryStep;
 use crate::Engine;
 
 impl Engine {
@@ -30,7 +30,7 @@ impl Engine {
         // Metadata steps: a new config, no layer.
         let meta = super::metadata::apply(&ins, state, &opts.build_args).at(line)?;
         if let Some(created_by) = meta {
-            let history = json!({ "created_by": created_by });
+            let history = HistoryStep::created_by(created_by);
             let key = sha256_hex(format!("{}\0{:?}", ins.original, state.blob.config).as_bytes());
             if let Some(hit) = self.cached_step(&state.parent, &key, opts) {
                 progress.stream(" ---> Using cache\n").await;
@@ -103,7 +103,7 @@ impl Engine {
                 let record = self.record_image(
                     state.blob.clone(),
                     Some(&layer),
-                    json!({ "created_by": shown }),
+                    HistoryStep::created_by(shown),
                     state.size,
                     "",
                     &state.parent,
@@ -149,7 +149,10 @@ impl Engine {
                     .map_err(|e| BuildError::at(line, e.to_string()))?
                     .map_err(|e| BuildError::at(line, e))?;
                 let what = if is_add { "ADD" } else { "COPY" };
-                let history = json!({ "created_by": format!("/bin/sh -c #(nop) {what} {}", files.sources.join(" ")) });
+                let history = HistoryStep::created_by(format!(
+                    "/bin/sh -c #(nop) {what} {}",
+                    files.sources.join(" ")
+                ));
                 let record = self.record_image(
                     state.blob.clone(),
                     Some(&layer),

@@ -19,14 +19,14 @@ impl Engine {
     ) -> Result<BTreeMap<String, Vec<PortBinding>>> {
         let mut wanted: BTreeMap<String, Vec<PortBinding>> = c.host_config.port_bindings.clone();
         if c.host_config.publish_all_ports {
-            for port in c.config.exposed_ports.iter().flat_map(|p| p.keys()) {
+            for port in c.config.exposed_ports.iter().flatten() {
                 wanted
                     .entry(port.clone())
                     .or_insert_with(|| vec![PortBinding::default()]);
             }
         }
         let mut shown: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
-        for port in c.config.exposed_ports.iter().flat_map(|p| p.keys()) {
+        for port in c.config.exposed_ports.iter().flatten() {
             shown.entry(port.clone()).or_default();
         }
         if wanted.is_empty() {
