@@ -30,6 +30,24 @@ where
     }))
 }
 
+/// docker's `{}`: the value of each key of `ExposedPorts` and `Volumes`, sets
+/// written as objects. Reads whatever a client put there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Empty;
+
+impl Serialize for Empty {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        s.serialize_map(Some(0))?.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Empty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Empty, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Empty)
+    }
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -82,7 +100,7 @@ pub struct ContainerConfig {
     pub attach_stderr: bool,
     /// `"80/tcp" → {}`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    pub exposed_ports: Option<BTreeMap<String, Empty>>,
     #[serde(deserialize_with = "null_as_default")]
     pub tty: bool,
     #[serde(deserialize_with = "null_as_default")]
@@ -109,7 +127,7 @@ pub struct ContainerConfig {
     pub image: String,
     /// `"/path" → {}`: anonymous volumes.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    pub volumes: Option<BTreeMap<String, Empty>>,
     #[serde(
         deserialize_with = "null_as_default",
         skip_serializing_if = "String::is_empty"

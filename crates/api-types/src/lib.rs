@@ -11,14 +11,16 @@
 
 pub mod base64;
 mod container;
+mod filters;
 mod objects;
 
 pub use container::{
     BindOptions, ContainerConfig, ContainerCreateRequest, ContainerCreateResponse,
-    ContainerUpdateRequest, DriverConfig, EndpointConfig, EndpointIpamRequest, ExecCreateRequest,
-    ExecStartRequest, Healthcheck, HostConfig, LogConfig, Mount, NetworkingConfig, PortBinding,
-    RestartPolicy, TmpfsOptions, Ulimit, VolumeOptions,
+    ContainerUpdateRequest, DriverConfig, Empty, EndpointConfig, EndpointIpamRequest,
+    ExecCreateRequest, ExecStartRequest, Healthcheck, HostConfig, LogConfig, Mount,
+    NetworkingConfig, PortBinding, RestartPolicy, TmpfsOptions, Ulimit, VolumeOptions,
 };
+pub use filters::Filters;
 
 pub use objects::{
     Ipam, IpamPool, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest,

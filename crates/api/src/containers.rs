@@ -1,8 +1,6 @@
 //! `/containers/...`: create, list, inspect, start, stop, restart, kill, wait,
 //! remove, logs, attach, resize.
 
-use std::collections::HashMap;
-
 use berth_engine::{
     AttachStream, ChangeKind, ContainerRecord, EngineError, Filters, LogOptions, NetworkMode,
     StatsSample, Status,
@@ -41,31 +39,9 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Resp {
 }
 
 pub(crate) fn parse_filters(raw: Option<&str>) -> Result<Filters, Resp> {
-    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
-        return Ok(Filters::new());
-    };
-    // Docker sends {"key":{"value":true}}; older clients {"key":["value"]}.
-    let v: serde_json::Value = serde_json::from_str(raw)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, &format!("invalid filters: {e}")))?;
-    let mut out = HashMap::new();
-    let Some(obj) = v.as_object() else {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "invalid filters: not an object",
-        ));
-    };
-    for (k, vals) in obj {
-        let list: Vec<String> = match vals {
-            serde_json::Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect(),
-            serde_json::Value::Object(o) => o.keys().cloned().collect(),
-            _ => return Err(error(StatusCode::BAD_REQUEST, "invalid filters")),
-        };
-        out.insert(k.clone(), list);
-    }
-    Ok(out)
+    let filters = berth_api_types::Filters::parse(raw.unwrap_or_default())
+        .map_err(|message| error(StatusCode::BAD_REQUEST, &message))?;
+    Ok(filters.into_inner().into_iter().collect())
 }
 
 fn unix_seconds(rfc3339: &str) -> i64 {

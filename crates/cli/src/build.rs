@@ -203,7 +203,7 @@ pub fn prune(client: &Client, all: bool, force: bool) -> CmdResult {
     } else {
         "/build/prune"
     };
-    let v = client.post_json(path, None)?;
+    let v = client.post(path)?;
     let deleted = v["CachesDeleted"].as_array().cloned().unwrap_or_default();
     if !deleted.is_empty() {
         println!("Deleted build cache objects:");

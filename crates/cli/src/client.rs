@@ -81,9 +81,19 @@ enum Endpoint {
 
 pub enum RequestBody<'a> {
     None,
-    Json(&'a Value),
+    /// A JSON body, already encoded: see [`RequestBody::json`].
+    Json(Vec<u8>),
     /// Streamed with chunked transfer encoding.
     Stream(&'a mut dyn Read, &'a str),
+}
+
+impl RequestBody<'_> {
+    /// `value` (a request type of `berth-api-types`, mostly) as a JSON body.
+    pub fn json(value: &impl serde::Serialize) -> Result<RequestBody<'static>> {
+        serde_json::to_vec(value)
+            .map(RequestBody::Json)
+            .map_err(|e| ClientError::Protocol(format!("encode request body: {e}")))
+    }
 }
 
 pub struct Response {
@@ -309,9 +319,7 @@ impl Client {
                 let req = Self::build(method, path, &extra, OutBody::Full(None))?;
                 rt.block_on(Self::send(stream, req))?
             }
-            RequestBody::Json(v) => {
-                let bytes =
-                    serde_json::to_vec(v).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            RequestBody::Json(bytes) => {
                 extra.push(("Content-Type", "application/json".into()));
                 let req = Self::build(method, path, &extra, OutBody::Full(Some(bytes.into())))?;
                 rt.block_on(Self::send(stream, req))?
@@ -375,23 +383,30 @@ impl Client {
         self.call("GET", path, RequestBody::None)?.json()
     }
 
-    pub fn post_json(&self, path: &str, body: Option<&Value>) -> Result<Value> {
-        let body = match body {
-            Some(v) => RequestBody::Json(v),
-            None => RequestBody::None,
-        };
-        self.call("POST", path, body)?.json()
+    /// A POST without a body; the answer's JSON.
+    pub fn post(&self, path: &str) -> Result<Value> {
+        self.call("POST", path, RequestBody::None)?.json()
+    }
+
+    /// A POST of `body` as JSON; the answer's JSON.
+    pub fn post_json(&self, path: &str, body: &impl serde::Serialize) -> Result<Value> {
+        self.call("POST", path, RequestBody::json(body)?)?.json()
     }
 
     /// Opens a hijacked stream (attach, exec start): the daemon answers
     /// `101 UPGRADED`, and the connection becomes a plain socket again.
-    pub fn hijack(&self, path: &str, body: Option<&Value>) -> Result<Hijacked> {
+    pub fn hijack(&self, path: &str, body: RequestBody<'_>) -> Result<Hijacked> {
+        let bytes = match body {
+            RequestBody::None => Vec::new(),
+            RequestBody::Json(bytes) => bytes,
+            RequestBody::Stream(..) => {
+                return Err(ClientError::Protocol(
+                    "a hijacked request cannot stream its body".into(),
+                ))
+            }
+        };
         let stream = self.connect()?;
         let rt = runtime()?;
-        let bytes = match body {
-            Some(v) => serde_json::to_vec(v).map_err(|e| ClientError::Protocol(e.to_string()))?,
-            None => Vec::new(),
-        };
         let headers = [
             ("Connection", "Upgrade".to_string()),
             ("Upgrade", "tcp".to_string()),
@@ -570,7 +585,7 @@ mod tests {
             conn.get_mut().write_all(b"pong").expect("pong");
         });
         let mut hijacked = client
-            .hijack("/containers/c/attach?stream=1", None)
+            .hijack("/containers/c/attach?stream=1", RequestBody::None)
             .expect("hijack");
         // The socket is shared with the reader: a lost "hello" fails, not hangs.
         let limit = Some(std::time::Duration::from_secs(10));
@@ -596,7 +611,7 @@ mod tests {
             conn.get_mut().write_all(head.as_bytes()).expect("head");
             conn.get_mut().write_all(body).expect("body");
         });
-        match client.hijack("/containers/c/attach", None) {
+        match client.hijack("/containers/c/attach", RequestBody::None) {
             Err(ClientError::Api { status, message }) => {
                 assert_eq!((status, message.as_str()), (404, "No such container: c"));
             }

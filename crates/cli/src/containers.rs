@@ -355,7 +355,7 @@ pub(crate) fn print_json_objects(objects: &[Value], format: Option<&str>) -> Cmd
 pub fn wait(client: &Client, names: &[String]) -> CmdResult {
     let mut code = 0;
     for name in names {
-        match client.post_json(&format!("/containers/{name}/wait"), None) {
+        match client.post(&format!("/containers/{name}/wait")) {
             Ok(v) => println!("{}", v["StatusCode"].as_i64().unwrap_or(-1)),
             Err(e) => {
                 eprintln!("{e}");
@@ -552,15 +552,14 @@ pub(crate) fn filters_json(filters: &[String]) -> Result<Option<String>, Failure
     if filters.is_empty() {
         return Ok(None);
     }
-    let mut map = serde_json::Map::new();
+    let mut parsed = berth_api_types::Filters::new();
     for f in filters {
         let (k, v) = f
             .split_once('=')
             .ok_or_else(|| fail(format!("bad format of filter (expected name=value): {f}")))?;
-        let entry = map.entry(k.to_string()).or_insert_with(|| json!({}));
-        entry[v] = json!(true);
+        parsed.add(k, v);
     }
-    Ok(Some(Value::Object(map).to_string()))
+    Ok(Some(parsed.to_query()))
 }
 
 /// Copies an archive body to `output` (atomically: temp file, fsync, rename) or to
@@ -845,7 +844,7 @@ pub fn prune(client: &Client, force: bool, filters: &[String]) -> CmdResult {
         Some(f) => encode_query(&[("filters", f)]),
         None => String::new(),
     };
-    let v = client.post_json(&format!("/containers/prune{q}"), None)?;
+    let v = client.post(&format!("/containers/prune{q}"))?;
     let deleted = v["ContainersDeleted"]
         .as_array()
         .cloned()

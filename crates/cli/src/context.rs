@@ -11,7 +11,10 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sha2::Digest;
 
 use crate::client::Client;
@@ -113,6 +116,41 @@ pub enum ContextCommand {
 }
 
 /// One stored context.
+/// A context's `meta.json`, as the docker CLI writes it: the one format of
+/// `context create`, of every read of a context, and of `context inspect`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContextMeta {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    metadata: ContextMetadata,
+    #[serde(default)]
+    endpoints: ContextEndpoints,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContextMetadata {
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ContextEndpoints {
+    #[serde(default)]
+    docker: DockerEndpoint,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerEndpoint {
+    #[serde(default)]
+    host: String,
+    #[serde(rename = "SkipTLSVerify", default)]
+    skip_tls_verify: bool,
+}
+
 struct Context {
     name: String,
     description: String,
@@ -122,6 +160,21 @@ struct Context {
 }
 
 impl Context {
+    fn meta(&self) -> ContextMeta {
+        ContextMeta {
+            name: self.name.clone(),
+            metadata: ContextMetadata {
+                description: self.description.clone(),
+            },
+            endpoints: ContextEndpoints {
+                docker: DockerEndpoint {
+                    host: self.host.clone(),
+                    skip_tls_verify: self.skip_tls_verify,
+                },
+            },
+        }
+    }
+
     fn tls(&self) -> TlsSettings {
         let file = |name: &str| self.tls_dir.join(name);
         let any = ["ca.pem", "cert.pem", "key.pem"]
@@ -170,20 +223,22 @@ fn load(name: &str) -> Result<Context, String> {
         }
         Err(e) => return Err(format!("read {}: {e}", path.display())),
     };
-    let meta: Value = serde_json::from_slice(&bytes)
+    let meta: ContextMeta = serde_json::from_slice(&bytes)
         .map_err(|e| format!("context {name:?}: {}: {e}", path.display()))?;
-    let endpoint = &meta["Endpoints"]["docker"];
+    let endpoint = meta.endpoints.docker;
     Ok(Context {
-        name: meta["Name"].as_str().unwrap_or(name).to_string(),
-        description: meta["Metadata"]["Description"]
-            .as_str()
-            .unwrap_or("")
-            .to_string(),
-        host: endpoint["Host"]
-            .as_str()
-            .unwrap_or(DEFAULT_HOST)
-            .to_string(),
-        skip_tls_verify: endpoint["SkipTLSVerify"].as_bool().unwrap_or(false),
+        name: if meta.name.is_empty() {
+            name.to_string()
+        } else {
+            meta.name
+        },
+        description: meta.metadata.description,
+        host: if endpoint.host.is_empty() {
+            DEFAULT_HOST.to_string()
+        } else {
+            endpoint.host
+        },
+        skip_tls_verify: endpoint.skip_tls_verify,
         tls_dir: tls_dir(name),
     })
 }
@@ -196,8 +251,8 @@ fn all() -> Vec<Context> {
         .flatten()
         .filter_map(|entry| {
             let bytes = std::fs::read(entry.path().join("meta.json")).ok()?;
-            let meta: Value = serde_json::from_slice(&bytes).ok()?;
-            load(meta["Name"].as_str()?).ok()
+            let meta: ContextMeta = serde_json::from_slice(&bytes).ok()?;
+            load(&meta.name).ok()
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -286,11 +341,14 @@ fn create(name: &str, description: Option<&str>, docker: Option<&str>) -> CmdRes
             .map_err(|e| fail(format!("unable to read {}: {e}", source.display())))?;
         write_private(&tls.join(file), &bytes)?;
     }
-    let meta = json!({
-        "Name": name,
-        "Metadata": { "Description": description.unwrap_or("") },
-        "Endpoints": { "docker": { "Host": host, "SkipTLSVerify": skip_tls_verify } }
-    });
+    let meta = Context {
+        name: name.to_string(),
+        description: description.unwrap_or("").to_string(),
+        host,
+        skip_tls_verify,
+        tls_dir: tls,
+    }
+    .meta();
     let bytes = serde_json::to_vec(&meta).map_err(|e| fail(e.to_string()))?;
     write_private(&meta_dir(name).join("meta.json"), &bytes)?;
     println!("{name}");
@@ -328,14 +386,15 @@ fn list(quiet: bool, format: Option<&str>) -> CmdResult {
     }
     if format == Some("json") {
         for c in &contexts {
-            let line = json!({
-                "Name": c.name,
-                "Description": c.description,
-                "DockerEndpoint": c.host,
-                "Current": c.name == current,
-                "Error": "",
-            });
-            println!("{line}");
+            let line = ContextLine {
+                name: &c.name,
+                description: &c.description,
+                docker_endpoint: &c.host,
+                current: c.name == current,
+                error: "",
+            };
+            let text = serde_json::to_string(&line).map_err(|e| fail(e.to_string()))?;
+            println!("{text}");
         }
         return Ok(0);
     }
@@ -439,20 +498,64 @@ fn inspect(names: &[String]) -> CmdResult {
             .into_iter()
             .filter(|f| c.tls_dir.join(f).is_file())
             .collect();
-        out.push(json!({
-            "Name": c.name,
-            "Metadata": { "Description": c.description },
-            "Endpoints": { "docker": { "Host": c.host, "SkipTLSVerify": c.skip_tls_verify } },
-            "TLSMaterial": if material.is_empty() { json!({}) } else { json!({ "docker": material }) },
-            "Storage": {
-                "MetadataPath": if name == DEFAULT_CONTEXT { "<IN MEMORY>".to_string() } else { meta_dir(name).display().to_string() },
-                "TLSPath": if tls.tls { c.tls_dir.parent().map(|p| p.display().to_string()).unwrap_or_default() } else { "<IN MEMORY>".to_string() },
-            }
-        }));
+        let in_memory = || "<IN MEMORY>".to_string();
+        out.push(ContextInspect {
+            meta: c.meta(),
+            tls_material: if material.is_empty() {
+                BTreeMap::new()
+            } else {
+                BTreeMap::from([("docker", material)])
+            },
+            storage: ContextStorage {
+                metadata_path: if name == DEFAULT_CONTEXT {
+                    in_memory()
+                } else {
+                    meta_dir(name).display().to_string()
+                },
+                tls_path: if tls.tls {
+                    c.tls_dir
+                        .parent()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                } else {
+                    in_memory()
+                },
+            },
+        });
     }
     let text = serde_json::to_string_pretty(&out).map_err(|e| fail(e.to_string()))?;
     println!("{text}");
     Ok(0)
+}
+
+/// A line of `context ls --format json`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContextLine<'a> {
+    name: &'a str,
+    description: &'a str,
+    docker_endpoint: &'a str,
+    current: bool,
+    error: &'a str,
+}
+
+/// An entry of `context inspect`: the stored meta, then where it lives.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContextInspect<'a> {
+    #[serde(flatten)]
+    meta: ContextMeta,
+    #[serde(rename = "TLSMaterial")]
+    tls_material: BTreeMap<&'static str, Vec<&'a str>>,
+    storage: ContextStorage,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContextStorage {
+    metadata_path: String,
+    #[serde(rename = "TLSPath")]
+    tls_path: String,
 }
 
 #[cfg(test)]

@@ -273,7 +273,7 @@ pub fn prune(client: &Client, all: bool, force: bool) -> CmdResult {
     } else {
         String::new()
     };
-    let v = client.post_json(&format!("/images/prune{q}"), None)?;
+    let v = client.post(&format!("/images/prune{q}"))?;
     let report = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
     if !report.is_empty() {
         println!("Deleted Images:");
@@ -367,7 +367,7 @@ pub fn commit(
     for c in changes {
         pairs.push(("changes", c.clone()));
     }
-    let v = client.post_json(&format!("/commit{}", encode_query(&pairs)), None)?;
+    let v = client.post(&format!("/commit{}", encode_query(&pairs)))?;
     println!("{}", v["Id"].as_str().unwrap_or_default());
     Ok(0)
 }

@@ -2072,10 +2072,10 @@ fn system_prune(client: &Client, all: bool, volumes: bool, force: bool) -> CmdRe
     if !containers::confirm(force, &format!("\n  - {}\n", what.join("\n  - ")))? {
         return Ok(0);
     }
-    let c = client.post_json("/containers/prune", None)?;
-    let n = client.post_json("/networks/prune", None)?;
+    let c = client.post("/containers/prune")?;
+    let n = client.post("/networks/prune")?;
     let v = if volumes {
-        Some(client.post_json("/volumes/prune", None)?)
+        Some(client.post("/volumes/prune")?)
     } else {
         None
     };
@@ -2084,8 +2084,8 @@ fn system_prune(client: &Client, all: bool, volumes: bool, force: bool) -> CmdRe
     } else {
         String::new()
     };
-    let i = client.post_json(&format!("/images/prune{image_query}"), None)?;
-    let b = client.post_json("/build/prune", None)?;
+    let i = client.post(&format!("/images/prune{image_query}"))?;
+    let b = client.post("/build/prune")?;
     let list = |v: &serde_json::Value, key: &str, title: &str| {
         let items = v[key].as_array().cloned().unwrap_or_default();
         if !items.is_empty() {

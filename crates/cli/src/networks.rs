@@ -6,7 +6,7 @@ use berth_api_types::{
     EndpointConfig, EndpointIpamRequest, Ipam, IpamPool, NetworkConnectRequest,
     NetworkCreateRequest,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::client::{encode_query, Client, RequestBody};
 use crate::containers::{confirm, each, filters_json, inspect_each};
@@ -53,7 +53,7 @@ pub fn create(client: &Client, a: &CreateArgs<'_>) -> CmdResult {
         },
         ..Default::default()
     };
-    let v = client.post_json("/networks/create", Some(&json!(body)))?;
+    let v = client.post_json("/networks/create", &body)?;
     println!("{}", v["Id"].as_str().unwrap_or_default());
     Ok(0)
 }
@@ -126,7 +126,7 @@ pub fn prune(client: &Client, force: bool) -> CmdResult {
     )? {
         return Ok(0);
     }
-    let v = client.post_json("/networks/prune", None)?;
+    let v = client.post("/networks/prune")?;
     let deleted = v["NetworksDeleted"].as_array().cloned().unwrap_or_default();
     if !deleted.is_empty() {
         println!("Deleted Networks:");
@@ -158,7 +158,7 @@ pub fn connect(
     client.call(
         "POST",
         &format!("/networks/{network}/connect"),
-        RequestBody::Json(&json!(body)),
+        RequestBody::json(&body)?,
     )?;
     Ok(0)
 }
@@ -172,7 +172,7 @@ pub fn disconnect(client: &Client, network: &str, container: &str, force: bool) 
     client.call(
         "POST",
         &format!("/networks/{network}/disconnect"),
-        RequestBody::Json(&json!(body)),
+        RequestBody::json(&body)?,
     )?;
     Ok(0)
 }

@@ -188,7 +188,7 @@ pub fn login(
         serveraddress: server.to_string(),
         ..Default::default()
     };
-    let v = client.post_json("/auth", Some(&json!(body)))?;
+    let v = client.post_json("/auth", &body)?;
     let mut cfg = read_config();
     if !cfg["auths"].is_object() {
         cfg["auths"] = json!({});

@@ -8,11 +8,10 @@ use std::collections::BTreeMap;
 
 use berth_api_types::{
     BindOptions, ContainerConfig, ContainerCreateRequest, ContainerUpdateRequest, DriverConfig,
-    EndpointConfig, EndpointIpamRequest, ExecCreateRequest, ExecStartRequest, Healthcheck,
+    Empty, EndpointConfig, EndpointIpamRequest, ExecCreateRequest, ExecStartRequest, Healthcheck,
     HostConfig, LogConfig, Mount, NetworkingConfig, PortBinding, RestartPolicy, TmpfsOptions,
     Ulimit, VolumeOptions,
 };
-use serde_json::json;
 
 use crate::client::{demux, encode_query, Client, ClientError, RequestBody};
 use crate::{term, ContainerOpts, Failure};
@@ -135,11 +134,11 @@ pub fn create_body(opts: &ContainerOpts, detach: bool) -> Result<ContainerCreate
         } else {
             format!("{e}/tcp")
         };
-        exposed.insert(key, json!({}));
+        exposed.insert(key, Empty);
     }
     for p in &opts.publish {
         for (key, binding) in parse_publish(p)? {
-            exposed.insert(key.clone(), json!({}));
+            exposed.insert(key.clone(), Empty);
             bindings.entry(key).or_default().push(binding);
         }
     }
@@ -257,14 +256,13 @@ pub fn create(client: &Client, opts: &ContainerOpts) -> Result<String, Failure> 
 }
 
 fn create_with(client: &Client, opts: &ContainerOpts, detach: bool) -> Result<String, Failure> {
-    let body = serde_json::to_value(create_body(opts, detach)?)
-        .map_err(|e| bad(&format!("encode the create request: {e}")))?;
+    let body = create_body(opts, detach)?;
     let mut query = Vec::new();
     if let Some(n) = &opts.name {
         query.push(("name", n.clone()));
     }
     let path = format!("/containers/create{}", encode_query(&query));
-    match client.post_json(&path, Some(&body)) {
+    match client.post_json(&path, &body) {
         Ok(v) => v["Id"].as_str().map(String::from).ok_or_else(|| Failure {
             message: "daemon returned no container ID".into(),
             code: DAEMON_ERROR,
@@ -339,10 +337,12 @@ pub fn attach_start_wait(
         "/containers/{id}/attach?stream=1&stdout=1&stderr=1&stdin={}",
         if stdin { 1 } else { 0 }
     );
-    let hijacked = client.hijack(&attach_path, None).map_err(|e| Failure {
-        message: format!("berth: {e}"),
-        code: DAEMON_ERROR,
-    })?;
+    let hijacked = client
+        .hijack(&attach_path, RequestBody::None)
+        .map_err(|e| Failure {
+            message: format!("berth: {e}"),
+            code: DAEMON_ERROR,
+        })?;
     let condition = if auto_remove { "removed" } else { "next-exit" };
     let wait = client
         .call(
@@ -437,7 +437,7 @@ pub fn attach(client: &Client, name: &str, no_stdin: bool, sig_proxy: bool) -> c
                 "/containers/{id}/attach?stream=1&stdout=1&stderr=1&stdin={}",
                 stdin as u8
             ),
-            None,
+            RequestBody::None,
         )
         .map_err(|e| Failure {
             message: format!("berth: {e}"),
@@ -533,7 +533,7 @@ pub fn exec(
     command: &[String],
     opts: ExecOpts<'_>,
 ) -> crate::CmdResult {
-    let body = json!(ExecCreateRequest {
+    let body = ExecCreateRequest {
         attach_stdin: opts.interactive && !opts.detach,
         attach_stdout: !opts.detach,
         attach_stderr: !opts.detach,
@@ -544,9 +544,9 @@ pub fn exec(
         user: opts.user.unwrap_or("").to_string(),
         privileged: opts.privileged,
         detach_keys: String::new(),
-    });
+    };
     let created = client
-        .post_json(&format!("/containers/{container}/exec"), Some(&body))
+        .post_json(&format!("/containers/{container}/exec"), &body)
         .map_err(|e| Failure {
             message: e.to_string(),
             code: 1,
@@ -557,10 +557,11 @@ pub fn exec(
             .call(
                 "POST",
                 &format!("/exec/{id}/start"),
-                RequestBody::Json(&json!(ExecStartRequest {
+                RequestBody::json(&ExecStartRequest {
                     detach: true,
                     tty: opts.tty,
-                })),
+                })
+                .map_err(start_failure)?,
             )
             .map_err(start_failure)?;
         return Ok(0);
@@ -568,10 +569,11 @@ pub fn exec(
     let hijacked = client
         .hijack(
             &format!("/exec/{id}/start"),
-            Some(&json!(ExecStartRequest {
+            RequestBody::json(&ExecStartRequest {
                 detach: false,
                 tty: opts.tty,
-            })),
+            })
+            .map_err(start_failure)?,
         )
         .map_err(start_failure)?;
     let raw = if opts.tty && opts.interactive && term::is_terminal(0) {
@@ -631,10 +633,9 @@ pub fn update(
             .map_err(|f| crate::fail(f.message))?,
         ..Default::default()
     };
-    let body = serde_json::to_value(update).map_err(|e| crate::fail(e.to_string()))?;
     let mut code = 0;
     for n in names {
-        match client.post_json(&format!("/containers/{n}/update"), Some(&body)) {
+        match client.post_json(&format!("/containers/{n}/update"), &update) {
             Ok(_) => println!("{n}"),
             Err(e) => {
                 eprintln!("{e}");

@@ -1,7 +1,5 @@
 //! `berth volume ...`
 
-use serde_json::json;
-
 use crate::client::{encode_query, Client};
 use crate::containers::{confirm, each, filters_json, inspect_each};
 use crate::{fail, format, CmdResult};
@@ -19,7 +17,7 @@ pub fn create(
         driver_opts: crate::networks::pairs(opts),
         labels: crate::networks::pairs(labels),
     };
-    let v = client.post_json("/volumes/create", Some(&json!(body)))?;
+    let v = client.post_json("/volumes/create", &body)?;
     println!("{}", v["Name"].as_str().unwrap_or_default());
     Ok(0)
 }
@@ -89,7 +87,7 @@ pub fn prune(client: &Client, force: bool, all: bool, filters: &[String]) -> Cmd
         Some(f) => encode_query(&[("filters", f)]),
         None => String::new(),
     };
-    let v = client.post_json(&format!("/volumes/prune{q}"), None)?;
+    let v = client.post(&format!("/volumes/prune{q}"))?;
     let deleted = v["VolumesDeleted"].as_array().cloned().unwrap_or_default();
     if !deleted.is_empty() {
         println!("Deleted Volumes:");

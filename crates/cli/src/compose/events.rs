@@ -2,7 +2,9 @@
 
 use std::io::{BufRead, BufReader, Write};
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
+
+use berth_api_types::Filters;
 
 use super::{load, ProjectOptions, PROJECT_LABEL, SERVICE_LABEL};
 use crate::client::{encode_query, Client, RequestBody};
@@ -22,15 +24,14 @@ pub fn events(
     if let Some(unknown) = services.iter().find(|s| !project.services.contains_key(*s)) {
         return Err(fail(format!("no such service: {unknown}")));
     }
-    let filters = json!({
-        "type": ["container"],
-        "label": [format!("{PROJECT_LABEL}={}", project.name)],
-    });
+    let filters = Filters::new()
+        .with("type", "container")
+        .with("label", format!("{PROJECT_LABEL}={}", project.name));
     let resp = client.call(
         "GET",
         &format!(
             "/events{}",
-            encode_query(&[("filters", filters.to_string())])
+            encode_query(&[("filters", filters.to_query())])
         ),
         RequestBody::None,
     )?;
@@ -66,15 +67,16 @@ pub fn events(
         let action = ev["Action"].as_str().unwrap_or_default();
         let id = ev["Actor"]["ID"].as_str().unwrap_or_default();
         if as_json {
-            let obj = json!({
-                "time": time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-                "type": "container",
-                "service": service,
-                "id": id,
-                "action": action,
-                "attributes": kept,
-            });
-            writeln!(out, "{obj}")?;
+            let line = JsonEvent {
+                time: time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                kind: "container",
+                action,
+                id,
+                service: &service,
+                attributes: &kept,
+            };
+            let text = serde_json::to_string(&line).map_err(|e| fail(e.to_string()))?;
+            writeln!(out, "{text}")?;
         } else {
             let attrs: Vec<String> = kept
                 .iter()
@@ -94,4 +96,16 @@ pub fn events(
         out.flush()?;
     }
     Ok(0)
+}
+
+/// One line of `compose events --json`, in docker compose's field order.
+#[derive(serde::Serialize)]
+struct JsonEvent<'a> {
+    time: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    action: &'a str,
+    id: &'a str,
+    service: &'a str,
+    attributes: &'a Map<String, Value>,
 }

@@ -14,9 +14,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_api_types::{
-    ContainerConfig, ContainerCreateRequest, EndpointConfig, EndpointIpamRequest, Healthcheck,
-    HostConfig, LogConfig, Mount, NetworkConnectRequest, NetworkingConfig, PortBinding,
-    RestartPolicy, TmpfsOptions, Ulimit,
+    ContainerConfig, ContainerCreateRequest, Empty, EndpointConfig, EndpointIpamRequest, Filters,
+    Healthcheck, HostConfig, LogConfig, Mount, NetworkConnectRequest, NetworkingConfig,
+    PortBinding, RestartPolicy, TmpfsOptions, Ulimit,
 };
 use berth_compose::{Condition, FileObject, Project, Service, VolumeKind};
 use serde_json::{json, Value};
@@ -80,14 +80,13 @@ fn list_containers(
     all: bool,
     oneoffs: bool,
 ) -> Result<Vec<Value>, Failure> {
-    let mut labels = vec![format!("{PROJECT_LABEL}={project}")];
+    let mut filters = Filters::new().with("label", format!("{PROJECT_LABEL}={project}"));
     if !oneoffs {
-        labels.push(format!("{ONEOFF_LABEL}=False"));
+        filters.add("label", format!("{ONEOFF_LABEL}=False"));
     }
-    let filters = json!({ "label": labels });
     let q = encode_query(&[
         ("all", if all { "1" } else { "0" }.to_string()),
-        ("filters", filters.to_string()),
+        ("filters", filters.to_query()),
     ]);
     let v = client.get_json(&format!("/containers/json{q}"))?;
     Ok(v.as_array().cloned().unwrap_or_default())
@@ -143,7 +142,7 @@ fn ensure_networks_and_volumes(client: &Client, project: &Project) -> Result<(),
             },
             ..Default::default()
         };
-        client.post_json("/networks/create", Some(&json!(body)))?;
+        client.post_json("/networks/create", &body)?;
         progress("Network", &n.name, "Created");
     }
     for (key, v) in &project.volumes {
@@ -171,7 +170,7 @@ fn ensure_networks_and_volumes(client: &Client, project: &Project) -> Result<(),
                 .collect(),
             labels,
         };
-        client.post_json("/volumes/create", Some(&json!(body)))?;
+        client.post_json("/volumes/create", &body)?;
         progress("Volume", &v.name, "Created");
     }
     Ok(())
@@ -243,12 +242,12 @@ fn create_body(
         } else {
             format!("{e}/tcp")
         };
-        exposed.insert(key, json!({}));
+        exposed.insert(key, Empty);
     }
     let mut bindings: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
     for p in &s.ports {
         let key = format!("{}/{}", p.target, p.protocol);
-        exposed.insert(key.clone(), json!({}));
+        exposed.insert(key.clone(), Empty);
         bindings.entry(key).or_default().push(PortBinding {
             host_ip: p.host_ip.clone().unwrap_or_default(),
             host_port: p.published.clone().unwrap_or_default(),
@@ -418,11 +417,11 @@ fn connect_other_networks(
     for (key, settings) in service.networks.iter().skip(1) {
         client.post_json(
             &format!("/networks/{}/connect", network_name(project, key)),
-            Some(&json!(NetworkConnectRequest {
+            &NetworkConnectRequest {
                 container: id.to_string(),
                 endpoint_config: Some(endpoint(name, settings)),
                 force: false,
-            })),
+            },
         )?;
     }
     Ok(())
@@ -652,7 +651,7 @@ fn converge_service(
                     "/containers/create{}",
                     encode_query(&[("name", cname.clone())])
                 ),
-                Some(&json!(body)),
+                &body,
             )
             .map_err(|e| format!("service {name}: {e}"))?;
         let id = created["Id"].as_str().unwrap_or_default().to_string();
@@ -1483,7 +1482,10 @@ pub fn exec(
 pub fn ls(client: &Client, all: bool) -> CmdResult {
     let q = encode_query(&[
         ("all", if all { "1" } else { "0" }.to_string()),
-        ("filters", json!({ "label": [PROJECT_LABEL] }).to_string()),
+        (
+            "filters",
+            Filters::new().with("label", PROJECT_LABEL).to_query(),
+        ),
     ]);
     let containers = client.get_json(&format!("/containers/json{q}"))?;
     let mut projects: BTreeMap<String, (BTreeMap<String, usize>, String)> = BTreeMap::new();
@@ -1603,7 +1605,7 @@ pub fn run(client: &Client, popts: &ProjectOptions, opts: &RunOptions) -> CmdRes
                 .config
                 .exposed_ports
                 .get_or_insert_with(Default::default);
-            exposed.insert(port.clone(), json!({}));
+            exposed.insert(port.clone(), Empty);
             let bindings = &mut body.host_config.port_bindings;
             bindings.entry(port).or_default().push(binding);
         }
@@ -1626,7 +1628,7 @@ pub fn run(client: &Client, popts: &ProjectOptions, opts: &RunOptions) -> CmdRes
             "/containers/create{}",
             encode_query(&[("name", name.clone())])
         ),
-        Some(&json!(body)),
+        &body,
     )?;
     let id = created["Id"].as_str().unwrap_or_default().to_string();
     connect_other_networks(client, &project, &opts.service, &service, &id)?;

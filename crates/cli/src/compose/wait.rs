@@ -32,7 +32,7 @@ pub fn wait(
         // Detached: the losers of the race block on berthd until the process ends.
         std::thread::spawn(move || {
             let outcome = client
-                .post_json(&format!("/containers/{id}/wait"), None)
+                .post(&format!("/containers/{id}/wait"))
                 .map(|v| v["StatusCode"].as_i64().unwrap_or(0))
                 .map_err(|e| format!("{name}: {e}"));
             let _ = tx.send(outcome);
