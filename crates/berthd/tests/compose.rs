@@ -698,18 +698,7 @@ fn docker_compose_1_29_runs_the_same_project() {
     )
     .expect("compose file");
     let compose = |args: &[&str]| {
-        let child = std::process::Command::new("docker-compose")
-            .args(["-p", "shop"])
-            .args(args)
-            .current_dir(&p.dir)
-            .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
-            .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("docker-compose is installed by .ci/run");
-        Run::from_output(common::wait_output(child, Duration::from_secs(180)))
+        Run::from_output(d.docker_compose(&p.dir, "shop", args, Duration::from_secs(180)))
     };
     let up = compose(&["up", "-d"]);
     assert_eq!(up.code, 0, "{}", up.stderr);
@@ -919,4 +908,111 @@ configs:
         !rules().contains(&format!("dport {port} ")),
         "rule for {port} left"
     );
+}
+
+/// Every form compose files give `entrypoint` and `command` in (empty string,
+/// empty list, shell string with quotes, list, absent), created by Debian's
+/// docker-compose 1.29 and by `berth compose` against the same berthd, on an
+/// image that has an entrypoint of its own: each container must end up with
+/// the same `Entrypoint` and `Cmd`.
+#[test]
+fn entrypoint_and_command_forms_match_docker_compose() {
+    const FORMS: &str = r#"
+services:
+  epempty:
+    image: withep
+    entrypoint: ""
+    command: ["echo", "a"]
+  epemptylist:
+    image: withep
+    entrypoint: []
+    command: echo b
+  epstring:
+    image: withep
+    entrypoint: sh -c
+    command: "'echo c d'"
+  eplist:
+    image: withep
+    entrypoint: ["sh", "-c"]
+    command: ["echo e"]
+  cmdquoted:
+    image: withep
+    command: echo 'f g' "h i" j
+  cmdempty:
+    image: withep
+    command: ""
+  cmdemptylist:
+    image: withep
+    command: []
+  nothing:
+    image: withep
+"#;
+    let d = Daemon::start();
+    d.import_busybox();
+    d.berth(&["create", "--name", "base", "busybox"]).ok();
+    d.berth(&[
+        "commit",
+        "--change",
+        r#"ENTRYPOINT ["echo", "from-image"]"#,
+        "--change",
+        r#"CMD ["image-cmd"]"#,
+        "base",
+        "withep",
+    ])
+    .ok();
+    d.berth(&["rm", "base"]).ok();
+    let dir = d.root.join("forms");
+    std::fs::create_dir_all(&dir).expect("project dir");
+    std::fs::write(dir.join("docker-compose.yml"), FORMS).expect("compose file");
+
+    let p = Project { d: &d, dir };
+    let theirs = |args: &[&str]| {
+        Run::from_output(d.docker_compose(&p.dir, "theirs", args, Duration::from_secs(120)))
+    };
+    let created = theirs(&["up", "--no-start"]);
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    p.compose(&["-p", "ours", "up", "--no-start"]).ok();
+
+    let command_of = |name: &str| -> serde_json::Value {
+        let (status, _, body) = d.http("GET", &format!("/containers/{name}/json"), None);
+        assert_eq!(status, 200, "{name}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("inspect JSON");
+        serde_json::json!({"Entrypoint": v["Config"]["Entrypoint"], "Cmd": v["Config"]["Cmd"]})
+    };
+    let mut differences = Vec::new();
+    for service in [
+        "epempty",
+        "epemptylist",
+        "epstring",
+        "eplist",
+        "cmdquoted",
+        "cmdempty",
+        "cmdemptylist",
+        "nothing",
+    ] {
+        let reference = command_of(&format!("theirs_{service}_1"));
+        let ours = command_of(&format!("ours-{service}-1"));
+        if reference != ours {
+            differences.push(format!(
+                "{service}: docker-compose {reference}, berth compose {ours}"
+            ));
+        }
+    }
+    // What the reference did is pinned too, so a change of docker-compose
+    // cannot make both agree on something wrong unnoticed.
+    assert_eq!(
+        command_of("theirs_cmdquoted_1")["Cmd"],
+        serde_json::json!(["echo", "f g", "h i", "j"])
+    );
+    assert_eq!(
+        command_of("theirs_nothing_1"),
+        serde_json::json!({"Entrypoint": ["echo", "from-image"], "Cmd": ["image-cmd"]}),
+        "the image's own entrypoint, which the empty forms clear"
+    );
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+
+    p.compose(&["-p", "ours", "down"]).ok();
+    let down = theirs(&["down"]);
+    assert_eq!(down.code, 0, "{}", down.stderr);
+    assert_eq!(d.berth(&["ps", "-aq"]).ok().out(), "");
 }

@@ -329,20 +329,7 @@ services:
 "#,
     )
     .expect("compose file");
-    let compose = |args: &[&str]| {
-        let child = std::process::Command::new("docker-compose")
-            .args(["-p", "hc"])
-            .args(args)
-            .current_dir(&dir)
-            .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
-            .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("docker-compose is installed by .ci/run");
-        common::wait_output(child, Duration::from_secs(90))
-    };
+    let compose = |args: &[&str]| d.docker_compose(&dir, "hc", args, Duration::from_secs(90));
     let up = compose(&["up", "-d"]);
     assert!(
         up.status.success(),

@@ -260,6 +260,29 @@ impl Daemon {
         self.spawn();
     }
 
+    /// Debian's docker-compose 1.29 (the reference compose) on project
+    /// `project` in `dir`, against this daemon; killed after `limit`.
+    pub fn docker_compose(
+        &self,
+        dir: &Path,
+        project: &str,
+        args: &[&str],
+        limit: Duration,
+    ) -> Output {
+        let child = Command::new("docker-compose")
+            .args(["-p", project])
+            .args(args)
+            .current_dir(dir)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("docker-compose is installed by .ci/run");
+        wait_output(child, limit)
+    }
+
     pub fn berth_cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin_dir().join("berth"));
         cmd.arg("-H")
