@@ -88,10 +88,7 @@ pub fn host_settings(h: docker::HostConfig) -> Result<HostSettings, engine::Engi
         mounts: h.mounts.into_iter().map(mount_request).collect(),
         tmpfs: h.tmpfs,
         volumes_from: h.volumes_from,
-        port_bindings: map_bindings(h.port_bindings, |b| engine::PortBinding {
-            host_ip: b.host_ip,
-            host_port: b.host_port,
-        }),
+        port_bindings: port_bindings(h.port_bindings)?,
         publish_all_ports: h.publish_all_ports,
         dns_search: h.dns_search,
         dns_options: h.dns_options,
@@ -165,10 +162,16 @@ pub fn host_config(h: &HostSettings) -> docker::HostConfig {
         mounts: h.mounts.iter().cloned().map(mount).collect(),
         tmpfs: h.tmpfs.clone(),
         volumes_from: h.volumes_from.clone(),
-        port_bindings: map_bindings(h.port_bindings.clone(), |b| docker::PortBinding {
-            host_ip: b.host_ip,
-            host_port: b.host_port,
-        }),
+        port_bindings: h
+            .port_bindings
+            .iter()
+            .map(|(port, bindings)| {
+                (
+                    port.to_string(),
+                    bindings.iter().map(port_binding).collect(),
+                )
+            })
+            .collect(),
         publish_all_ports: h.publish_all_ports,
         dns_search: h.dns_search.clone(),
         dns_options: h.dns_options.clone(),
@@ -189,14 +192,27 @@ pub fn host_config(h: &HostSettings) -> docker::HostConfig {
     }
 }
 
-fn map_bindings<A, B>(
-    bindings: BTreeMap<String, Vec<A>>,
-    each: impl Fn(A) -> B,
-) -> BTreeMap<String, Vec<B>> {
-    bindings
-        .into_iter()
-        .map(|(port, list)| (port, list.into_iter().map(&each).collect()))
-        .collect()
+/// `PortBindings` parsed with dockerd's rules and messages (a 400 when wrong).
+fn port_bindings(
+    bindings: BTreeMap<String, Vec<docker::PortBinding>>,
+) -> Result<engine::PortMap, engine::EngineError> {
+    let mut out = engine::PortMap::new();
+    for (port, list) in bindings {
+        let port: engine::ContainerPort = port.parse()?;
+        let entry = out.entry(port).or_default();
+        for b in list {
+            entry.push(engine::HostBinding::parse(&b.host_ip, &b.host_port)?);
+        }
+    }
+    Ok(out)
+}
+
+/// A host binding in docker's strings.
+pub fn port_binding(b: &engine::HostBinding) -> docker::PortBinding {
+    docker::PortBinding {
+        host_ip: b.host_ip_text(),
+        host_port: b.host_port.to_string(),
+    }
 }
 
 fn mount_request(m: docker::Mount) -> engine::MountRequest {

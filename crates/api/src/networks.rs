@@ -239,10 +239,10 @@ pub(crate) fn settings_json(ctx: &Ctx, c: &ContainerRecord) -> Value {
         .map(|(k, v)| {
             let bindings: Vec<Value> = v
                 .iter()
-                .map(|b| json!({ "HostIp": b.host_ip, "HostPort": b.host_port }))
+                .map(|b| json!(crate::convert::port_binding(b)))
                 .collect();
             (
-                k.clone(),
+                k.to_string(),
                 if bindings.is_empty() {
                     Value::Null
                 } else {
@@ -286,16 +286,19 @@ pub(crate) fn settings_json(ctx: &Ctx, c: &ContainerRecord) -> Value {
 pub(crate) fn ports_list(c: &ContainerRecord) -> Vec<Value> {
     let mut out = Vec::new();
     for (port, bindings) in &c.ports {
-        let (num, proto) = port.split_once('/').unwrap_or((port, "tcp"));
-        let private: u16 = num.parse().unwrap_or(0);
+        let (private, proto) = (port.port, port.protocol.as_str());
         if bindings.is_empty() {
             out.push(json!({ "PrivatePort": private, "Type": proto }));
         }
         for b in bindings {
+            let public = match b.host_port {
+                berth_engine::HostPorts::Port(p) => p,
+                _ => 0,
+            };
             out.push(json!({
-                "IP": b.host_ip,
+                "IP": b.host_ip_text(),
                 "PrivatePort": private,
-                "PublicPort": b.host_port.parse::<u16>().unwrap_or(0),
+                "PublicPort": public,
                 "Type": proto,
             }));
         }

@@ -625,3 +625,63 @@ fn entrypoint_and_cmd_merge_as_dockerd_merges_them() {
         "berth differs from dockerd on {differ:?}"
     );
 }
+
+/// Exposed port ranges, side by side with dockerd: `--expose` as the docker CLI
+/// and berth's CLI send it, and `EXPOSE` in a Dockerfile built by each daemon,
+/// must come out as the same single ports.
+#[test]
+fn exposed_port_ranges_match_dockerd() {
+    let d = Daemon::start();
+    let docker = dockerd_beside(&d, "ex");
+    let exposed = |socket: &std::path::Path, path: &str| -> serde_json::Value {
+        let (status, _, body) = common::http_on(socket, "GET", path, None);
+        assert_eq!(status, 200, "{path}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("inspect JSON");
+        v["Config"]["ExposedPorts"].clone()
+    };
+    let flags = [
+        "--expose",
+        "8000-8002/udp",
+        "--expose",
+        "80",
+        "busybox",
+        "true",
+    ];
+
+    let (code, _, err) = docker.docker(&[&["create", "--name", "ex0"][..], &flags].concat());
+    assert_eq!(code, 0, "{err}");
+    let reference = exposed(&docker.socket, "/containers/ex0/json");
+    assert_eq!(
+        reference,
+        serde_json::json!({"80/tcp": {}, "8000/udp": {}, "8001/udp": {}, "8002/udp": {}})
+    );
+    let via_docker_cli = std::process::Command::new("/usr/local/bin/docker")
+        .arg("-H")
+        .arg(format!("unix://{}", d.socket.display()))
+        .args([&["create", "--name", "ex1"][..], &flags].concat())
+        .output()
+        .expect("docker CLI");
+    assert!(via_docker_cli.status.success());
+    assert_eq!(exposed(&d.socket, "/containers/ex1/json"), reference);
+    d.berth(&[&["create", "--name", "ex2"][..], &flags].concat())
+        .ok();
+    assert_eq!(exposed(&d.socket, "/containers/ex2/json"), reference);
+
+    let context = d.root.join("expose-context");
+    std::fs::create_dir_all(&context).expect("context dir");
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM busybox\nEXPOSE 7000-7001 53/UDP\n",
+    )
+    .expect("Dockerfile");
+    let context = context.to_str().unwrap_or_default();
+    let (code, _, err) = docker.docker(&["build", "-q", "-t", "exposing", context]);
+    assert_eq!(code, 0, "{err}");
+    d.berth(&["build", "-q", "-t", "exposing", context]).ok();
+    let built = exposed(&docker.socket, "/images/exposing/json");
+    assert_eq!(
+        built,
+        serde_json::json!({"53/udp": {}, "7000/tcp": {}, "7001/tcp": {}})
+    );
+    assert_eq!(exposed(&d.socket, "/images/exposing/json"), built);
+}

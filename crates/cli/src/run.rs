@@ -40,6 +40,24 @@ fn parse_ulimit(spec: &str) -> Result<Ulimit, Failure> {
     })
 }
 
+/// `--expose` (and compose's `expose`): `80`, `53/udp`, or a range
+/// `8000-8002[/proto]`, which the docker CLI expands into each of its ports.
+pub(crate) fn expose_ports(spec: &str) -> Result<Vec<String>, String> {
+    if spec.contains(':') {
+        return Err(format!("invalid port format for --expose: {spec}"));
+    }
+    let (numbers, protocol) = spec.split_once('/').unwrap_or((spec, "tcp"));
+    let (low, high) = numbers.split_once('-').unwrap_or((numbers, numbers));
+    match (low.parse::<u16>(), high.parse::<u16>()) {
+        (Ok(low), Ok(high)) if low <= high => {
+            Ok((low..=high).map(|p| format!("{p}/{protocol}")).collect())
+        }
+        _ => Err(format!(
+            "invalid range format for --expose: {spec}, error: invalid port range: {numbers}"
+        )),
+    }
+}
+
 fn bad(message: &str) -> Failure {
     Failure {
         message: message.to_string(),
@@ -129,12 +147,9 @@ pub fn create_body(opts: &ContainerOpts, detach: bool) -> Result<ContainerCreate
     let mut exposed = BTreeMap::new();
     let mut bindings: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
     for e in &opts.expose {
-        let key = if e.contains('/') {
-            e.clone()
-        } else {
-            format!("{e}/tcp")
-        };
-        exposed.insert(key, Empty);
+        for key in expose_ports(e).map_err(|m| bad(&m))? {
+            exposed.insert(key, Empty);
+        }
     }
     for p in &opts.publish {
         for (key, binding) in parse_publish(p)? {

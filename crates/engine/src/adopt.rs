@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use crate::model::{ContainerRecord, EndpointSettings, PortBinding};
+use crate::model::{ContainerRecord, EndpointSettings};
+use crate::port::PortMap;
 use crate::{now_rfc3339, Engine};
 
 /// How long a restarted berthd waits for a monitor that is still starting its
@@ -42,7 +43,8 @@ const START_JOURNAL: &str = "start.json";
 #[derive(Debug, Serialize, Deserialize)]
 struct StartJournal {
     networks: BTreeMap<String, EndpointSettings>,
-    ports: BTreeMap<String, Vec<PortBinding>>,
+    #[serde(default, deserialize_with = "crate::port::lenient_port_map")]
+    ports: PortMap,
 }
 
 /// What a monitor said when asked for its container's process.

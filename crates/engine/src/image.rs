@@ -89,12 +89,8 @@ pub fn apply_changes(config: &mut crate::model::ContainerConfig, changes: &[Stri
             "EXPOSE" => {
                 let ports = config.exposed_ports.get_or_insert_with(BTreeSet::new);
                 for p in rest.split_whitespace() {
-                    let key = if p.contains('/') {
-                        p.to_string()
-                    } else {
-                        format!("{p}/tcp")
-                    };
-                    ports.insert(key);
+                    let named = crate::port::exposed(p)?;
+                    ports.extend(named.iter().map(ToString::to_string));
                 }
             }
             "VOLUME" => {

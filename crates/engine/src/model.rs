@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::port::PortMap;
+
 /// Docker's `Config` of a container or image (the parts berth honours).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
@@ -332,8 +334,9 @@ pub struct HostSettings {
     pub mounts: Vec<MountRequest>,
     pub tmpfs: BTreeMap<String, String>,
     pub volumes_from: Vec<String>,
-    /// `-p`: "80/tcp" → host bindings.
-    pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
+    /// `-p`: container port → host bindings.
+    #[serde(deserialize_with = "crate::port::lenient_port_map")]
+    pub port_bindings: PortMap,
     /// `-P`: every exposed port on a random host port.
     pub publish_all_ports: bool,
     pub dns_search: Vec<String>,
@@ -357,13 +360,6 @@ pub struct Ulimit {
     pub name: String,
     pub soft: i64,
     pub hard: i64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct PortBinding {
-    pub host_ip: String,
-    pub host_port: String,
 }
 
 /// A container's place on one network (docker's `EndpointSettings`). The
@@ -523,9 +519,9 @@ pub struct ContainerRecord {
     /// Networks by name (bridge-mode containers only).
     #[serde(default)]
     pub networks: BTreeMap<String, EndpointSettings>,
-    /// Published ports while running ("80/tcp" → bindings actually made).
-    #[serde(default)]
-    pub ports: BTreeMap<String, Vec<PortBinding>>,
+    /// Ports while running: every exposed one, with the bindings actually made.
+    #[serde(default, deserialize_with = "crate::port::lenient_port_map")]
+    pub ports: PortMap,
     /// MAC address asked for at create (`--mac-address`).
     #[serde(default)]
     pub mac_address: String,

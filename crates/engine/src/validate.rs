@@ -4,7 +4,8 @@
 //! (a negative CPU share, a NUL in the environment, a port binding that cannot be
 //! made), because a create that succeeds should be a container that can start.
 
-use crate::model::{HostSettings, PortBinding, Resources};
+use crate::model::{HostSettings, Resources};
+use crate::port::{PortMap, Protocol};
 use crate::{EngineError, Result};
 
 /// The kernel's smallest useful memory limit, as dockerd enforces it.
@@ -147,51 +148,22 @@ pub(crate) fn environment(env: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// `PortBindings`: container ports `N[/tcp|udp|sctp]`, host ports a number
-/// (or empty for a random one), host addresses IPv4 literals.
-pub(crate) fn port_bindings(
-    bindings: &std::collections::BTreeMap<String, Vec<PortBinding>>,
-) -> Result<()> {
+/// `PortBindings`: what berth cannot publish although docker's grammar (checked
+/// when the bindings were parsed, [`crate::port`]) allows it.
+pub(crate) fn port_bindings(bindings: &PortMap) -> Result<()> {
     for (port, hosts) in bindings {
-        let (number, proto) = port.split_once('/').unwrap_or((port.as_str(), "tcp"));
-        if number.parse::<u16>().ok().filter(|p| *p > 0).is_none() {
-            return Err(invalid(format!("invalid port specification: {number:?}")));
-        }
-        if !matches!(proto, "tcp" | "udp" | "sctp") {
-            return Err(invalid(format!("invalid proto: {proto}")));
-        }
-        if proto == "sctp" {
+        if port.protocol == Protocol::Sctp {
             return Err(invalid("publishing sctp ports is not supported by berth"));
         }
         for b in hosts {
-            // A host range for one container port: any free port of it.
-            if !b.host_port.is_empty()
-                && !valid_range(&b.host_port)
-                && b.host_port.parse::<u16>().is_err()
-            {
+            if let Some(ip @ std::net::IpAddr::V6(_)) = b.host_ip {
                 return Err(invalid(format!(
-                    "invalid port specification: {:?}",
-                    b.host_port
+                    "IPv6 host address {ip} is not supported by berth"
                 )));
-            }
-            if !b.host_ip.is_empty() && b.host_ip.parse::<std::net::Ipv4Addr>().is_err() {
-                if b.host_ip.parse::<std::net::Ipv6Addr>().is_ok() {
-                    return Err(invalid(format!(
-                        "IPv6 host address {} is not supported by berth",
-                        b.host_ip
-                    )));
-                }
-                return Err(invalid(format!("invalid IP address: {}", b.host_ip)));
             }
         }
     }
     Ok(())
-}
-
-fn valid_range(range: &str) -> bool {
-    range.split_once('-').is_some_and(
-        |(a, b)| matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if 0 < a && a <= b),
-    )
 }
 
 /// The mode of `-v SRC:DEST:MODE`, as dockerd's `ValidMountMode`: each kind of
@@ -313,12 +285,12 @@ mod tests {
 
     #[test]
     fn port_bindings_that_could_never_be_made() {
+        // Parsing (docker's grammar) then the check (what berth can publish),
+        // as a create request goes through them.
         let check = |port: &str, ip: &str, host: &str| {
-            let b = PortBinding {
-                host_ip: ip.into(),
-                host_port: host.into(),
-            };
-            port_bindings(&[(port.to_string(), vec![b])].into_iter().collect())
+            let port: crate::port::ContainerPort = port.parse()?;
+            let b = crate::port::HostBinding::parse(ip, host)?;
+            port_bindings(&[(port, vec![b])].into_iter().collect())
         };
         assert!(check("80/tcp", "", "8080").is_ok());
         assert!(check("53/udp", "127.0.0.1", "").is_ok());
@@ -338,6 +310,14 @@ mod tests {
         // A host range: berthd picks a free port of it at start.
         assert!(check("80/tcp", "", "8000-8010").is_ok());
         assert!(check("80/tcp", "", "0-10").is_err());
+        assert_eq!(
+            message(check("80/sctp", "", "80")),
+            "publishing sctp ports is not supported by berth"
+        );
+        assert_eq!(
+            message(check("80/tcp", "::1", "80")),
+            "IPv6 host address ::1 is not supported by berth"
+        );
         assert_eq!(
             message(check("80/tcp", "", "80-70")),
             "invalid port specification: \"80-70\""

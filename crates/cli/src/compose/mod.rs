@@ -237,12 +237,13 @@ fn create_body(
     );
     let mut exposed = BTreeMap::new();
     for e in &s.expose {
-        let key = if e.contains('/') {
-            e.clone()
-        } else {
-            format!("{e}/tcp")
-        };
-        exposed.insert(key, Empty);
+        let keys = crate::run::expose_ports(e).map_err(|m| Failure {
+            message: format!("service {name}: {m}"),
+            code: 1,
+        })?;
+        for key in keys {
+            exposed.insert(key, Empty);
+        }
     }
     let mut bindings: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
     for p in &s.ports {

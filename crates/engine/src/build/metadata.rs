@@ -58,12 +58,8 @@ pub(super) fn apply(
         Command::Expose(ports) => {
             let map = cfg.exposed_ports.get_or_insert_with(BTreeSet::new);
             for p in ports {
-                let key = if p.contains('/') {
-                    p.to_ascii_lowercase()
-                } else {
-                    format!("{p}/tcp")
-                };
-                map.insert(key);
+                let named = crate::port::exposed(p).map_err(|e| e.to_string())?;
+                map.extend(named.iter().map(ToString::to_string));
             }
             nop(format!("EXPOSE {}", ports.join(" ")))
         }

@@ -1,12 +1,13 @@
 //! Published ports (`-p`, `-P`): host ports picked and DNAT rules installed.
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use berth_network::{PortMapping, Proto};
 
 use super::*;
-use crate::model::{ContainerRecord, EndpointSettings, PortBinding};
+use crate::model::{ContainerRecord, EndpointSettings};
+use crate::port::{ContainerPort, HostBinding, HostPorts, PortMap, Protocol};
 use crate::{Engine, EngineError, Result};
 
 impl Engine {
@@ -16,19 +17,25 @@ impl Engine {
         &self,
         c: &ContainerRecord,
         endpoints: &BTreeMap<String, EndpointSettings>,
-    ) -> Result<BTreeMap<String, Vec<PortBinding>>> {
-        let mut wanted: BTreeMap<String, Vec<PortBinding>> = c.host_config.port_bindings.clone();
+    ) -> Result<PortMap> {
+        // Exposed ports from an image are docker's strings; one that does not
+        // parse (dockerd would have refused it at build) is not shown.
+        let exposed: Vec<ContainerPort> = c
+            .config
+            .exposed_ports
+            .iter()
+            .flatten()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        let mut wanted: PortMap = c.host_config.port_bindings.clone();
         if c.host_config.publish_all_ports {
-            for port in c.config.exposed_ports.iter().flatten() {
+            for port in &exposed {
                 wanted
-                    .entry(port.clone())
-                    .or_insert_with(|| vec![PortBinding::default()]);
+                    .entry(*port)
+                    .or_insert_with(|| vec![HostBinding::default()]);
             }
         }
-        let mut shown: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
-        for port in c.config.exposed_ports.iter().flatten() {
-            shown.entry(port.clone()).or_default();
-        }
+        let mut shown: PortMap = exposed.iter().map(|p| (*p, Vec::new())).collect();
         if wanted.is_empty() {
             return Ok(shown);
         }
@@ -46,37 +53,41 @@ impl Engine {
             .values()
             .filter(|o| o.id != c.id && o.state.running())
             .flat_map(|o| o.ports.values().flatten())
-            .filter_map(|b| b.host_port.parse().ok())
+            .filter_map(|b| match b.host_port {
+                HostPorts::Port(p) => Some(p),
+                _ => None,
+            })
             .collect();
         let mut mappings = Vec::new();
         let mut taken_now = reserved.clone();
         for (port, bindings) in &wanted {
-            let (num, proto) = port.split_once('/').unwrap_or((port.as_str(), "tcp"));
-            let container_port: u16 = num
-                .parse()
-                .map_err(|_| EngineError::InvalidArgument(format!("invalid port {port}")))?;
-            let proto: Proto = proto
-                .parse()
-                .map_err(|_| EngineError::InvalidArgument(format!("invalid protocol in {port}")))?;
+            let proto = match port.protocol {
+                Protocol::Tcp => Proto::Tcp,
+                Protocol::Udp => Proto::Udp,
+                Protocol::Sctp => {
+                    return Err(EngineError::InvalidArgument(
+                        "publishing sctp ports is not supported by berth".into(),
+                    ))
+                }
+            };
             for b in bindings {
-                let host_ip = match b.host_ip.as_str() {
-                    "" | "0.0.0.0" => None,
-                    ip => Some(ip.parse::<Ipv4Addr>().map_err(|_| {
-                        EngineError::InvalidArgument(format!("invalid host IP {ip}"))
-                    })?),
+                let host_ip = match b.host_ip {
+                    None => None,
+                    Some(IpAddr::V4(ip)) if ip.is_unspecified() => None,
+                    Some(IpAddr::V4(ip)) => Some(ip),
+                    Some(IpAddr::V6(ip)) => {
+                        return Err(EngineError::InvalidArgument(format!(
+                            "IPv6 host address {ip} is not supported by berth"
+                        )))
+                    }
                 };
-                let host_port = if b.host_port.is_empty() || b.host_port == "0" {
-                    berth_network::ephemeral_port(proto, host_ip, &taken_now).map_err(net_error)?
-                } else if let Some((low, high)) = b.host_port.split_once('-') {
+                let host_port = match b.host_port {
+                    HostPorts::Any | HostPorts::Port(0) => {
+                        berth_network::ephemeral_port(proto, host_ip, &taken_now)
+                            .map_err(net_error)?
+                    }
                     // A range (`-p 8000-8010:80`): the first free port of it, as docker.
-                    let bad = || {
-                        EngineError::InvalidArgument(format!("invalid host port {}", b.host_port))
-                    };
-                    let (low, high): (u16, u16) = (
-                        low.parse().map_err(|_| bad())?,
-                        high.parse().map_err(|_| bad())?,
-                    );
-                    (low..=high)
+                    HostPorts::Range { low, high } => (low..=high)
                         .find(|p| {
                             !taken_now.contains(p) && berth_network::port_free(proto, host_ip, *p)
                         })
@@ -85,19 +96,17 @@ impl Engine {
                                 "driver failed programming external connectivity on endpoint {}: all ports of {} are allocated",
                                 c.name, b.host_port
                             ))
-                        })?
-                } else {
-                    let p: u16 = b.host_port.parse().map_err(|_| {
-                        EngineError::InvalidArgument(format!("invalid host port {}", b.host_port))
-                    })?;
-                    if taken_now.contains(&p) || !berth_network::port_free(proto, host_ip, p) {
-                        return Err(EngineError::Forbidden(format!(
-                            "driver failed programming external connectivity on endpoint {}: Bind for {}:{p} failed: port is already allocated",
-                            c.name,
-                            host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into())
-                        )));
+                        })?,
+                    HostPorts::Port(p) => {
+                        if taken_now.contains(&p) || !berth_network::port_free(proto, host_ip, p) {
+                            return Err(EngineError::Forbidden(format!(
+                                "driver failed programming external connectivity on endpoint {}: Bind for {}:{p} failed: port is already allocated",
+                                c.name,
+                                host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED)
+                            )));
+                        }
+                        p
                     }
-                    p
                 };
                 taken_now.insert(host_port);
                 mappings.push(PortMapping {
@@ -105,13 +114,11 @@ impl Engine {
                     host_ip,
                     host_port,
                     container_ip,
-                    container_port,
+                    container_port: port.port,
                 });
-                shown.entry(port.clone()).or_default().push(PortBinding {
-                    host_ip: host_ip
-                        .map(|i| i.to_string())
-                        .unwrap_or_else(|| "0.0.0.0".into()),
-                    host_port: host_port.to_string(),
+                shown.entry(*port).or_default().push(HostBinding {
+                    host_ip: Some(IpAddr::V4(host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED))),
+                    host_port: HostPorts::Port(host_port),
                 });
             }
         }
