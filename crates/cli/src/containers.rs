@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::client::{demux, encode_query, Client, ClientError, RequestBody};
 use crate::{fail, format, run, CmdResult, Failure};
@@ -156,25 +156,32 @@ pub fn ps(
             .map(|c| {
                 let labels: Vec<String> = c["Labels"]
                     .as_object()
-                    .map(|o| o.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect())
+                    .map(|o| {
+                        o.iter()
+                            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                            .collect()
+                    })
                     .unwrap_or_default();
-                json!({
-                    "ID": short(c["Id"].as_str().unwrap_or_default()),
-                    "Image": c["Image"],
-                    "Command": format!("\"{}\"", c["Command"].as_str().unwrap_or_default()),
-                    "CreatedAt": chrono::DateTime::from_timestamp(c["Created"].as_i64().unwrap_or(0), 0)
+                let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+                let created = c["Created"].as_i64().unwrap_or(0);
+                PsRow {
+                    id: short(c["Id"].as_str().unwrap_or_default()),
+                    image: text(&c["Image"]),
+                    command: format!("\"{}\"", text(&c["Command"])),
+                    created_at: chrono::DateTime::from_timestamp(created, 0)
                         .map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
                         .unwrap_or_default(),
-                    "RunningFor": format::ago(c["Created"].as_i64().unwrap_or(0)),
-                    "Status": c["Status"],
-                    "State": c["State"],
-                    "Ports": "",
-                    "Names": c["Names"][0].as_str().unwrap_or_default().trim_start_matches('/'),
-                    "Labels": labels.join(","),
-                    "Networks": c["HostConfig"]["NetworkMode"],
-                    "Mounts": "",
-                })
+                    running_for: format::ago(created),
+                    status: text(&c["Status"]),
+                    state: text(&c["State"]),
+                    ports: String::new(),
+                    names: text(&c["Names"][0]).trim_start_matches('/').to_string(),
+                    labels: labels.join(","),
+                    networks: text(&c["HostConfig"]["NetworkMode"]),
+                    mounts: String::new(),
+                }
             })
+            .map(|row| serde_json::to_value(row).unwrap_or_default())
             .collect();
         let headers = [
             ("ID", "CONTAINER ID"),
@@ -393,27 +400,32 @@ pub fn version(client: &Client, format: Option<&str>) -> CmdResult {
         "aarch64" => "arm64",
         other => other,
     };
-    let client_info = json!({
-        "Platform": { "Name": "berth" },
-        "Version": env!("CARGO_PKG_VERSION"),
-        "ApiVersion": "1.45",
-        "DefaultAPIVersion": "1.45",
-        "GitCommit": env!("BERTH_GIT_COMMIT"),
-        "GoVersion": env!("BERTH_RUSTC_VERSION"),
-        "Os": "linux",
-        "Arch": arch,
-        "BuildTime": env!("BERTH_BUILD_TIME"),
-        "Context": client.host(),
-    });
+    let host = client.host();
+    let client_info = ClientVersion {
+        platform: Platform { name: "berth" },
+        version: env!("CARGO_PKG_VERSION"),
+        api_version: "1.45",
+        go_api_version: "1.45",
+        default_api_version: "1.45",
+        git_commit: env!("BERTH_GIT_COMMIT"),
+        go_version: env!("BERTH_RUSTC_VERSION"),
+        os: "linux",
+        arch,
+        build_time: env!("BERTH_BUILD_TIME"),
+        context: &host,
+    };
     let server = client.get_json("/version");
     if let Some(template) = format {
-        let mut value = json!({ "Client": client_info, "Server": Value::Null });
-        // Go's field names, which docker's templates use, beside the JSON ones.
-        value["Client"]["APIVersion"] = value["Client"]["ApiVersion"].clone();
-        if let Ok(mut s) = server.as_ref().cloned() {
-            s["APIVersion"] = s["ApiVersion"].clone();
-            value["Server"] = s;
+        let mut server_value = server.as_ref().cloned().unwrap_or(Value::Null);
+        // Go's field name, which docker's templates use, beside the JSON one.
+        if server_value.is_object() {
+            server_value["APIVersion"] = server_value["ApiVersion"].clone();
         }
+        let value = serde_json::to_value(VersionTemplate {
+            client: &client_info,
+            server: server_value,
+        })
+        .map_err(|e| fail(e.to_string()))?;
         print_template(template, &value)?;
         return server.map(|_| 0).map_err(Failure::from);
     }
@@ -425,7 +437,8 @@ pub fn version(client: &Client, format: Option<&str>) -> CmdResult {
         ("Git commit", "GitCommit"),
         ("Built", "BuildTime"),
     ] {
-        println!(" {:<19}{}", format!("{label}:"), text(&client_info[key]));
+        let client_value = serde_json::to_value(&client_info).unwrap_or_default();
+        println!(" {:<19}{}", format!("{label}:"), text(&client_value[key]));
     }
     println!(" {:<19}linux/{arch}", "OS/Arch:");
     println!(" {:<19}{}", "Host:", client.host());
@@ -858,4 +871,56 @@ pub fn prune(client: &Client, force: bool, filters: &[String]) -> CmdResult {
     }
     println!("Total reclaimed space: 0B");
     Ok(0)
+}
+
+/// A row of `ps --format`: docker's `ContainerContext` fields.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PsRow {
+    #[serde(rename = "ID")]
+    id: String,
+    image: String,
+    command: String,
+    created_at: String,
+    running_for: String,
+    status: String,
+    state: String,
+    ports: String,
+    names: String,
+    labels: String,
+    networks: String,
+    mounts: String,
+}
+
+/// The client half of `version`, as docker's `--format` templates see it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ClientVersion<'a> {
+    platform: Platform,
+    version: &'a str,
+    api_version: &'a str,
+    /// Go's field name for `ApiVersion`, which docker's templates use.
+    #[serde(rename = "APIVersion")]
+    go_api_version: &'a str,
+    #[serde(rename = "DefaultAPIVersion")]
+    default_api_version: &'a str,
+    git_commit: &'a str,
+    go_version: &'a str,
+    os: &'a str,
+    arch: &'a str,
+    build_time: &'a str,
+    context: &'a str,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Platform {
+    name: &'static str,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct VersionTemplate<'a> {
+    client: &'a ClientVersion<'a>,
+    server: Value,
 }

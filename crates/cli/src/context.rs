@@ -14,7 +14,6 @@ use clap::Subcommand;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::Digest;
 
 use crate::client::Client;
@@ -207,11 +206,11 @@ fn tls_dir(name: &str) -> PathBuf {
 
 /// The current context's name: `currentContext` in config.json, or `default`.
 fn current() -> String {
-    read_config()["currentContext"]
-        .as_str()
+    read_config()
+        .ok()
+        .and_then(|c| c.current_context)
         .filter(|n| !n.is_empty())
-        .unwrap_or(DEFAULT_CONTEXT)
-        .to_string()
+        .unwrap_or_else(|| DEFAULT_CONTEXT.to_string())
 }
 
 fn load(name: &str) -> Result<Context, String> {
@@ -431,17 +430,8 @@ fn use_context(name: &str) -> CmdResult {
     if name != DEFAULT_CONTEXT {
         load(name).map_err(fail)?;
     }
-    let mut config = read_config();
-    if !config.is_object() {
-        config = json!({});
-    }
-    if name == DEFAULT_CONTEXT {
-        if let Some(map) = config.as_object_mut() {
-            map.remove("currentContext");
-        }
-    } else {
-        config["currentContext"] = json!(name);
-    }
+    let mut config = read_config()?;
+    config.current_context = (name != DEFAULT_CONTEXT).then(|| name.to_string());
     write_config(&config)?;
     println!("{name}");
     eprintln!("Current context is now {name:?}");

@@ -6,7 +6,10 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 
-use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::client::{encode_query, Client};
 use crate::{fail, CmdResult, Failure};
@@ -24,15 +27,47 @@ fn config_path() -> PathBuf {
     config_dir().join("config.json")
 }
 
-pub(crate) fn read_config() -> Value {
-    std::fs::read(config_path())
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_else(|| json!({}))
+/// docker's `config.json`: what berth uses is typed; every other key
+/// (credential helpers, proxies, other tools' settings) is kept as it was.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct ClientConfig {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub auths: BTreeMap<String, AuthEntry>,
+    #[serde(
+        rename = "currentContext",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub current_context: Option<String>,
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
 }
 
-pub(crate) fn write_config(v: &Value) -> Result<(), crate::Failure> {
-    let bytes = serde_json::to_vec_pretty(v).map_err(|e| fail(e.to_string()))?;
+/// A login: `auth` is base64 of `user:password`; `identitytoken` and the like
+/// are kept.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct AuthEntry {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub auth: String,
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
+}
+
+/// The configuration file, or an empty one if there is none. A file that is
+/// there but unreadable is an error, so that no command overwrites it.
+pub(crate) fn read_config() -> Result<ClientConfig, Failure> {
+    let path = config_path();
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|e| fail(format!("{}: {e}", path.display())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ClientConfig::default()),
+        Err(e) => Err(fail(format!("read {}: {e}", path.display()))),
+    }
+}
+
+pub(crate) fn write_config(config: &ClientConfig) -> Result<(), crate::Failure> {
+    let bytes = serde_json::to_vec_pretty(config).map_err(|e| fail(e.to_string()))?;
     crate::context::write_private(&config_path(), &bytes)
 }
 
@@ -46,8 +81,11 @@ fn registry_of(name: &str) -> String {
 
 /// `X-Registry-Auth` for `host` from the stored logins.
 fn auth_header(host: &str) -> Vec<(&'static str, String)> {
-    let cfg = read_config();
-    let Some(auth) = cfg["auths"][host]["auth"].as_str() else {
+    // A broken config file sends no credentials; login and logout say why.
+    let Ok(cfg) = read_config() else {
+        return Vec::new();
+    };
+    let Some(auth) = cfg.auths.get(host).map(|a| a.auth.as_str()) else {
         return Vec::new();
     };
     let (username, password) = berth_api_types::decode_basic(auth).unwrap_or_default();
@@ -189,22 +227,17 @@ pub fn login(
         ..Default::default()
     };
     let v = client.post_json("/auth", &body)?;
-    let mut cfg = read_config();
-    if !cfg["auths"].is_object() {
-        cfg["auths"] = json!({});
-    }
-    cfg["auths"][server] = json!({ "auth": berth_api_types::encode_basic(&username, &password) });
+    let mut cfg = read_config()?;
+    cfg.auths.entry(server.to_string()).or_default().auth =
+        berth_api_types::encode_basic(&username, &password);
     write_config(&cfg)?;
     println!("{}", v["Status"].as_str().unwrap_or("Login Succeeded"));
     Ok(0)
 }
 
 pub fn logout(server: &str) -> CmdResult {
-    let mut cfg = read_config();
-    let removed = cfg["auths"]
-        .as_object_mut()
-        .and_then(|a| a.remove(server))
-        .is_some();
+    let mut cfg = read_config()?;
+    let removed = cfg.auths.remove(server).is_some();
     if removed {
         write_config(&cfg)?;
         println!("Removing login credentials for {server}");
@@ -231,4 +264,31 @@ pub fn registry(args: &[String]) -> CmdResult {
     use std::os::unix::process::CommandExt;
     let err = std::process::Command::new(&program).args(args).exec();
     Err(fail(format!("run {}: {err}", program.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_json_keeps_what_berth_does_not_use() {
+        let text = r#"{"auths":{"r.example":{"auth":"dTpw","identitytoken":"t"}},
+            "credsStore":"pass","proxies":{"default":{"httpProxy":"x"}},"currentContext":"c"}"#;
+        let mut config: ClientConfig = serde_json::from_str(text).unwrap();
+        assert_eq!(config.auths["r.example"].auth, "dTpw");
+        assert_eq!(config.current_context.as_deref(), Some("c"));
+        config.current_context = None;
+        config.auths.entry("other".into()).or_default().auth = "eDp5".into();
+        let written: Value = serde_json::to_value(&config).unwrap();
+        assert_eq!(
+            written,
+            serde_json::json!({
+                "auths": {"r.example": {"auth": "dTpw", "identitytoken": "t"}, "other": {"auth": "eDp5"}},
+                "credsStore": "pass",
+                "proxies": {"default": {"httpProxy": "x"}},
+            })
+        );
+        // A file berth cannot read is refused rather than overwritten.
+        assert!(serde_json::from_str::<ClientConfig>(r#"{"auths":[]}"#).is_err());
+    }
 }

@@ -19,7 +19,7 @@ use berth_api_types::{
     PortBinding, RestartPolicy, TmpfsOptions, Ulimit,
 };
 use berth_compose::{Condition, FileObject, Project, Service, VolumeKind};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::client::{encode_query, Client, RequestBody};
 use crate::{fail, CmdResult, Failure};
@@ -1275,16 +1275,29 @@ pub fn ps(client: &Client, popts: &ProjectOptions, opts: &PsOptions) -> CmdResul
         let rows: Vec<Value> = containers
             .iter()
             .map(|c| {
-                json!({
-                    "ID": c["Id"], "Name": container_name(c), "Image": c["Image"],
-                    "Command": c["Command"], "Project": project.name,
-                    "Service": label(c, SERVICE_LABEL), "State": c["State"],
-                    "Status": c["Status"], "Health": c["Status"].as_str().and_then(|s| {
-                        s.rsplit_once('(').map(|(_, h)| h.trim_end_matches(')').trim_start_matches("health: ").to_string())
-                    }).unwrap_or_default(),
-                    "Publishers": c["Ports"],
-                })
+                let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+                let status = text(&c["Status"]);
+                ComposePsRow {
+                    id: text(&c["Id"]),
+                    name: container_name(c),
+                    image: text(&c["Image"]),
+                    command: text(&c["Command"]),
+                    project: project.name.clone(),
+                    service: label(c, SERVICE_LABEL).to_string(),
+                    state: text(&c["State"]),
+                    health: status
+                        .rsplit_once('(')
+                        .map(|(_, h)| {
+                            h.trim_end_matches(')')
+                                .trim_start_matches("health: ")
+                                .to_string()
+                        })
+                        .unwrap_or_default(),
+                    status,
+                    publishers: c["Ports"].clone(),
+                }
             })
+            .map(|row| serde_json::to_value(row).unwrap_or_default())
             .collect();
         println!("{}", Value::Array(rows));
         return Ok(0);
@@ -1758,4 +1771,22 @@ pub fn images(client: &Client, popts: &ProjectOptions, services: &[String]) -> C
         &rows,
     );
     Ok(0)
+}
+
+/// A container in `compose ps --format json`, with docker compose v2's names.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ComposePsRow {
+    #[serde(rename = "ID")]
+    id: String,
+    name: String,
+    image: String,
+    command: String,
+    project: String,
+    service: String,
+    state: String,
+    status: String,
+    health: String,
+    /// The API's `Ports` of the container, as docker compose shows them.
+    publishers: Value,
 }
