@@ -553,39 +553,52 @@ pub struct ImageConfigBlob {
 }
 
 /// One step of an image config's `history`, as the OCI image spec has it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Read leniently: a field of the wrong type (another tool's history) reads as
+/// unset rather than making the image unreadable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct HistoryStep {
-    #[serde(
-        default,
-        deserialize_with = "string_or_none",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "string_or_none",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "string_or_none",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "string_or_none",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
     /// The step changed only the config: no layer of its own.
-    #[serde(
-        default,
-        deserialize_with = "true_or_false",
-        skip_serializing_if = "std::ops::Not::not"
-    )]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub empty_layer: bool,
+}
+
+impl<'de> Deserialize<'de> for HistoryStep {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HistoryStep, D::Error> {
+        use serde_json::Value;
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            created: Value,
+            #[serde(default)]
+            created_by: Value,
+            #[serde(default)]
+            author: Value,
+            #[serde(default)]
+            comment: Value,
+            #[serde(default)]
+            empty_layer: Value,
+        }
+        let text = |v: Value| match v {
+            Value::String(s) => Some(s),
+            _ => None,
+        };
+        let raw = Raw::deserialize(d)?;
+        Ok(HistoryStep {
+            created: text(raw.created),
+            created_by: text(raw.created_by),
+            author: text(raw.author),
+            comment: text(raw.comment),
+            empty_layer: raw.empty_layer == Value::Bool(true),
+        })
+    }
 }
 
 impl HistoryStep {
@@ -651,29 +664,6 @@ impl ImageRecord {
             repo_digests: Vec::new(),
         }
     }
-}
-
-/// A string, or None for anything else: a history written by another tool is
-/// shown as far as it can be rather than making its image unreadable.
-fn string_or_none<'de, D>(d: D) -> Result<Option<String>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    Ok(match serde_json::Value::deserialize(d)? {
-        serde_json::Value::String(s) => Some(s),
-        _ => None,
-    })
-}
-
-/// `true` only for a JSON `true`.
-fn true_or_false<'de, D>(d: D) -> Result<bool, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    Ok(matches!(
-        serde_json::Value::deserialize(d)?,
-        serde_json::Value::Bool(true)
-    ))
 }
 
 /// Docker's sets written as objects whose values are `{}` (`ExposedPorts`,
