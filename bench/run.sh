@@ -99,11 +99,27 @@ if [ -n "${BASELINE_BIN:-}" ]; then
   BASE_PID=$!
   for _ in $(seq 200); do [ -S "$BASE_SOCK" ] && break; sleep 0.02; done
   $BASE import "$W/busybox.tar" busybox:latest >/dev/null
-  log "run --rm true: this build vs the baseline, alternating"
-  "${HF[@]}" --export-json "$W/before-after.json" \
-    "$BASE run --rm --network none busybox true" "$BERTH run --rm --network none busybox true" >"$W/before-after.txt"
-  BEFORE_MS=$(jq -r '.results[0].median*1000 | .*10 | round/10' "$W/before-after.json")
-  AFTER_MS=$(jq -r '.results[1].median*1000 | .*10 | round/10' "$W/before-after.json")
+  # hyperfine times its commands one after the other, so a machine whose speed
+  # drifts during the run favours one of them: the two are timed in rounds,
+  # the order swapped each round, and each median is taken over all its runs.
+  ROUNDS=${ROUNDS:-6}
+  PER_ROUND=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
+  [ "$PER_ROUND" -lt 3 ] && PER_ROUND=3
+  log "run --rm true: this build vs the baseline, $ROUNDS rounds of $PER_ROUND, order swapped each round"
+  before_cmd="$BASE run --rm --network none busybox true"
+  after_cmd="$BERTH run --rm --network none busybox true"
+  for r in $(seq "$ROUNDS"); do
+    if [ $((r % 2)) = 1 ]; then pair=("$before_cmd" "$after_cmd"); else pair=("$after_cmd" "$before_cmd"); fi
+    hyperfine -N --warmup 1 --runs "$PER_ROUND" --style basic \
+      --export-json "$W/before-after-$r.json" "${pair[@]}" >"$W/before-after-$r.txt"
+  done
+  median_of() {
+    jq -s --arg cmd "$1" '[.[].results[] | select(.command == $cmd) | .times[]] | sort
+      | (if length % 2 == 1 then .[length/2|floor] else (.[length/2-1] + .[length/2]) / 2 end)
+      | .*1000 | .*10 | round/10' "$W"/before-after-*.json
+  }
+  BEFORE_MS=$(median_of "$before_cmd")
+  AFTER_MS=$(median_of "$after_cmd")
   log "one stats sample (one-shot) of a running container: this build vs the baseline"
   $BASE run -d --network none --name statted busybox sleep 300 >/dev/null
   $BERTH run -d --network none --name statted busybox sleep 300 >/dev/null
@@ -158,7 +174,7 @@ REPORT
 if [ -n "${BASELINE_BIN:-}" ]; then
   cat <<REPORT
 baseline ($BASELINE_BIN) run --rm, median  ${BEFORE_MS} ms
-this build run --rm (same hyperfine run)   ${AFTER_MS} ms
+this build run --rm (same rounds)          ${AFTER_MS} ms
 ratio this build / baseline                $(echo "scale=2; $AFTER_MS / $BEFORE_MS" | bc)
 one stats sample: baseline ${STATS_BEFORE_MS} ms, this build ${STATS_AFTER_MS} ms
 REPORT
