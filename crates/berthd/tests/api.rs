@@ -644,6 +644,8 @@ fn exposed_port_ranges_match_dockerd() {
         "8000-8002/udp",
         "--expose",
         "80",
+        "--expose",
+        "53/SCTP",
         "busybox",
         "true",
     ];
@@ -653,7 +655,7 @@ fn exposed_port_ranges_match_dockerd() {
     let reference = exposed(&docker.socket, "/containers/ex0/json");
     assert_eq!(
         reference,
-        serde_json::json!({"80/tcp": {}, "8000/udp": {}, "8001/udp": {}, "8002/udp": {}})
+        serde_json::json!({"53/SCTP": {}, "80/tcp": {}, "8000/udp": {}, "8001/udp": {}, "8002/udp": {}})
     );
     let via_docker_cli = std::process::Command::new("/usr/local/bin/docker")
         .arg("-H")

@@ -31,7 +31,8 @@ fn config_path() -> PathBuf {
 /// (credential helpers, proxies, other tools' settings) is kept as it was.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct ClientConfig {
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Always written, as docker writes it; `null` reads as none.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub auths: BTreeMap<String, AuthEntry>,
     #[serde(
         rename = "currentContext",
@@ -51,6 +52,12 @@ pub(crate) struct AuthEntry {
     pub auth: String,
     #[serde(flatten)]
     pub other: serde_json::Map<String, Value>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, AuthEntry>, D::Error> {
+    Ok(Option::deserialize(d)?.unwrap_or_default())
 }
 
 /// The configuration file, or an empty one if there is none. A file that is
@@ -228,8 +235,15 @@ pub fn login(
     };
     let v = client.post_json("/auth", &body)?;
     let mut cfg = read_config()?;
-    cfg.auths.entry(server.to_string()).or_default().auth =
-        berth_api_types::encode_basic(&username, &password);
+    // A new login replaces the entry whole, as docker's does: a token another
+    // tool stored beside the old password must not outlive it.
+    cfg.auths.insert(
+        server.to_string(),
+        AuthEntry {
+            auth: berth_api_types::encode_basic(&username, &password),
+            other: serde_json::Map::new(),
+        },
+    );
     write_config(&cfg)?;
     println!("{}", v["Status"].as_str().unwrap_or("Login Succeeded"));
     Ok(0)
@@ -288,7 +302,10 @@ mod tests {
                 "proxies": {"default": {"httpProxy": "x"}},
             })
         );
-        // A file berth cannot read is refused rather than overwritten.
+        // A file berth cannot read is refused rather than overwritten; `null`
+        // auths (Go reads them) are none, and none are still written.
         assert!(serde_json::from_str::<ClientConfig>(r#"{"auths":[]}"#).is_err());
+        let empty: ClientConfig = serde_json::from_str(r#"{"auths":null}"#).unwrap();
+        assert_eq!(serde_json::to_string(&empty).unwrap(), r#"{"auths":{}}"#);
     }
 }

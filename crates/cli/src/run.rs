@@ -47,6 +47,8 @@ pub(crate) fn expose_ports(spec: &str) -> Result<Vec<String>, String> {
         return Err(format!("invalid port format for --expose: {spec}"));
     }
     let (numbers, protocol) = spec.split_once('/').unwrap_or((spec, "tcp"));
+    // The protocol is kept as given, as the docker CLI keeps it; berthd reads it
+    // in any case.
     let (low, high) = numbers.split_once('-').unwrap_or((numbers, numbers));
     match (low.parse::<u16>(), high.parse::<u16>()) {
         (Ok(low), Ok(high)) if low <= high => {

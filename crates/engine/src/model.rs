@@ -571,6 +571,7 @@ pub struct HistoryStep {
 }
 
 impl<'de> Deserialize<'de> for HistoryStep {
+    /// Anything but an object (Go reads `null` as an empty step) is an empty step.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HistoryStep, D::Error> {
         use serde_json::Value;
         #[derive(Deserialize)]
@@ -590,7 +591,11 @@ impl<'de> Deserialize<'de> for HistoryStep {
             Value::String(s) => Some(s),
             _ => None,
         };
-        let raw = Raw::deserialize(d)?;
+        let value = Value::deserialize(d)?;
+        if !value.is_object() {
+            return Ok(HistoryStep::default());
+        }
+        let raw = Raw::deserialize(value).map_err(serde::de::Error::custom)?;
         Ok(HistoryStep {
             created: text(raw.created),
             created_by: text(raw.created_by),
@@ -823,7 +828,8 @@ mod tests {
             "config":{"ExposedPorts":{"80/tcp":{},"53/udp":null},"Volumes":{"/data":{}}},
             "rootfs":{"type":"layers","diff_ids":[]},
             "history":[{"created":"2026-01-01T00:00:00Z","created_by":"/bin/sh -c #(nop) EXPOSE 80","empty_layer":true},
-                       {"created":5,"created_by":"RUN x","comment":"c","author":"a","extra":1}]}"#;
+                       {"created":5,"created_by":"RUN x","comment":"c","author":"a","extra":1},
+                       null]}"#;
         let blob: ImageConfigBlob = serde_json::from_str(text).unwrap();
         let ports: Vec<&str> = blob
             .config
@@ -843,6 +849,7 @@ mod tests {
         );
         assert_eq!(blob.history[1].created, None);
         assert_eq!(blob.history[1].author.as_deref(), Some("a"));
+        assert_eq!(blob.history[2], HistoryStep::default());
         let written = serde_json::to_value(&blob).unwrap();
         assert_eq!(
             written["config"]["ExposedPorts"],

@@ -1,8 +1,9 @@
 //! Published ports as types: a container port with its protocol, and where on
 //! the host it is published. The Docker API writes these as strings (`"80/tcp"`,
-//! `HostPort: "8000-8010"`); the CRI as numbers and an enum. Both front doors
-//! parse into these, with dockerd's messages, and records are still written in
-//! docker's string form, so that what berth stored before reads back the same.
+//! `HostPort: "8000-8010"`) and the API parses them into these with dockerd's
+//! messages; a CRI `PortMapping` (numbers and a protocol enum) maps onto them as
+//! directly. Records are still written in docker's string form, so that what
+//! berth stored before reads back the same.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -221,6 +222,14 @@ impl<'de> Deserialize<'de> for HostBinding {
 /// Container ports and their host bindings.
 pub type PortMap = BTreeMap<ContainerPort, Vec<HostBinding>>;
 
+/// A port as records and image configs may hold it: the protocol in any case.
+pub(crate) fn stored_port(key: &str) -> Result<ContainerPort, EngineError> {
+    match key.split_once('/') {
+        Some((number, protocol)) => format!("{number}/{}", protocol.to_ascii_lowercase()).parse(),
+        None => key.parse(),
+    }
+}
+
 /// Reads a [`PortMap`] from a record, leaving out any entry that does not
 /// parse, with a warning: a record must never become unreadable (and its
 /// container lost) over one port.
@@ -228,7 +237,9 @@ pub(crate) fn lenient_port_map<'de, D: Deserializer<'de>>(d: D) -> Result<PortMa
     let raw = Option::<BTreeMap<String, Option<Vec<serde_json::Value>>>>::deserialize(d)?;
     let mut out = PortMap::new();
     for (key, bindings) in raw.into_iter().flatten() {
-        let Ok(port) = key.parse::<ContainerPort>() else {
+        // Older records kept a protocol as it was given (`53/UDP`), which the
+        // firewall read in any case.
+        let Ok(port) = stored_port(&key) else {
             tracing::warn!(port = %key, "left out a stored port that does not parse");
             continue;
         };
@@ -330,7 +341,7 @@ mod tests {
         // What a record can hold that no longer parses is left out, not fatal;
         // an exposed port with no binding is `null`, as docker writes it.
         let odd: Record = serde_json::from_str(
-            r#"{"ports":{"8000-8010/tcp":[],"x":null,"53/udp":null,"81/tcp":[{"HostIp":"::1::","HostPort":"1"},{"HostPort":"2"}]}}"#,
+            r#"{"ports":{"8000-8010/tcp":[],"x":null,"53/UDP":null,"81/tcp":[{"HostIp":"::1::","HostPort":"1"},{"HostPort":"2"}]}}"#,
         )
         .unwrap();
         assert_eq!(

@@ -76,10 +76,12 @@ fn spec_of(n: &NetworkRecord) -> Result<NetworkSpec> {
         name: n.name.clone(),
         bridge: n.bridge.clone(),
         subnet: n.subnet.parse().map_err(EngineError::Network)?,
-        gateway: n
-            .gateway
-            .parse()
-            .map_err(|_| EngineError::Internal(format!("bad gateway {}", n.gateway)))?,
+        gateway: n.gateway.parse().map_err(|e| {
+            EngineError::Internal(format!(
+                "network {}: stored gateway {:?}: {e}",
+                n.name, n.gateway
+            ))
+        })?,
         internal: n.internal,
     })
 }

@@ -18,15 +18,18 @@ impl Engine {
         c: &ContainerRecord,
         endpoints: &BTreeMap<String, EndpointSettings>,
     ) -> Result<PortMap> {
-        // Exposed ports from an image are docker's strings; one that does not
-        // parse (dockerd would have refused it at build) is not shown.
-        let exposed: Vec<ContainerPort> = c
-            .config
-            .exposed_ports
-            .iter()
-            .flatten()
-            .filter_map(|p| p.parse().ok())
-            .collect();
+        // Exposed ports are docker's strings, from the image or the request; an
+        // older image may hold a range or an upper-case protocol, read as docker
+        // reads them. One that does not parse at all is not published.
+        let mut exposed: Vec<ContainerPort> = Vec::new();
+        for spec in c.config.exposed_ports.iter().flatten() {
+            match crate::port::exposed(spec) {
+                Ok(ports) => exposed.extend(ports),
+                Err(e) => {
+                    tracing::warn!(container = %c.id, port = %spec, error = %e, "exposed port left out")
+                }
+            }
+        }
         let mut wanted: PortMap = c.host_config.port_bindings.clone();
         if c.host_config.publish_all_ports {
             for port in &exposed {
