@@ -126,12 +126,16 @@ impl Engine {
             std::io::pipe().map_err(|e| EngineError::io("pipe for the layer tar", e))?;
         let upper = upper.to_path_buf();
         let context = format!("read container layer {}", upper.display());
-        let writer_thread =
-            std::thread::spawn(move || berth_snapshot::write_layer(&upper, NOT_CHANGES, writer));
+        let writer_thread = std::thread::Builder::new()
+            .name("berth-layer-writer".into())
+            .spawn(move || berth_snapshot::write_layer(&upper, NOT_CHANGES, writer))
+            .map_err(|e| EngineError::io("start the layer tar writer", e))?;
         let stored = self.store.import_layer(reader);
         let written = writer_thread
             .join()
-            .map_err(|_| EngineError::Internal("the layer tar writer panicked".into()))?;
+            .map_err(|_| EngineError::ThreadPanicked {
+                what: "wrote the layer tar",
+            })?;
         written.map_err(|e| EngineError::snapshot(context, e))?;
         stored.map_err(EngineError::from)
     }

@@ -107,9 +107,29 @@ pub enum EngineError {
     Network(#[from] berth_network::Error),
     #[error(transparent)]
     Registry(#[from] berth_distribution::DistributionError),
-    /// A broken invariant of berth's own records (not the host's fault).
-    #[error("{0}")]
-    Internal(String),
+    /// A host tool berth drives is not installed (`nft`, `iptables`).
+    #[error("{tool} is not installed: {needed_by} needs it")]
+    ToolMissing {
+        tool: String,
+        needed_by: &'static str,
+    },
+    /// A thread berth started for blocking work panicked. The panic's own message
+    /// went to stderr through the panic hook, under the thread's name.
+    #[error("the thread that {what} panicked")]
+    ThreadPanicked { what: &'static str },
+    /// A network record in berth's state holds an address that does not parse.
+    #[error("network {network}: stored {field} {value:?}: {source}")]
+    StoredAddress {
+        network: String,
+        field: &'static str,
+        value: String,
+        #[source]
+        source: std::net::AddrParseError,
+    },
+    /// A subnet picked from the address pool has no host address (a pool
+    /// configured with /31 or /32 prefixes).
+    #[error("subnet {subnet} from the address pool has no host address")]
+    NoHostAddress { subnet: String },
 }
 
 impl From<berth_oci::DigestError> for EngineError {
@@ -156,7 +176,10 @@ impl EngineError {
             | EngineError::Task { .. }
             | EngineError::Store(_)
             | EngineError::Network(_)
-            | EngineError::Internal(_) => ErrorKind::Internal,
+            | EngineError::ToolMissing { .. }
+            | EngineError::ThreadPanicked { .. }
+            | EngineError::StoredAddress { .. }
+            | EngineError::NoHostAddress { .. } => ErrorKind::Internal,
         }
     }
 

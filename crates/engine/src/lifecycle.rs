@@ -162,8 +162,9 @@ impl Engine {
             .stderr(stderr)
             .spawn()
             .map_err(|e| EngineError::at("run", &self.config.monitor_bin, e))?;
-        let stdout = child.stdout.take().ok_or_else(|| {
-            EngineError::Internal("the monitor was spawned without its stdout pipe".into())
+        let stdout = child.stdout.take().ok_or_else(|| EngineError::Monitor {
+            container: config.id.clone(),
+            reason: "spawned without its stdout pipe".into(),
         })?;
         for p in pending {
             match crate::logs::connect_monitor(

@@ -100,9 +100,14 @@ pub enum Error {
         /// Upper bound of the range searched.
         high: u16,
     },
-    /// A helper thread (used for namespace switching) panicked.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// The thread that switches into a new namespace panicked. The panic's own
+    /// message went to stderr through the panic hook, under the thread's name
+    /// (`berth-netns`).
+    #[error("the helper thread creating network namespace {} panicked", .path.display())]
+    HelperPanicked {
+        /// The namespace being created.
+        path: PathBuf,
+    },
 }
 
 impl Error {

@@ -51,7 +51,11 @@ pub fn create_netns(path: &Path) -> Result<()> {
         .spawn(move || create_netns_on_this_thread(&target))
         .map_err(|e| Error::io("spawn netns thread", path, e))?
         .join()
-        .unwrap_or_else(|_| Err(Error::Internal("netns helper thread panicked".into())));
+        .unwrap_or_else(|_| {
+            Err(Error::HelperPanicked {
+                path: path.to_path_buf(),
+            })
+        });
     if result.is_ok() {
         tracing::debug!(netns = %path.display(), "created network namespace");
     }

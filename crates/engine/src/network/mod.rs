@@ -76,12 +76,15 @@ fn spec_of(n: &NetworkRecord) -> Result<NetworkSpec> {
         name: n.name.clone(),
         bridge: n.bridge.clone(),
         subnet: n.subnet.parse().map_err(EngineError::Network)?,
-        gateway: n.gateway.parse().map_err(|e| {
-            EngineError::Internal(format!(
-                "network {}: stored gateway {:?}: {e}",
-                n.name, n.gateway
-            ))
-        })?,
+        gateway: n
+            .gateway
+            .parse()
+            .map_err(|source| EngineError::StoredAddress {
+                network: n.name.clone(),
+                field: "gateway",
+                value: n.gateway.clone(),
+                source,
+            })?,
         internal: n.internal,
     })
 }
@@ -207,5 +210,29 @@ mod tests {
         );
         assert_eq!(table_name("berth0"), "berth");
         assert_eq!(table_name("bt12x3"), "berth_bt12x3");
+    }
+
+    #[test]
+    fn a_stored_gateway_that_does_not_parse_names_its_network_and_keeps_the_cause() {
+        let record = NetworkRecord {
+            name: "front".into(),
+            bridge: "br-front".into(),
+            subnet: "10.9.0.0/24".into(),
+            gateway: "10.9.0.300".into(),
+            ..Default::default()
+        };
+        let e = spec_of(&record).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Internal);
+        let cause = std::error::Error::source(&e).map(|s| s.to_string());
+        assert_eq!(cause, Some("invalid IPv4 address syntax".to_string()));
+        assert!(e
+            .to_string()
+            .starts_with("network front: stored gateway \"10.9.0.300\""));
+
+        let good = NetworkRecord {
+            gateway: "10.9.0.1".into(),
+            ..record
+        };
+        assert_eq!(spec_of(&good).unwrap().gateway.to_string(), "10.9.0.1");
     }
 }

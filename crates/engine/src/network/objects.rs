@@ -19,10 +19,10 @@ impl Engine {
             return Ok(());
         };
         if !fw.backend().available() {
-            return Err(EngineError::Internal(format!(
-                "{} is not installed: bridge networking needs it",
-                fw.backend()
-            )));
+            return Err(EngineError::ToolMissing {
+                tool: fw.backend().to_string(),
+                needed_by: "bridge networking",
+            });
         }
         fw.init().map_err(net_error)?;
         if !self.lock().networks.values().any(|n| n.default_bridge) {
@@ -96,7 +96,9 @@ impl Engine {
                 let gw = net
                     .hosts()
                     .next()
-                    .ok_or_else(|| EngineError::Internal("empty pool subnet".into()))?;
+                    .ok_or_else(|| EngineError::NoHostAddress {
+                        subnet: net.to_string(),
+                    })?;
                 (net, gw)
             }
         };
