@@ -107,29 +107,20 @@ pub enum EngineError {
     Network(#[from] berth_network::Error),
     #[error(transparent)]
     Registry(#[from] berth_distribution::DistributionError),
-    /// A host tool berth drives is not installed (`nft`, `iptables`).
-    #[error("{tool} is not installed: {needed_by} needs it")]
-    ToolMissing {
-        tool: String,
-        needed_by: &'static str,
-    },
     /// A thread berth started for blocking work panicked. The panic's own message
     /// went to stderr through the panic hook, under the thread's name.
     #[error("the thread that {what} panicked")]
     ThreadPanicked { what: &'static str },
-    /// A network record in berth's state holds an address that does not parse.
+    /// A network record in berth's state holds an address (subnet, gateway)
+    /// that does not parse.
     #[error("network {network}: stored {field} {value:?}: {source}")]
     StoredAddress {
         network: String,
         field: &'static str,
         value: String,
         #[source]
-        source: std::net::AddrParseError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// A subnet picked from the address pool has no host address (a pool
-    /// configured with /31 or /32 prefixes).
-    #[error("subnet {subnet} from the address pool has no host address")]
-    NoHostAddress { subnet: String },
 }
 
 impl From<berth_oci::DigestError> for EngineError {
@@ -176,10 +167,8 @@ impl EngineError {
             | EngineError::Task { .. }
             | EngineError::Store(_)
             | EngineError::Network(_)
-            | EngineError::ToolMissing { .. }
             | EngineError::ThreadPanicked { .. }
-            | EngineError::StoredAddress { .. }
-            | EngineError::NoHostAddress { .. } => ErrorKind::Internal,
+            | EngineError::StoredAddress { .. } => ErrorKind::Internal,
         }
     }
 

@@ -104,6 +104,18 @@ impl Ipv4Net {
         other.prefix >= self.prefix && self.contains(other.addr)
     }
 
+    /// The first usable host address: the gateway docker gives a network when
+    /// none is asked for. Every subnet has one (a /31 or /32 uses all its
+    /// addresses), so this cannot fail.
+    pub fn first_host(&self) -> Ipv4Addr {
+        let network = u32::from(self.network());
+        Ipv4Addr::from(if self.prefix >= 31 {
+            network
+        } else {
+            network + 1
+        })
+    }
+
     /// Iterates over the usable host addresses: all addresses except the
     /// network and broadcast address (for /31 and /32 every address is usable,
     /// RFC 3021).
@@ -276,6 +288,23 @@ mod tests {
         assert!(a.overlaps(&n("0.0.0.0/0")));
         assert!(a.contains_net(&n("172.18.5.0/24")));
         assert!(!a.contains_net(&n("172.16.0.0/12")));
+    }
+
+    #[test]
+    fn first_host_is_the_first_of_hosts() {
+        for s in [
+            "10.0.0.0/24",
+            "10.0.0.0/30",
+            "10.0.0.4/31",
+            "10.0.0.7/32",
+            "0.0.0.0/0",
+        ] {
+            assert_eq!(Some(n(s).first_host()), n(s).hosts().next(), "{s}");
+        }
+        assert_eq!(
+            n("172.18.5.9/16").first_host(),
+            Ipv4Addr::new(172, 18, 0, 1)
+        );
     }
 
     #[test]

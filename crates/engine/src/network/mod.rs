@@ -75,17 +75,24 @@ fn spec_of(n: &NetworkRecord) -> Result<NetworkSpec> {
         id: n.id.clone(),
         name: n.name.clone(),
         bridge: n.bridge.clone(),
-        subnet: n.subnet.parse().map_err(EngineError::Network)?,
-        gateway: n
-            .gateway
-            .parse()
-            .map_err(|source| EngineError::StoredAddress {
-                network: n.name.clone(),
-                field: "gateway",
-                value: n.gateway.clone(),
-                source,
-            })?,
+        subnet: stored(n, "subnet", &n.subnet)?,
+        gateway: stored(n, "gateway", &n.gateway)?,
         internal: n.internal,
+    })
+}
+
+/// A network record's `field`, parsed; a value that does not parse names the
+/// network and keeps the parse error.
+fn stored<T>(n: &NetworkRecord, field: &'static str, value: &str) -> Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    value.parse().map_err(|e| EngineError::StoredAddress {
+        network: n.name.clone(),
+        field,
+        value: value.to_string(),
+        source: Box::new(e),
     })
 }
 
@@ -234,5 +241,15 @@ mod tests {
             ..record
         };
         assert_eq!(spec_of(&good).unwrap().gateway.to_string(), "10.9.0.1");
+
+        let bad_subnet = NetworkRecord {
+            subnet: "10.9.0.0/40".into(),
+            ..good
+        };
+        let e = spec_of(&bad_subnet).unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("network front: stored subnet \"10.9.0.0/40\": "));
+        assert!(std::error::Error::source(&e).is_some());
     }
 }

@@ -18,12 +18,7 @@ impl Engine {
         let Some(fw) = &self.networking.firewall else {
             return Ok(());
         };
-        if !fw.backend().available() {
-            return Err(EngineError::ToolMissing {
-                tool: fw.backend().to_string(),
-                needed_by: "bridge networking",
-            });
-        }
+        fw.backend().require().map_err(net_error)?;
         fw.init().map_err(net_error)?;
         if !self.lock().networks.values().any(|n| n.default_bridge) {
             self.create_default_bridge()?;
@@ -93,13 +88,7 @@ impl Engine {
             }
             (None, None) => {
                 let net = self.free_subnet(None)?;
-                let gw = net
-                    .hosts()
-                    .next()
-                    .ok_or_else(|| EngineError::NoHostAddress {
-                        subnet: net.to_string(),
-                    })?;
-                (net, gw)
+                (net, net.first_host())
             }
         };
         let record = NetworkRecord {
@@ -205,9 +194,7 @@ impl Engine {
             Some(g) => g
                 .parse()
                 .map_err(|_| EngineError::InvalidArgument(format!("invalid gateway {g}")))?,
-            None => subnet.hosts().next().ok_or_else(|| {
-                EngineError::InvalidArgument(format!("subnet {subnet} has no host addresses"))
-            })?,
+            None => subnet.first_host(),
         };
         let id = random_id();
         let bridge = options

@@ -157,6 +157,16 @@ impl Backend {
             Backend::Iptables => runs("iptables") && runs("iptables-restore"),
         }
     }
+
+    /// This backend's tool can be run here, or the error that says which
+    /// package to install.
+    pub fn require(&self) -> crate::Result<()> {
+        match self {
+            _ if self.available() => Ok(()),
+            Backend::Nftables => Err(crate::Error::NftMissing),
+            Backend::Iptables => Err(crate::Error::IptablesMissing),
+        }
+    }
 }
 
 /// The firewall of one daemon, named by `table` (`berth`, `berth_<bridge>`).
